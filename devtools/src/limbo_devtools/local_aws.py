@@ -1,0 +1,94 @@
+"""Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity.
+
+Idempotent; prints the environment variables the API and workers need.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+__all__ = ["LocalAws", "provision"]
+
+
+@dataclass(frozen=True)
+class LocalAws:
+    queue_url: str
+    dead_letter_url: str
+    region: str
+    endpoint: str
+    sender: str
+
+    def environment(self) -> dict[str, str]:
+        return {
+            "QUEUE": self.queue_url,
+            "DEADLETTERQUEUE": self.dead_letter_url,
+            "REGION": self.region,
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "SESSOURCE": self.sender,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+        }
+
+
+def _client(service: str, endpoint: str, region: str) -> Any:
+    return boto3.session.Session().client(
+        service, endpoint_url=endpoint, region_name=region,
+        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    )
+
+
+def provision(
+    endpoint: str,
+    *,
+    region: str = "us-east-1",
+    queue_name: str = "limbo.fifo",
+    sender: str = "limbo@example.com",
+    max_receive_count: int = 5,
+    visibility_timeout: int = 30,
+) -> LocalAws:
+    sqs = _client("sqs", endpoint, region)
+    base = queue_name.removesuffix(".fifo")
+    dead_letter_url = sqs.create_queue(
+        QueueName=f"{base}-dlq.fifo",
+        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"},
+    )["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(
+        QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=queue_name,
+        Attributes={
+            "FifoQueue": "true",
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
+    ses = _client("sesv2", endpoint, region)
+    ses.create_email_identity(EmailIdentity=sender)
+    return LocalAws(queue_url, dead_letter_url, region, endpoint, sender)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
+    parser.add_argument("--region", default=os.environ.get("REGION", "us-east-1"))
+    parser.add_argument("--queue-name", default="limbo.fifo")
+    parser.add_argument("--sender", default="limbo@example.com")
+    args = parser.parse_args()
+    aws = provision(args.endpoint, region=args.region, queue_name=args.queue_name,
+                    sender=args.sender)
+    for key, value in aws.environment().items():
+        print(f"export {key}={value}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""A Mailgun-compatible sink: accepts ``POST /v3/{domain}/messages`` and records it.
+
+For the local run, the tests and the benchmark. ``GET /messages`` lists what arrived,
+``DELETE /messages`` forgets it. Response latency and failures can be injected through
+the environment, so the same sink plays a slow or flaky provider.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = ["SinkConfig", "create_app", "main"]
+
+
+@dataclass
+class SinkConfig:
+    api_key: str | None = None
+    latency_ms: float = 0.0
+    fail_500: float = 0.0
+    fail_429: float = 0.0
+    fail_slow: float = 0.0
+    slow_seconds: float = 30.0
+    fail_400: float = 0.0
+    # Remember full messages (fields) or only counts; the benchmark keeps memory flat.
+    record: bool = True
+    seed: int | None = None
+
+    @classmethod
+    def from_env(cls) -> SinkConfig:
+        env = os.environ
+        seed = env.get("SINK_SEED")
+        return cls(
+            api_key=env.get("SINK_API_KEY") or None,
+            latency_ms=float(env.get("SINK_LATENCY_MS", "0")),
+            fail_500=float(env.get("SINK_FAIL_500", "0")),
+            fail_429=float(env.get("SINK_FAIL_429", "0")),
+            fail_slow=float(env.get("SINK_FAIL_SLOW", "0")),
+            slow_seconds=float(env.get("SINK_SLOW_SECONDS", "30")),
+            fail_400=float(env.get("SINK_FAIL_400", "0")),
+            record=env.get("SINK_RECORD", "1") != "0",
+            seed=int(seed) if seed else None,
+        )
+
+
+@dataclass
+class _State:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    accepted: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def _authorized(request: Request, api_key: str | None) -> bool:
+    if api_key is None:
+        return True
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Basic "):
+        return False
+    try:
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except ValueError:
+        return False
+    return user == "api" and password == api_key
+
+
+def create_app(config: SinkConfig | None = None) -> Starlette:
+    config = config or SinkConfig.from_env()
+    state = _State()
+    rng = random.Random(config.seed)
+
+    async def send(request: Request) -> Response:
+        if not _authorized(request, config.api_key):
+            return Response("Forbidden", status_code=401)
+        if not request.headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            return JSONResponse({"message": "send application/x-www-form-urlencoded"},
+                                status_code=400)
+        fields: dict[str, list[str]] = {}
+        for key, value in parse_qsl((await request.body()).decode(), keep_blank_values=True):
+            fields.setdefault(key, []).append(value)
+        if not fields.get("from") or not fields.get("to"):
+            return JSONResponse({"message": "'from' and 'to' are required"}, status_code=400)
+        roll = rng.random()
+        for kind, rate in (("500", config.fail_500), ("429", config.fail_429),
+                           ("slow", config.fail_slow), ("400", config.fail_400)):
+            if roll < rate:
+                state.failures[kind] = state.failures.get(kind, 0) + 1
+                if kind == "500":
+                    return JSONResponse({"message": "injected failure"}, status_code=500)
+                if kind == "429":
+                    return JSONResponse({"message": "slow down"}, status_code=429,
+                                        headers={"Retry-After": "1"})
+                if kind == "slow":
+                    await asyncio.sleep(config.slow_seconds)
+                    break
+                return JSONResponse({"message": "injected permanent rejection"}, status_code=400)
+            roll -= rate
+        if config.latency_ms:
+            await asyncio.sleep(config.latency_ms / 1000)
+        message_id = f"<{uuid.uuid4().hex}@{request.path_params['domain']}>"
+        state.accepted += 1
+        if config.record:
+            state.messages.append({
+                "id": message_id,
+                "domain": request.path_params["domain"],
+                "received_at": time.time(),
+                "fields": fields,
+            })
+        return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
+
+    async def messages(request: Request) -> Response:
+        if request.method == "DELETE":
+            state.messages.clear()
+            state.accepted = 0
+            state.failures.clear()
+            return JSONResponse({"deleted": True})
+        return JSONResponse({"count": state.accepted, "failures": state.failures,
+                             "messages": state.messages})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"health": "ok"})
+
+    return Starlette(routes=[
+        Route("/v3/{domain}/messages", send, methods=["POST"]),
+        Route("/messages", messages, methods=["GET", "DELETE"]),
+        Route("/health", health),
+    ])
+
+
+def main() -> None:
+    port = int(os.environ.get("SINK_PORT", os.environ.get("PORT", "8025")))
+    uvicorn.run(create_app(), host=os.environ.get("SINK_HOST", "127.0.0.1"), port=port,
+                log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""``limbo-api``: serve the HTTP API until SIGTERM, then publish what was accepted."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import uvicorn
+
+from limbo_shared.aws import make_client
+from limbo_shared.config import ConfigError, exit_with_config_error, load_settings
+from limbo_shared.logs import get_logger, setup_logging
+from limbo_shared.queue import SqsQueue
+from limbo_shared.telemetry import setup_telemetry
+
+from .app import create_app
+from .settings import ApiSettings
+
+PROGRAM = "limbo-api"
+log = get_logger("limbo.api")
+
+
+def main() -> None:
+    try:
+        settings = load_settings(ApiSettings)
+    except ConfigError as error:
+        exit_with_config_error(PROGRAM, error)
+    setup_logging(settings.log_format, settings.log_level)
+    telemetry = setup_telemetry(PROGRAM)
+    pool = settings.publish_concurrency + 4
+    client = make_client(
+        "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url,
+        max_pool_connections=pool,
+    )
+    queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
+    app = create_app(settings, queue)
+    log.info("listening", port=settings.port, queue=queue.name, tracing=telemetry.exporting)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            # Slow or stalled clients cannot hold a connection open for long.
+            timeout_keep_alive=5,
+            timeout_graceful_shutdown=20,
+            loop="uvloop",
+            http="httptools",
+        )
+    finally:
+        telemetry.shutdown()
+
+
+if __name__ == "__main__":
+    main()

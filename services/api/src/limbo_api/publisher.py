@@ -1,0 +1,134 @@
+"""Publishing accepted mail to the FIFO queue, in batches, with a span per message."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from limbo_shared.batching import Batcher
+from limbo_shared.propagation import extract_context, inject_context
+from limbo_shared.queue import EntryFailed, OutgoingMessage, QueueUnavailable, SqsQueue
+from limbo_shared.schema import QueuedMail
+
+from .metrics import ApiMetrics
+
+__all__ = ["MAX_BODY_BYTES", "PublishFailed", "Publisher", "group_id"]
+
+tracer = trace.get_tracer("limbo.api")
+
+# SQS's per-message and per-batch limit is 1 MiB; keep room for the trace attributes.
+SQS_LIMIT_BYTES = 1_048_576
+MAX_BODY_BYTES = SQS_LIMIT_BYTES - 4096
+
+
+class PublishFailed(Exception):
+    def __init__(self, reason: str, *, retryable: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retryable = retryable
+
+
+def group_id(owner: str, message_id: str, lanes: int) -> str:
+    """The FIFO group: a sender's mail is spread over ``lanes`` groups.
+
+    FIFO delivers one group's messages one batch at a time, so lanes let several
+    workers send one sender's mail at once, and separate senders never share a lane.
+    """
+    lane = int(message_id.replace("-", "")[:8], 16) % lanes
+    return f"{owner}.{lane}"
+
+
+class Publisher:
+    def __init__(
+        self, queue: SqsQueue, metrics: ApiMetrics, *, lanes: int, max_in_flight: int,
+        timeout: float,
+    ) -> None:
+        self.queue = queue
+        self._metrics = metrics
+        self._lanes = lanes
+        self._timeout = timeout
+        self._batcher: Batcher[OutgoingMessage, str] = Batcher(
+            self._send_batch,
+            max_items=10,
+            max_bytes=SQS_LIMIT_BYTES,
+            size_of=OutgoingMessage.size,
+            max_in_flight=max_in_flight,
+            on_batch=metrics.batch_size.observe,
+        )
+
+    def _attributes(self) -> dict[str, str]:
+        return {
+            "messaging.system": "aws_sqs",
+            "messaging.destination.name": self.queue.name,
+            "aws.sqs.queue.url": self.queue.url,
+        }
+
+    async def publish(self, mail: QueuedMail, body: str) -> str:
+        """Queue one message; answer its SQS MessageId or raise PublishFailed."""
+        with tracer.start_as_current_span(
+            f"create {self.queue.name}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                **self._attributes(),
+                "messaging.operation.name": "create",
+                "messaging.operation.type": "create",
+                "limbo.message.id": mail.id,
+            },
+        ) as span:
+            attributes: dict[str, dict[str, str]] = {}
+            inject_context(attributes)
+            message = OutgoingMessage(
+                body=body,
+                group_id=group_id(mail.owner, mail.id, self._lanes),
+                deduplication_id=mail.id,
+                attributes=attributes,
+            )
+            try:
+                sqs_id = await asyncio.wait_for(self._batcher.submit(message), self._timeout)
+            except TimeoutError:
+                reason = self._fail(span, "timeout", "the queue did not answer in time")
+                raise PublishFailed(reason, retryable=True) from None
+            except QueueUnavailable as error:
+                reason = self._fail(span, "unavailable", str(error))
+                raise PublishFailed(reason, retryable=True) from None
+            except EntryFailed as error:
+                reason = self._fail(span, error.code, str(error))
+                raise PublishFailed(reason, retryable=not error.sender_fault) from None
+            span.set_attribute("messaging.message.id", sqs_id)
+            self._metrics.published.inc()
+            return sqs_id
+
+    def _fail(self, span: trace.Span, kind: str, reason: str) -> str:
+        self._metrics.publish_failures.labels(kind).inc()
+        span.set_status(Status(StatusCode.ERROR, reason))
+        span.set_attribute("error.type", kind)
+        return reason
+
+    async def _send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str | BaseException]:
+        links = []
+        for message in messages:
+            context = trace.get_current_span(extract_context(message.attributes)).get_span_context()
+            if context.is_valid:
+                links.append(Link(context))
+        # A root span of its own: the batch belongs to no single request's trace.
+        with tracer.start_as_current_span(
+            f"send {self.queue.name}",
+            context=otel_context.Context(),
+            kind=SpanKind.CLIENT,
+            links=links,
+            attributes={
+                **self._attributes(),
+                "messaging.operation.name": "send",
+                "messaging.operation.type": "send",
+                "messaging.batch.message_count": len(messages),
+            },
+        ):
+            return await self.queue.send_batch(messages)
+
+    async def aclose(self) -> None:
+        """Publish everything already accepted (SIGTERM), then stop."""
+        await self._batcher.aclose()

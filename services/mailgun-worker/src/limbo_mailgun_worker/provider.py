@@ -1,0 +1,117 @@
+"""Mailgun: ``POST {MAILGUN_API_URL}/v3/{DOMAIN}/messages`` with form fields."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+import httpx
+from pydantic import Field, SecretStr, field_validator
+
+from limbo_shared.config import LoggingSettings
+from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.schema import QueuedMail
+
+__all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
+
+# 404 can be Mailgun's eventual consistency right after a domain is added: retry it.
+_TRANSIENT_STATUS = frozenset({404, 408, 409, 425, 429})
+_FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class MailgunSettings(LoggingSettings):
+    mailgun: SecretStr = Field(min_length=1, description="Mailgun API key")
+    domain: str = Field(min_length=1, description="Mailgun sending domain")
+    mailgun_api_url: str = Field(default="https://api.mailgun.net")
+
+    @field_validator("mailgun_api_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as https://api.eu.mailgun.net")
+        return value.rstrip("/")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if "/" in value or " " in value:
+            raise ValueError("must be a bare domain name such as mg.example.com")
+        return value
+
+
+def form_fields(mail: QueuedMail) -> list[tuple[str, str]]:
+    """The message as Mailgun's form fields (repeatable keys, so a list of pairs)."""
+    request = mail.mail
+    fields: list[tuple[str, str]] = [("from", request.from_)]
+    fields += [("to", address) for address in request.to]
+    fields += [("cc", address) for address in request.cc]
+    fields += [("bcc", address) for address in request.bcc]
+    fields += [("subject", request.subject), ("text", request.message)]
+    if request.html is not None:
+        fields.append(("html", request.html))
+    if request.reply_to:
+        fields.append(("h:Reply-To", ", ".join(request.reply_to)))
+    fields += [(f"h:{name}", value) for name, value in request.headers.items()]
+    fields += [("o:tag", f"{name}:{value}") for name, value in request.tags.items()]
+    # Lets a bounce or webhook be matched back to limbo's id.
+    fields.append(("h:X-Limbo-Message-Id", mail.id))
+    return fields
+
+
+class MailgunProvider:
+    name = "mailgun"
+
+    def __init__(self, settings: MailgunSettings, *, max_connections: int = 100,
+                 timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.server_address = urlsplit(settings.mailgun_api_url).hostname or "mailgun"
+        self._path = f"/v3/{settings.domain}/messages"
+        # One client per process: connection reuse is most of the speed of an HTTP API.
+        self._client = httpx.AsyncClient(
+            base_url=settings.mailgun_api_url,
+            auth=("api", settings.mailgun.get_secret_value()),
+            timeout=httpx.Timeout(timeout, connect=3.0),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections),
+            transport=transport,
+        )
+
+    async def send(self, mail: QueuedMail) -> str:
+        try:
+            response = await self._client.post(
+                self._path, content=urlencode(form_fields(mail)).encode(), headers=_FORM
+            )
+        except httpx.TimeoutException:
+            raise TransientProviderError("mailgun timed out") from None
+        except httpx.TransportError as error:
+            raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
+        if response.status_code == 200:
+            try:
+                return str(response.json()["id"])
+            except (ValueError, KeyError, TypeError):
+                return ""
+        reason = f"mailgun answered {response.status_code}: {_message(response)}"
+        if response.status_code >= 500 or response.status_code in _TRANSIENT_STATUS:
+            raise TransientProviderError(reason, retry_after=_retry_after(response))
+        raise PermanentProviderError(reason)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        if isinstance(body, dict) and "message" in body:
+            return str(body["message"])[:200]
+    except ValueError:
+        pass
+    return response.text[:200]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None

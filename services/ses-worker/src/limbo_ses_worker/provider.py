@@ -1,0 +1,143 @@
+"""AWS SES v2 ``SendEmail`` with Simple content."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import urlsplit
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field
+
+from limbo_shared.aws import make_client
+from limbo_shared.config import LoggingSettings
+from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.schema import QueuedMail
+
+__all__ = ["SesProvider", "SesSettings", "send_email_request"]
+
+# Refusals that no retry will fix without an operator or a client changing something.
+_PERMANENT = frozenset(
+    {
+        "MessageRejected",
+        "MailFromDomainNotVerifiedException",
+        "AccountSuspendedException",
+        "SendingPausedException",
+        "BadRequestException",
+        "NotFoundException",
+        "InvalidParameterValue",
+        "ValidationException",
+    }
+)
+
+
+class SesSettings(LoggingSettings):
+    sessource: str = Field(min_length=3, description="verified SES sender identity")
+    region: str = Field(min_length=1)
+    aws_endpoint_url: str | None = None
+    ses_configuration_set: str | None = Field(
+        default=None, description="configuration set for SES event publishing"
+    )
+
+
+def send_email_request(
+    mail: QueuedMail, source: str, configuration_set: str | None = None
+) -> dict[str, Any]:
+    """The SendEmail arguments for one message."""
+    request = mail.mail
+    body: dict[str, Any] = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
+    if request.html is not None:
+        body["Html"] = {"Data": request.html, "Charset": "UTF-8"}
+    simple: dict[str, Any] = {
+        "Subject": {"Data": request.subject, "Charset": "UTF-8"},
+        "Body": body,
+    }
+    headers = [{"Name": n, "Value": v} for n, v in request.headers.items()]
+    headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
+    simple["Headers"] = headers[:15]
+    destination: dict[str, list[str]] = {"ToAddresses": list(request.to)}
+    if request.cc:
+        destination["CcAddresses"] = list(request.cc)
+    if request.bcc:
+        destination["BccAddresses"] = list(request.bcc)
+    # SESSOURCE is the verified identity; the client's `from` becomes the display when
+    # it is that identity, otherwise a Reply-To so answers still reach the client.
+    arguments: dict[str, Any] = {
+        "FromEmailAddress": source,
+        "Destination": destination,
+        "Content": {"Simple": simple},
+    }
+    reply_to = list(request.reply_to)
+    if not _same_address(request.from_, source) and not reply_to:
+        reply_to = [request.from_]
+    elif _same_address(request.from_, source):
+        arguments["FromEmailAddress"] = request.from_
+    if reply_to:
+        arguments["ReplyToAddresses"] = reply_to
+    if request.tags:
+        arguments["EmailTags"] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
+    if configuration_set:
+        arguments["ConfigurationSetName"] = configuration_set
+    return arguments
+
+
+def _bare(address: str) -> str:
+    address = address.strip()
+    if address.endswith(">") and "<" in address:
+        address = address[:-1].rpartition("<")[2]
+    return address.lower()
+
+
+def _same_address(a: str, b: str) -> bool:
+    return _bare(a) == _bare(b)
+
+
+class SesProvider:
+    name = "ses"
+
+    def __init__(self, settings: SesSettings, *, max_connections: int = 50) -> None:
+        self._settings = settings
+        self._client = make_client(
+            "sesv2",
+            region=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            read_timeout=10.0,
+            max_attempts=1,  # the worker retries through the queue, with backoff
+            max_pool_connections=max_connections,
+        )
+        self.server_address = urlsplit(self._client.meta.endpoint_url).hostname or "ses"
+        self._executor = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="ses")
+
+    async def send(self, mail: QueuedMail) -> str:
+        arguments = send_email_request(
+            mail, self._settings.sessource, self._settings.ses_configuration_set
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            response = await loop.run_in_executor(
+                self._executor, functools.partial(self._client.send_email, **arguments)
+            )
+        except ClientError as error:
+            info = error.response.get("Error", {})
+            code = str(info.get("Code", "Unknown"))
+            reason = f"SES {code}: {info.get('Message', '')}"[:300]
+            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
+                if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
+                    raise TransientProviderError(reason) from None
+                raise PermanentProviderError(reason) from None
+            raise TransientProviderError(reason) from None
+        except BotoCoreError as error:
+            raise TransientProviderError(f"SES unreachable: {error}") from None
+        return str(response.get("MessageId", ""))
+
+    async def aclose(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_TRANSIENT_CODES = frozenset(
+    {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
+     "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
+)

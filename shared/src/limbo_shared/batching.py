@@ -1,0 +1,129 @@
+"""Coalesce concurrent single-item calls into batch calls, without waiting for company.
+
+A lone item is flushed at once; while ``max_in_flight`` batch calls are running, new
+items wait and leave together in the next call. Under load that fills batches (SQS
+bills per request, a batch of ten is one request); at low load nobody waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+__all__ = ["Batcher", "BatchFlush"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# The flush callable answers one result per item, in order: a value, or the exception
+# that item failed with. An exception raised by the callable fails the whole batch.
+BatchFlush = Callable[[Sequence[T]], Awaitable[Sequence["R | BaseException"]]]
+
+
+@dataclass
+class _Pending(Generic[T, R]):
+    item: T
+    size: int
+    future: asyncio.Future[R]
+
+
+class Batcher(Generic[T, R]):
+    def __init__(
+        self,
+        flush: Callable[[Sequence[T]], Awaitable[Sequence[R | BaseException]]],
+        *,
+        max_items: int = 10,
+        max_bytes: int | None = None,
+        size_of: Callable[[T], int] | None = None,
+        max_in_flight: int = 4,
+        linger: float = 0.0,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
+        if max_items < 1 or max_in_flight < 1:
+            raise ValueError("max_items and max_in_flight must be at least 1")
+        self._flush = flush
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self._size_of = size_of
+        self._max_in_flight = max_in_flight
+        self._linger = linger
+        self._on_batch = on_batch
+        self._pending: deque[_Pending[T, R]] = deque()
+        self._runners: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item`` for the next batch call and wait for its own result."""
+        if self._closed:
+            raise RuntimeError("batcher is closed")
+        loop = asyncio.get_running_loop()
+        size = self._size_of(item) if self._size_of else 0
+        if self._max_bytes is not None and size > self._max_bytes:
+            raise ValueError(f"item of {size} bytes exceeds the batch limit of {self._max_bytes}")
+        entry: _Pending[T, R] = _Pending(item, size, loop.create_future())
+        self._pending.append(entry)
+        self._start_runners()
+        return await entry.future
+
+    def _start_runners(self) -> None:
+        while self._pending and len(self._runners) < self._max_in_flight:
+            # Never more runners than batches worth of pending items.
+            if len(self._runners) * self._max_items >= len(self._pending) and self._runners:
+                break
+            task = asyncio.get_running_loop().create_task(self._run())
+            self._runners.add(task)
+            task.add_done_callback(self._runners.discard)
+
+    def _take_batch(self) -> list[_Pending[T, R]]:
+        batch: list[_Pending[T, R]] = []
+        total = 0
+        while self._pending and len(batch) < self._max_items:
+            nxt = self._pending[0]
+            if self._max_bytes is not None and batch and total + nxt.size > self._max_bytes:
+                break
+            batch.append(self._pending.popleft())
+            total += nxt.size
+        return batch
+
+    async def _run(self) -> None:
+        while self._pending:
+            if self._linger and len(self._pending) < self._max_items:
+                await asyncio.sleep(self._linger)
+            batch = self._take_batch()
+            if not batch:
+                return
+            if self._on_batch is not None:
+                self._on_batch(len(batch))
+            try:
+                results = await self._flush([entry.item for entry in batch])
+                if len(results) != len(batch):
+                    raise RuntimeError(
+                        f"flush answered {len(results)} results for {len(batch)} items"
+                    )
+            except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
+                for entry in batch:
+                    if not entry.future.done():
+                        entry.future.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise
+                continue
+            for entry, result in zip(batch, results, strict=True):
+                if entry.future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    entry.future.set_exception(result)
+                else:
+                    entry.future.set_result(result)
+
+    async def aclose(self) -> None:
+        """Stop taking items and wait until everything submitted has been flushed."""
+        self._closed = True
+        while self._runners:
+            await asyncio.gather(*list(self._runners), return_exceptions=True)

@@ -1,0 +1,56 @@
+"""W3C trace context carried in SQS message attributes.
+
+SQS carries only X-Ray natively, and the boto3sqs instrumentation keeps consumer spans
+in a global dict; limbo writes ``traceparent``/``tracestate`` as string attributes on
+publish and reads them back on receipt, which is all the queue hop needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import propagate
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter, Setter
+
+__all__ = ["MAX_MESSAGE_ATTRIBUTES", "extract_context", "inject_context"]
+
+# SQS refuses a message with more than ten attributes.
+MAX_MESSAGE_ATTRIBUTES = 10
+
+SqsAttributes = MutableMapping[str, dict[str, Any]]
+
+
+class _AttributeSetter(Setter[SqsAttributes]):
+    def set(self, carrier: SqsAttributes, key: str, value: str) -> None:
+        if key not in carrier and len(carrier) >= MAX_MESSAGE_ATTRIBUTES:
+            # Dropping the context loses a trace link; exceeding the limit loses the mail.
+            return
+        carrier[key] = {"DataType": "String", "StringValue": value}
+
+
+class _AttributeGetter(Getter[Mapping[str, Mapping[str, Any]]]):
+    def get(self, carrier: Mapping[str, Mapping[str, Any]], key: str) -> list[str] | None:
+        attribute = carrier.get(key)
+        if not attribute:
+            return None
+        value = attribute.get("StringValue")
+        return [value] if isinstance(value, str) else None
+
+    def keys(self, carrier: Mapping[str, Mapping[str, Any]]) -> list[str]:
+        return list(carrier.keys())
+
+
+_SETTER = _AttributeSetter()
+_GETTER = _AttributeGetter()
+
+
+def inject_context(attributes: SqsAttributes, context: Context | None = None) -> None:
+    """Write the current (or given) trace context into SQS message attributes."""
+    propagate.inject(attributes, context=context, setter=_SETTER)
+
+
+def extract_context(attributes: Mapping[str, Mapping[str, Any]] | None) -> Context:
+    """The producer's context from received SQS message attributes (empty if absent)."""
+    return propagate.extract(attributes or {}, getter=_GETTER)

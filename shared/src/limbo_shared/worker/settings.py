@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from ..config import QueueSettings
+
+__all__ = ["WorkerSettings"]
+
+
+class WorkerSettings(QueueSettings):
+    """Settings every worker reads, whatever its provider."""
+
+    deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")
+    port: int = Field(default=9090, ge=1, le=65535, description="health and metrics port")
+    # Sends in flight at once; with a 50 ms provider, 64 allow well over 500 emails/s.
+    concurrency: int = Field(default=64, ge=1, le=1000)
+    wait_time_seconds: int = Field(default=20, ge=0, le=20)
+    visibility_timeout: int = Field(default=30, ge=5, le=43200)
+    # Seconds between SIGTERM and exit; the chart's terminationGracePeriodSeconds is longer.
+    shutdown_grace: float = Field(default=25.0, gt=0, le=3600)
+    send_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Attempts before limbo dead-letters a message itself (the queue's redrive policy,
+    # when it has one, wins; this is the fallback for a queue without one).
+    max_attempts: int = Field(default=5, ge=1, le=1000)
+    retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
+    retry_max_seconds: float = Field(default=900.0, gt=0, le=43200)
+
+    @field_validator("deadletterqueue")
+    @classmethod
+    def _fifo_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")) or not value.endswith(".fifo"):
+            raise ValueError("must be the URL of a FIFO queue (its name ends in .fifo)")
+        return value

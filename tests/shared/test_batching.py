@@ -1,0 +1,83 @@
+"""The batcher coalesces concurrent calls without making a lone call wait."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from limbo_shared.batching import Batcher
+
+
+class Recorder:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[list[int]] = []
+        self.delay = delay
+
+    async def flush(self, items: Sequence[int]) -> list[int | BaseException]:
+        self.calls.append(list(items))
+        await asyncio.sleep(self.delay)
+        return [ValueError(f"odd {i}") if i < 0 else i * 10 for i in items]
+
+
+async def test_lone_item_is_flushed_at_once() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush)
+    assert await asyncio.wait_for(batcher.submit(1), 0.5) == 10
+    assert recorder.calls == [[1]]
+
+
+async def test_concurrent_items_share_batches_of_at_most_ten() -> None:
+    recorder = Recorder(delay=0.02)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_items=10, max_in_flight=1)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(35)))
+    assert results == [i * 10 for i in range(35)]
+    assert all(len(call) <= 10 for call in recorder.calls)
+    assert len(recorder.calls) <= 5
+    assert sorted(i for call in recorder.calls for i in call) == list(range(35))
+
+
+async def test_per_item_failure_reaches_only_that_caller() -> None:
+    recorder = Recorder(delay=0.01)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_in_flight=1)
+    results = await asyncio.gather(
+        batcher.submit(1), batcher.submit(-2), batcher.submit(3), return_exceptions=True
+    )
+    assert results[0] == 10 and results[2] == 30
+    assert isinstance(results[1], ValueError)
+
+
+async def test_whole_batch_failure_reaches_every_caller() -> None:
+    async def broken(items: Sequence[int]) -> list[int | BaseException]:
+        raise ConnectionError("down")
+
+    batcher: Batcher[int, int] = Batcher(broken)
+    results = await asyncio.gather(*(batcher.submit(i) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+async def test_byte_limit_splits_batches() -> None:
+    recorder = Recorder(delay=0.01)
+    batcher: Batcher[int, int] = Batcher(
+        recorder.flush, max_items=10, max_bytes=100, size_of=lambda i: 40, max_in_flight=1
+    )
+    await asyncio.gather(*(batcher.submit(i) for i in range(6)))
+    assert all(len(call) <= 2 for call in recorder.calls)
+
+
+async def test_oversized_item_is_refused() -> None:
+    batcher: Batcher[int, int] = Batcher(Recorder().flush, max_bytes=10, size_of=lambda i: 11)
+    with pytest.raises(ValueError, match="exceeds"):
+        await batcher.submit(1)
+
+
+async def test_aclose_waits_for_pending_items() -> None:
+    recorder = Recorder(delay=0.05)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_in_flight=1)
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in range(15)]
+    await asyncio.sleep(0)
+    await batcher.aclose()
+    assert all(task.done() for task in tasks)
+    with pytest.raises(RuntimeError):
+        await batcher.submit(99)

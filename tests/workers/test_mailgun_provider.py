@@ -1,0 +1,99 @@
+"""The Mailgun provider: form fields, auth, and how answers are classified."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from limbo_mailgun_worker.provider import MailgunProvider, MailgunSettings, form_fields
+from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.schema import MailRequest, QueuedMail
+
+from ..conftest import sink_messages
+
+
+def envelope(**fields: object) -> QueuedMail:
+    mail = MailRequest.model_validate({
+        "from": "a@example.com", "to": ["b@example.com", "c@example.com"],
+        "subject": "S", "message": "T", **fields})
+    return QueuedMail(id="m-1", owner="default", submitted_at=0.0, mail=mail)
+
+
+def settings(url: str = "https://api.mailgun.net", key: str = "key-test") -> MailgunSettings:
+    return MailgunSettings(mailgun=key, domain="mg.example.com", mailgun_api_url=url)
+
+
+def test_form_fields_repeat_recipients_and_map_extras() -> None:
+    fields = form_fields(envelope(cc=["d@example.com"], bcc=["e@example.com"], html="<p>",
+                                  reply_to=["r@example.com"], headers={"X-Campaign": "7"},
+                                  tags={"kind": "welcome"}))
+    assert fields.count(("to", "b@example.com")) == 1 and ("to", "c@example.com") in fields
+    assert ("cc", "d@example.com") in fields and ("bcc", "e@example.com") in fields
+    assert ("html", "<p>") in fields and ("h:Reply-To", "r@example.com") in fields
+    assert ("h:X-Campaign", "7") in fields and ("o:tag", "kind:welcome") in fields
+    assert ("h:X-Limbo-Message-Id", "m-1") in fields
+
+
+def run(provider: MailgunProvider, mail: QueuedMail) -> str:
+    async def go() -> str:
+        try:
+            return await provider.send(mail)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    "status,error",
+    [(400, PermanentProviderError), (401, PermanentProviderError),
+     (403, PermanentProviderError), (429, TransientProviderError),
+     (500, TransientProviderError), (503, TransientProviderError),
+     (404, TransientProviderError)],
+)
+def test_status_classification(status: int, error: type[Exception]) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"message": "nope"}, headers={"Retry-After": "7"})
+
+    provider = MailgunProvider(settings(), transport=httpx.MockTransport(answer))
+    with pytest.raises(error) as raised:
+        run(provider, envelope())
+    if status == 429:
+        assert raised.value.retry_after == 7.0  # type: ignore[attr-defined]
+
+
+def test_request_uses_basic_auth_and_domain_path() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "<x@mg>", "message": "Queued. Thank you."})
+
+    provider = MailgunProvider(settings(url="https://api.eu.mailgun.net"),
+                               transport=httpx.MockTransport(answer))
+    assert run(provider, envelope()) == "<x@mg>"
+    assert seen[0].url == "https://api.eu.mailgun.net/v3/mg.example.com/messages"
+    assert seen[0].headers["authorization"].startswith("Basic ")
+
+
+def test_timeout_is_transient() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    with pytest.raises(TransientProviderError):
+        run(MailgunProvider(settings(), transport=httpx.MockTransport(answer)), envelope())
+
+
+def test_delivers_to_a_real_http_sink(sink: str) -> None:
+    provider_id = run(MailgunProvider(settings(url=sink)), envelope(cc=["d@example.com"]))
+    [message] = sink_messages(sink)
+    assert message["id"] == provider_id
+    assert message["fields"]["to"] == ["b@example.com", "c@example.com"]  # type: ignore[index]
+    assert message["fields"]["cc"] == ["d@example.com"]  # type: ignore[index]
+
+
+def test_wrong_key_is_permanent_against_the_sink(sink: str) -> None:
+    with pytest.raises(PermanentProviderError, match="401"):
+        run(MailgunProvider(settings(url=sink, key="wrong")), envelope())
