@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 from concurrent.futures import ThreadPoolExecutor
+from types import FrameType
 
 import uvicorn
 
@@ -17,6 +19,14 @@ from .settings import ApiSettings
 
 PROGRAM = "limbo-api"
 log = get_logger("limbo.api")
+
+
+def _exit_after_cleanup(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM, then restores the previous handler and
+    # raises the signal again. With the default handler that kills the process on the
+    # spot: the finally below never ran, buffered spans were lost and the exit code was
+    # 143. Exiting through SystemExit runs it and exits 0.
+    raise SystemExit(0)
 
 
 def main() -> None:
@@ -34,6 +44,8 @@ def main() -> None:
     queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
     app = create_app(settings, queue)
     log.info("listening", port=settings.port, queue=queue.name, tracing=telemetry.exporting)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_after_cleanup)
     try:
         uvicorn.run(
             app,

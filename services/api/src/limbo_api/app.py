@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from opentelemetry.instrumentation.starlette import StarletteInstrumentor
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -24,6 +23,7 @@ from .metrics import ApiMetrics
 from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, PublishFailed, Publisher
 from .settings import ApiSettings
+from .tracing import instrument_app
 from .validation import InvalidMail, parse_mail
 
 __all__ = ["create_app"]
@@ -192,7 +192,7 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
-    StarletteInstrumentor.instrument_app(app)
+    instrument_app(app)
     app.add_middleware(_RequestMetrics, metrics=metrics)  # type: ignore[arg-type]
     app.state.publisher = publisher
     return app
