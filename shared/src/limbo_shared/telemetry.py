@@ -1,12 +1,14 @@
 """OpenTelemetry set-up from the standard OTEL_* environment variables only.
 
 With no OTLP endpoint configured, spans are still created (their ids go into every
-log line) but nothing is exported and nothing complains about a missing collector.
+log line and travel with each message) but nothing is exported and nothing complains
+about a missing collector. ``OTEL_SDK_DISABLED=true`` turns all of it off.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 
 from opentelemetry import trace
@@ -14,31 +16,51 @@ from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from .config import ConfigError
+
 __all__ = ["Telemetry", "setup_telemetry"]
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+_PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 
 
 class Telemetry:
-    """The process's tracer provider, kept so it can be flushed on shutdown."""
+    """The process's tracer provider and exporter, kept so they can be flushed on shutdown."""
 
-    def __init__(self, provider: TracerProvider | None, exporting: bool) -> None:
+    def __init__(self, provider: TracerProvider | None, exporter: SpanExporter | None) -> None:
         self.provider = provider
-        self.exporting = exporting
+        self.exporter = exporter
 
-    def shutdown(self) -> None:
-        """Flush buffered spans; called on SIGTERM so the last traces are not lost."""
-        if self.provider is not None:
-            self.provider.force_flush(timeout_millis=5000)
-            self.provider.shutdown()
+    @property
+    def exporting(self) -> bool:
+        return self.exporter is not None
+
+    def shutdown(self, timeout: float = 5.0) -> bool:
+        """Export buffered spans (called after the SIGTERM drain); True if all went out.
+
+        An unreachable collector makes the exporter retry for up to its own timeout
+        (10 s by default) per batch; bounding the wait keeps the process inside its
+        Kubernetes grace period. The flush runs on a daemon thread that exit abandons.
+        """
+        provider = self.provider
+        if provider is None:
+            return True
+
+        def flush() -> None:
+            provider.force_flush()
+            provider.shutdown()
+
+        flusher = threading.Thread(target=flush, name="otel-flush", daemon=True)
+        flusher.start()
+        flusher.join(timeout)
+        return not flusher.is_alive()
 
 
 def _exporter(environ: Mapping[str, str]) -> SpanExporter:
-    protocol = (
-        environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "http/protobuf"
-    ).strip()
+    variable, protocol = next(
+        ((name, environ[name].strip()) for name in _PROTOCOL_VARIABLES if environ.get(name)),
+        ("", "http/protobuf"),
+    )
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
@@ -46,28 +68,31 @@ def _exporter(environ: Mapping[str, str]) -> SpanExporter:
 
         return GrpcExporter()
     if protocol != "http/protobuf":
-        raise ValueError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol!r} is not supported; "
-            "use http/protobuf or grpc"
+        raise ConfigError(
+            f"{variable} is invalid: {protocol!r} is not supported; use http/protobuf or grpc"
         )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()
 
 
-def setup_telemetry(default_service_name: str, environ: Mapping[str, str] | None = None) -> Telemetry:
+def setup_telemetry(
+    default_service_name: str, environ: Mapping[str, str] | None = None
+) -> Telemetry:
+    """Install the global tracer provider; raise ConfigError for an unusable protocol."""
     environ = os.environ if environ is None else environ
     if environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
-        return Telemetry(None, exporting=False)
+        return Telemetry(None, None)
     # Resource.create reads OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME itself;
     # the default only applies when neither names the service.
     resource = Resource.create({})
-    if resource.attributes.get(SERVICE_NAME, "").startswith("unknown_service"):
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: default_service_name}))
-    # TracerProvider reads OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
-    provider = TracerProvider(resource=resource)
-    exporting = any(environ.get(name) for name in _ENDPOINT_VARIABLES)
-    if exporting:
-        provider.add_span_processor(BatchSpanProcessor(_exporter(environ)))
+    exporter = _exporter(environ) if any(environ.get(v) for v in _ENDPOINT_VARIABLES) else None
+    # TracerProvider reads OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG. Its own atexit
+    # shutdown is off: Telemetry.shutdown is the one, bounded, flush.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    return Telemetry(provider, exporting=exporting)
+    return Telemetry(provider, exporter)

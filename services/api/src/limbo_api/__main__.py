@@ -35,7 +35,10 @@ def main() -> None:
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)
     setup_logging(settings.log_format, settings.log_level)
-    telemetry = setup_telemetry(PROGRAM)
+    try:
+        telemetry = setup_telemetry(PROGRAM)
+    except ConfigError as error:
+        exit_with_config_error(PROGRAM, error)
     pool = settings.publish_concurrency + 4
     client = make_client(
         "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url,

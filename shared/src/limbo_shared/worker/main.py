@@ -35,7 +35,10 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
     except ConfigError as error:
         exit_with_config_error(program, error)
     setup_logging(settings.log_format, settings.log_level)
-    telemetry = setup_telemetry(program)
+    try:
+        telemetry = setup_telemetry(program)
+    except ConfigError as error:
+        exit_with_config_error(program, error)
     try:
         import uvloop
 
