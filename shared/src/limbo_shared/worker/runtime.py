@@ -224,7 +224,11 @@ class Worker:
                     "messaging.aws.sqs.receive_count": message.receive_count,
                     "limbo.provider": self.provider.name,
                 },
-            ) as span:
+            ) as span, bind_message(
+                provider=self.provider.name, sqs_message_id=message.message_id
+            ):
+                # Bound here, not only after parsing, so an unparseable message's lines
+                # still say which provider and which queue message they are about.
                 await self._process(message, span)
         except asyncio.CancelledError:
             # Shutdown ran out of grace: let another worker have it straight away.
