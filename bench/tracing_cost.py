@@ -1,0 +1,179 @@
+"""CPU cost of tracing per message: limbo-api + limbo-mailgun-worker, tracing on vs off.
+
+    .venv/bin/python bench/tracing_cost.py [--messages 2000] [--runs 3]
+
+Each run starts a fresh queue (moto server), a Mailgun sink that only counts, the API
+and the Mailgun worker in one of three modes, warms them up, then POSTs the messages
+(32 at a time) and waits until the sink has all of them:
+
+  off       OTEL_SDK_DISABLED=true: no spans at all
+  ids-only  the SDK with no endpoint: spans made (ids in logs and messages), not exported
+  export    exporting over OTLP/HTTP to a receiver in this script (default batch settings)
+
+CPU is user+system time of the two processes (all threads) from /proc/<pid>/stat just
+before the messages; at the end the processes get SIGTERM and their final figures come
+from wait4's rusage (the same counters), so the span flush at exit is counted too. The
+load generator, moto, the sink and the receiver are not counted. Modes alternate within
+each run so drift on a shared machine hits all of them; compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from limbo_devtools.local_aws import provision
+from limbo_devtools.otlp_receiver import OtlpReceiver
+from limbo_devtools.processes import Process, free_port, script
+
+MODES = ("off", "ids-only", "export")
+_TICKS = os.sysconf("SC_CLK_TCK")
+SENDERS = 8  # FIFO serves a group one batch at a time: spread over 8 x 16 lanes
+
+
+def mail(i: int) -> dict[str, object]:
+    return {"from": f"sender{i % SENDERS}@example.com", "to": ["you@example.com"],
+            "subject": "bench", "message": "a short body"}
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        # The command name may hold spaces; count fields after its closing parenthesis.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def cpu_at_exit(process: Process) -> float:
+    process.signal(signal.SIGTERM)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{process.name} exited with {os.waitstatus_to_exitcode(status)}")
+    return usage.ru_utime + usage.ru_stime
+
+
+async def post_all(api: str, count: int, concurrency: int = 32) -> None:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def sender() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                response = await client.post(f"{api}/v1/mail", json=mail(i))
+                response.raise_for_status()
+
+        await asyncio.gather(*(sender() for _ in range(concurrency)))
+
+
+def delivered(sink: str) -> int:
+    return int(httpx.get(f"{sink}/messages", timeout=10).json()["count"])
+
+
+def wait_delivered(sink: str, count: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while delivered(sink) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {delivered(sink)} of {count} delivered")
+        time.sleep(0.2)
+
+
+def one_run(mode: str, moto: str, messages: int, logs: Path) -> dict[str, float]:
+    aws = provision(moto, queue_name=f"b{uuid.uuid4().hex[:12]}.fifo")
+    receiver = OtlpReceiver().start()
+    sink_port = free_port()
+    sink = Process("sink", [script("limbo-mailgun-sink")],
+                   env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0"},
+                   health_url=f"http://127.0.0.1:{sink_port}/health",
+                   log_path=logs / f"sink-{mode}.log").start()
+    sink_url = f"http://127.0.0.1:{sink_port}"
+    env = {**aws.environment(), "LOG_FORMAT": "json"}
+    env = {k: v for k, v in {**os.environ, **env}.items() if not k.startswith("OTEL_")}
+    if mode == "off":
+        env["OTEL_SDK_DISABLED"] = "true"
+    elif mode == "export":
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
+    api_port, worker_port = free_port(), free_port()
+    api = Process("limbo-api", [script("limbo-api")], env={**env, "PORT": str(api_port)},
+                  health_url=f"http://127.0.0.1:{api_port}/health",
+                  log_path=logs / f"api-{mode}.log").start()
+    worker = Process("limbo-mailgun-worker", [script("limbo-mailgun-worker")],
+                     env={**env, "PORT": str(worker_port), "MAILGUN": "key",
+                          "DOMAIN": "mg.example.com", "MAILGUN_API_URL": sink_url},
+                     health_url=f"http://127.0.0.1:{worker_port}/health",
+                     log_path=logs / f"worker-{mode}.log").start()
+    try:
+        api_url = f"http://127.0.0.1:{api_port}"
+        warm = 100
+        asyncio.run(post_all(api_url, warm))
+        wait_delivered(sink_url, warm)
+        before = {"api": cpu_seconds(api.pid), "worker": cpu_seconds(worker.pid)}
+        started = time.monotonic()
+        asyncio.run(post_all(api_url, messages))
+        posted = time.monotonic() - started
+        wait_delivered(sink_url, warm + messages)
+        elapsed = time.monotonic() - started
+        after = {"api": cpu_at_exit(api), "worker": cpu_at_exit(worker)}
+    finally:
+        for process in (worker, api, sink):
+            process.stop(timeout=30)
+        receiver.stop()
+    result = {name: (after[name] - before[name]) / messages * 1000 for name in before}
+    result["total"] = result["api"] + result["worker"]
+    result["rate"] = messages / elapsed
+    result["post_rate"] = messages / posted
+    result["spans"] = len(receiver.spans())
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    logs = Path(tempfile.mkdtemp(prefix="limbo-tracing-cost-"))
+    moto_port = free_port()
+    moto = Process("moto", [script("moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+                   health_url=f"http://127.0.0.1:{moto_port}/moto-api/",
+                   log_path=logs / "moto.log").start()
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    try:
+        for run in range(args.runs):
+            # Rotate the order so no mode always runs first (or last) in a run.
+            order = MODES[run % len(MODES):] + MODES[:run % len(MODES)]
+            for mode in order:
+                result = one_run(mode, f"http://127.0.0.1:{moto_port}", args.messages, logs)
+                results[mode].append(result)
+                print(f"run {run + 1} {mode:8}  api {result['api']:.3f}  worker "
+                      f"{result['worker']:.3f}  total {result['total']:.3f} ms CPU/message  "
+                      f"({result['post_rate']:.0f} msg/s in, {result['rate']:.0f} msg/s through, "
+                      f"{result['spans']:.0f} spans exported)",
+                      flush=True)
+    finally:
+        moto.stop()
+    median = {mode: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+              for mode, runs in results.items()}
+    off = median["off"]
+    print(f"\nmedians of {args.runs} runs, {args.messages} messages each "
+          f"(CPU ms per message; ratio to off)")
+    for mode in MODES:
+        m = median[mode]
+        print(f"  {mode:8}  api {m['api']:.3f} ({m['api'] / off['api']:.2f}x)  "
+              f"worker {m['worker']:.3f} ({m['worker'] / off['worker']:.2f}x)  "
+              f"total {m['total']:.3f} ({m['total'] / off['total']:.2f}x)")
+    print(f"logs in {logs}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
