@@ -15,6 +15,10 @@ before the messages; at the end the processes get SIGTERM and their final figure
 from wait4's rusage (the same counters), so the span flush at exit is counted too. The
 load generator, moto, the sink and the receiver are not counted. Modes alternate within
 each run so drift on a shared machine hits all of them; compare ratios, not absolutes.
+
+Measured 2026-11-28 (2 shared cores, load average ~10; medians of 3 runs x 2000 messages,
+CPU ms per message): off 5.17 (api 1.31, worker 3.86); ids-only 5.84 (1.13x); export
+6.57 (1.27x; api 1.42x, worker 1.22x), about 5.4 spans exported per message.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ import asyncio
 import os
 import signal
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -176,4 +179,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
