@@ -43,7 +43,8 @@ def post_burst(api: str, mails: list[dict[str, Any]]) -> list[httpx.Response]:
     return asyncio.run(send_all())
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float = 20.0, what: str = "") -> T:
+def wait_for(predicate: Callable[[], T | None], timeout: float = 45.0, what: str = "") -> T:
+    """Poll until ``predicate`` is truthy; generous, as the machine may be shared and busy."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
