@@ -149,7 +149,7 @@ def test_trigger_authentication_is_one_of_the_aws_forms_keda_accepts(values: Pat
             assert identity["provider"] == "aws"
             # roleArn and identityOwner are mutually exclusive.
             assert ("roleArn" in identity) != ("identityOwner" in identity)
-            assert identity.get("identityOwner", "workload") == "workload"
+            assert identity.get("identityOwner", "workload") in ("workload", "keda")
         else:
             refs = spec["secretTargetRef"]
             assert {ref["parameter"] for ref in refs} <= KEDA_AWS_SECRET_PARAMETERS
@@ -165,6 +165,9 @@ def test_the_two_authentication_modes_follow_the_values() -> None:
     assumed = rendered(INGRESS_TLS).of_kind("TriggerAuthentication")[0]["spec"]
     assert assumed == {"podIdentity": {"provider": "aws",
                                        "roleArn": "arn:aws:iam::123456789012:role/keda-limbo"}}
+    operator = rendered(DEFAULT, sets=["keda.authentication.identityOwner=keda"])
+    assert operator.of_kind("TriggerAuthentication")[0]["spec"]["podIdentity"] == {
+        "provider": "aws", "identityOwner": "keda"}
     keys = rendered(EXISTING_SECRETS).of_kind("TriggerAuthentication")[0]["spec"]
     assert {ref["name"] for ref in keys["secretTargetRef"]} == {"limbo-aws"}
 

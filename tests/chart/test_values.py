@@ -30,6 +30,7 @@ REFUSED = [
     (["mailgunWorker.concurrency=0"], "/mailgunWorker/concurrency"),
     (["api.maxRequestBytes=100"], "/api/maxRequestBytes"),
     (["keda.authentication.type=magic"], "/keda/authentication/type"),
+    (["keda.authentication.identityOwner=pod"], "/keda/authentication/identityOwner"),
     (["serviceAccount.roleArn=limbo-role"], "/serviceAccount/roleArn"),
     (["api.ingress.hosts[0].paths[0].pathType=Fuzzy"], "pathType"),
     (["api.image.digest=latest"], "/api/image/digest"),

@@ -141,8 +141,9 @@ spec:
     {{- if $auth.roleArn }}
     roleArn: {{ $auth.roleArn | quote }}
     {{- else }}
-    {{- /* KEDA assumes the role of the scaled workload's ServiceAccount (IRSA). */}}
-    identityOwner: workload
+    {{- /* workload: KEDA assumes the role of the scaled workload's ServiceAccount (IRSA);
+    keda: the operator's own role. */}}
+    identityOwner: {{ $auth.identityOwner }}
     {{- end }}
   {{- end }}
 ---
