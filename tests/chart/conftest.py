@@ -66,7 +66,7 @@ def values_args(values_files: Sequence[Path], sets: Sequence[str]) -> list[str]:
     return args
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _render(values_files: tuple[Path, ...], sets: tuple[str, ...], kube_version: str,
             release: str) -> tuple[Object, ...]:
     result = helm("template", release, str(CHART), "--namespace", NAMESPACE,

@@ -37,12 +37,12 @@ def _field(pod: Object, path: str) -> str:
 def container_env(rendered: Rendered, pod_template: Object, container: Object) -> dict[str, str]:
     """envFrom first, then env in order, with $(VAR) expanded as Kubernetes does."""
     env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            config = rendered.get("ConfigMap", source["configMapRef"]["name"])
+    for origin in container.get("envFrom", []):
+        if "configMapRef" in origin:
+            config = rendered.get("ConfigMap", origin["configMapRef"]["name"])
             env.update(config.get("data", {}))
-        if "secretRef" in source:
-            secret = rendered.find("Secret", source["secretRef"]["name"])
+        if "secretRef" in origin:
+            secret = rendered.find("Secret", origin["secretRef"]["name"])
             if secret is not None:
                 env.update({k: base64.b64decode(v).decode() for k, v in secret["data"].items()})
     for variable in container.get("env", []):

@@ -40,7 +40,7 @@ def strict(schema: Any) -> Any:
     return node
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def keda_schemas(crds: Path) -> dict[str, Schema]:
     """kind -> strict schema, from a file of CustomResourceDefinitions."""
     schemas: dict[str, Schema] = {}

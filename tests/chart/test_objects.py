@@ -11,20 +11,19 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
-from pydantic_settings import BaseSettings
-from starlette.testclient import TestClient
-
 from limbo_api.app import create_app
 from limbo_api.metrics import ApiMetrics
 from limbo_api.settings import ApiSettings
 from limbo_devtools.local_aws import LocalAws
 from limbo_mailgun_worker.provider import MailgunSettings
+from limbo_ses_worker.provider import SesSettings
 from limbo_shared.aws import make_client
 from limbo_shared.config import load_settings
 from limbo_shared.queue import SqsQueue
 from limbo_shared.worker import WorkerSettings
 from limbo_shared.worker.server import health_app
-from limbo_ses_worker.provider import SesSettings
+from pydantic_settings import BaseSettings
+from starlette.testclient import TestClient
 
 from .conftest import (
     CHART,

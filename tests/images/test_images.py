@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-
 from limbo_devtools.local_aws import LocalAws
 from limbo_devtools.processes import free_port
 
