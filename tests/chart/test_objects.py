@@ -12,7 +12,6 @@ from urllib.parse import urlparse
 import pytest
 import yaml
 from limbo_api.app import create_app
-from limbo_api.metrics import ApiMetrics
 from limbo_api.settings import ApiSettings
 from limbo_devtools.local_aws import LocalAws
 from limbo_mailgun_worker.provider import MailgunSettings
@@ -25,6 +24,8 @@ from limbo_shared.worker.server import health_app
 from pydantic_settings import BaseSettings
 from starlette.testclient import TestClient
 
+# Prometheus metrics register once per process: share the API tests' instance.
+from ..api.conftest import _METRICS as API_METRICS
 from .conftest import (
     CHART,
     CI_VALUES,
@@ -340,7 +341,7 @@ def test_probes_hit_the_real_endpoints_of_the_services(aws: LocalAws) -> None:
     queue = SqsQueue(client, aws.queue_url, ThreadPoolExecutor(2))
     settings = ApiSettings(queue=aws.queue_url, region=aws.region,
                            aws_endpoint_url=aws.endpoint)
-    apps = {"api": create_app(settings, queue, ApiMetrics()),
+    apps = {"api": create_app(settings, queue, API_METRICS),
             "ses-worker": health_app(lambda: True), "mailgun-worker": health_app(lambda: True)}
     for name, deployment in deployments.items():
         container = main_container(deployment)

@@ -73,6 +73,9 @@ def test_service_image_holds_no_compiler_cache_or_sources(
                          f"import {name.replace('-', '_')}, limbo_shared; "
                          "print(limbo_shared.__file__)")
     assert "/app/.venv/lib/" in imports.stdout
+    # The chart's preStop hook sleeps with the base image's /bin/sleep.
+    podman.run("run", "--rm", "--pull=never", "--entrypoint", "/bin/sleep",
+               images[name].reference, "0")
 
 
 def test_api_and_mailgun_worker_containers_deliver_a_message(
@@ -143,13 +146,14 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
     image = images["limbo-devtools"].reference
     moto_port, sink_port = free_port(), free_port()
     moto = containers.start(image, "moto", moto_port, {},
-                            ["moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                            ["/app/.venv/bin/moto_server", "-H", "127.0.0.1", "-p",
+                             str(moto_port)],
                             health_path="/moto-api/")
     setup = containers.podman.run(
         "run", "--rm", "--pull=never", "--network", "host", "--read-only",
         "--cap-drop", "ALL", "--env", "AWS_ACCESS_KEY_ID=testing",
         "--env", "AWS_SECRET_ACCESS_KEY=testing", image,
-        "limbo-local-aws", "--endpoint", moto.url, "--region", "eu-west-1")
+        "/app/.venv/bin/limbo-local-aws", "--endpoint", moto.url, "--region", "eu-west-1")
     assert "export QUEUE=" in setup.stdout and "limbo.fifo" in setup.stdout
     sqs = boto3.session.Session().client(
         "sqs", endpoint_url=moto.url, region_name="eu-west-1",
