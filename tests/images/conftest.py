@@ -109,9 +109,16 @@ def build(podman: Podman, spec: ImageSpec) -> Built:
     # (a volume, so nothing of it ends up in a layer).
     if HOST_CA_BUNDLE.exists():
         args += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
+    previous = podman.run("image", "inspect", "--format", "{{.Id}}", reference,
+                          check=False).stdout.strip()
     started = time.monotonic()
     podman.run(*args, str(ROOT))
     seconds = time.monotonic() - started
+    # A rebuilt image leaves its predecessor untagged: drop it, so .tools/podman does not
+    # grow by an image per code change (the builder's cached layers stay).
+    if previous and previous != podman.run("image", "inspect", "--format", "{{.Id}}",
+                                           reference).stdout.strip():
+        podman.run("rmi", previous, check=False)
     size = int(podman.run("image", "inspect", "--format", "{{.Size}}", reference).stdout)
     return Built(reference, size, seconds)
 
@@ -120,8 +127,8 @@ def build(podman: Podman, spec: ImageSpec) -> Built:
 def images(podman: Podman) -> dict[str, Built]:
     for spec in IMAGES:
         REPORT.built[spec.name] = build(podman, spec)
-    # Rebuilt images leave their predecessors dangling; keep recent ones as layer cache.
-    podman.run("image", "prune", "--force", "--filter", "until=72h", check=False)
+    # What is left dangling for a week (builder stages of old lock files) is not cache any more.
+    podman.run("image", "prune", "--force", "--filter", "until=168h", check=False)
     return REPORT.built
 
 
