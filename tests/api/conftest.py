@@ -26,7 +26,7 @@ _METRICS = ApiMetrics()  # Prometheus metrics are registered once per process.
 
 def api_settings(aws: LocalAws, **overrides: Any) -> ApiSettings:
     values = {"queue": aws.queue_url, "region": aws.region,
-              "aws_endpoint_url": aws.endpoint, **overrides}
+              "aws_endpoint_url": aws.endpoint, "auth": "disabled", **overrides}
     return ApiSettings(**values)
 
 
