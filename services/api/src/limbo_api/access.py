@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import math
 
+from limbo_shared.http import problem
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from limbo_shared.http import problem
 
 from .auth import ApiKeys
 from .ratelimit import TokenBuckets

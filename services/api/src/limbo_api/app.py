@@ -223,8 +223,10 @@ def create_app(
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
     StarletteInstrumentor.instrument_app(app)
-    limiter = TokenBuckets(settings.rate_limit, settings.rate_burst) if settings.rate_limit else None
-    app.add_middleware(AccessControl, keys=keys, limiter=limiter)  # type: ignore[arg-type]
+    limiter = None
+    if settings.rate_limit:
+        limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
+    app.add_middleware(AccessControl, keys=keys, limiter=limiter)
     app.add_middleware(_RequestMetrics, metrics=metrics)  # type: ignore[arg-type]
     app.state.publisher = publisher
     app.state.ledger = ledger

@@ -63,7 +63,9 @@ class ApiKeys:
             name, _, stored = entry.partition("=")
             name, stored = name.strip(), stored.strip()
             if not NAME_PATTERN.match(name):
-                raise ValueError(f"{source} entry {number}: the name must be 1-64 of A-Z a-z 0-9 _ -")
+                raise ValueError(
+                    f"{source} entry {number}: the name must be 1-64 of A-Z a-z 0-9 _ -"
+                )
             match = _HASH_PATTERN.match(stored)
             if match is None:
                 # Never echo the value: it might be a key pasted in by mistake.

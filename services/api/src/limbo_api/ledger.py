@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from starlette.responses import JSONResponse, Response
-
 from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
@@ -27,6 +25,7 @@ from limbo_shared.store import (
     StoreUnavailable,
     open_table,
 )
+from starlette.responses import JSONResponse, Response
 
 from .settings import ApiSettings
 
@@ -59,7 +58,9 @@ def fingerprint(mail: MailRequest) -> str:
 
 
 def _unavailable() -> Response:
-    return problem(503, "the status store is unavailable; retry later", headers={"Retry-After": "5"})
+    return problem(
+        503, "the status store is unavailable; retry later", headers={"Retry-After": "5"}
+    )
 
 
 class Ledger:
@@ -80,7 +81,9 @@ class Ledger:
         if key is None:
             return Ticket(message_id, owner)
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-            return problem(400, f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+            return problem(
+                400, f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+            )
         if self.keys is None:
             return problem(501, f"{IDEMPOTENCY_HEADER} cannot be honoured: {_TRACKING_OFF}")
         try:

@@ -3,10 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
-
 from limbo_shared.config import QueueSettings
 from limbo_shared.store import StatusSettings
+from pydantic import Field, field_validator
 
 __all__ = ["ApiSettings"]
 

@@ -9,6 +9,7 @@ message id, so whatever the dead request queued cannot be sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from dataclasses import dataclass
@@ -134,7 +135,7 @@ class IdempotencyKeys:
         repeat under a new id would then send the mail twice. Under the same id, SQS
         deduplication and the worker's claim make the repeat harmless.
         """
-        try:
+        with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "update_item",
                 Key=_key(owner, key),
@@ -145,5 +146,3 @@ class IdempotencyKeys:
                     ":expired": {"N": "0"}, ":id": {"S": message_id}, ":pending": {"S": _PENDING}
                 },
             )
-        except ConditionFailed:
-            pass

@@ -9,6 +9,7 @@ A redelivered message whose record says ``sent`` is not sent again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Sequence
@@ -92,7 +93,7 @@ class MessageStore:
 
     async def forget(self, message_id: str) -> None:
         """Remove a ``queued`` record whose message never reached the queue."""
-        try:
+        with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "delete_item",
                 Key={"pk": {"S": message_key(message_id)}},
@@ -100,8 +101,6 @@ class MessageStore:
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={":queued": {"S": Status.QUEUED.value}},
             )
-        except ConditionFailed:
-            pass
 
     async def get(self, message_id: str) -> MessageRecord | None:
         # Consistent: a client that GETs right after its POST must see `queued`.
@@ -111,8 +110,8 @@ class MessageStore:
         item = response.get("Item")
         return MessageRecord.from_item(item) if item else None
 
-    async def _put_batch(self, items: Sequence[dict[str, Any]]) -> list[None | BaseException]:
-        results: list[None | BaseException] = [None] * len(items)
+    async def _put_batch(self, items: Sequence[dict[str, Any]]) -> list[BaseException | None]:
+        results: list[BaseException | None] = [None] * len(items)
         pending = list(enumerate(items))
         for attempt in range(_UNPROCESSED_RETRIES + 1):
             response = await self.table.batch_put([item for _, item in pending])
@@ -152,9 +151,10 @@ class MessageStore:
         )
         status, lease = update.name("status"), update.name("lease_until")
         claimable = ", ".join(update.value(s.value) for s in _CLAIMABLE)
+        sending, expired = update.value(Status.SENDING.value), update.value(now)
         condition = (
             f"attribute_not_exists(pk) OR {status} IN ({claimable}) "
-            f"OR ({status} = {update.value(Status.SENDING.value)} AND {lease} < {update.value(now)})"
+            f"OR ({status} = {sending} AND {lease} < {expired})"
         )
         try:
             response = await self.table.call(
@@ -204,14 +204,12 @@ class MessageStore:
             .remove("lease_until", "lease_token")
         )
         condition = f"{update.name('lease_token')} = {update.value(claim.token or '')}"
-        try:
+        with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "update_item",
                 Key={"pk": {"S": message_key(claim.message_id)}},
                 **update.arguments(condition),
             )
-        except ConditionFailed:
-            pass
 
     async def aclose(self) -> None:
         """Write everything already submitted, then stop taking writes."""

@@ -268,9 +268,8 @@ class Worker:
             except TransientProviderError as error:
                 # Recorded before the message is released, so its next receipt can claim it.
                 gives_up = message.receive_count >= self.max_attempts
-                await self.tracker.unsent(
-                    claim, MessageStatus.FAILED if gives_up else MessageStatus.RETRYING, error.reason
-                )
+                outcome = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
+                await self.tracker.unsent(claim, outcome, error.reason)
                 await self._retry(message, span, error.reason, error.retry_after)
                 return
             span.set_attribute("limbo.provider.message_id", provider_id)
@@ -300,7 +299,7 @@ class Worker:
         log.info("being sent elsewhere; deferred", delay=delay)
         try:
             await self._visibility.submit((message.receipt_handle, delay))
-        except Exception as error:  # noqa: BLE001 - it reappears after its timeout anyway
+        except Exception as error:  # it reappears after its timeout anyway
             self.metrics.queue_error("change_visibility")
             log.warning("could not defer", error=str(error))
 
