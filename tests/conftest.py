@@ -35,7 +35,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("moto")
     process = Process(
         "moto",
-        [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(port)],
         health_url=f"http://127.0.0.1:{port}/moto-api/",
         log_path=logs / "moto.log",
     ).start()

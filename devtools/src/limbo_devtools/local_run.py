@@ -70,7 +70,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop_all)
     try:
-        moto = Process("moto", [script("moto_server"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
+        moto = Process("moto", [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
                        env=base_env, health_url=f"{endpoint}/moto-api/", log_path=logs / "moto.log")
         processes.append(moto.start())
         sink = Process("sink", [script("limbo-mailgun-sink")],
