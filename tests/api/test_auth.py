@@ -91,7 +91,7 @@ def test_keys_can_come_from_a_file(tracked_api_factory: ApiFactory, tmp_path: Pa
 
 
 def test_without_keys_the_api_runs_open_only_when_told(aws: LocalAws) -> None:
-    with pytest.raises(ConfigError, match="API_KEYS is not set.*AUTH=disabled"):
+    with pytest.raises(ConfigError, match=r"API_KEYS is not set.*AUTH=disabled"):
         load_api_keys(api_settings(aws, auth="enabled"))
     assert load_api_keys(api_settings(aws, auth="disabled")) is None
 
