@@ -168,3 +168,21 @@ async def test_idempotency_keys_expire_after_a_day_and_are_per_owner(
     assert "k1" not in item["pk"]["S"]  # stored hashed
     created = float(item["created_at"]["N"])
     assert int(item["expires_at"]["N"]) == int(created) + DAY
+
+
+async def test_a_send_costs_one_conditional_call_and_a_share_of_a_batch(
+    store: MessageStore,
+) -> None:
+    messages = [mail() for _ in range(40)]
+    await asyncio.gather(*(store.record_queued(m) for m in messages))
+    updates, batches = calls("update_item"), calls("batch_write_item")
+
+    async def send(message: QueuedMail) -> None:
+        claim = await store.claim(message, provider="mailgun", lease_seconds=30)
+        await store.mark_sent(claim, provider="mailgun", provider_message_id=f"<{message.id}>")
+
+    await asyncio.gather(*(send(m) for m in messages))
+    assert calls("update_item") - updates == 40  # the claims
+    assert calls("batch_write_item") - batches < 40  # the `sent` records, shared
+    records = await asyncio.gather(*(store.get(m.id) for m in messages))
+    assert all(r is not None and r.status is Status.SENT and r.attempts == 1 for r in records)

@@ -13,7 +13,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -48,6 +48,8 @@ class Claim:
     attempts: int = 0
     # For BUSY: seconds until the other holder's lease runs out.
     busy_for: float = 0.0
+    # For CLAIMED: the record as the claim left it, the base of the `sent` record.
+    record: MessageRecord | None = None
 
 
 class MessageStore:
@@ -160,14 +162,15 @@ class MessageStore:
             response = await self.table.call(
                 "update_item",
                 Key={"pk": {"S": message_key(mail.id)}},
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **update.arguments(condition),
             )
         except ConditionFailed as refused:
             return self._refused(mail.id, refused.item, now)
-        attempts = int(response.get("Attributes", {}).get("attempts", {}).get("N", "1"))
-        return Claim(ClaimOutcome.CLAIMED, mail.id, token=token, attempts=attempts)
+        record = MessageRecord.from_item(response["Attributes"])
+        return Claim(ClaimOutcome.CLAIMED, mail.id, token=token, attempts=record.attempts,
+                     record=record)
 
     def _refused(self, message_id: str, item: dict[str, Any] | None, now: float) -> Claim:
         if item is not None and item.get("status", {}).get("S") == Status.SENT.value:
@@ -176,20 +179,18 @@ class MessageStore:
         return Claim(ClaimOutcome.BUSY, message_id, busy_for=max(0.0, lease_until - now))
 
     async def mark_sent(self, claim: Claim, *, provider: str, provider_message_id: str) -> None:
-        # Unconditional: the provider accepted, so `sent` is true whoever holds the lease.
+        """Replace the claimed record by the `sent` one, sharing a BatchWriteItem with
+        concurrent sends: one call per message (the claim) is all a send costs alone.
+
+        Unconditional: the provider accepted, so `sent` is true whoever holds the lease;
+        the put also drops the lease.
+        """
+        if claim.record is None:
+            raise ValueError("only a CLAIMED claim can be marked sent")
         now = time.time()
-        update = (
-            Update()
-            .set("status", Status.SENT.value)
-            .set("provider", provider)
-            .set("provider_message_id", provider_message_id)
-            .set("sent_at", now)
-            .set("updated_at", now)
-            .remove("lease_until", "lease_token")
-        )
-        await self.table.call(
-            "update_item", Key={"pk": {"S": message_key(claim.message_id)}}, **update.arguments()
-        )
+        sent = replace(claim.record, status=Status.SENT, provider=provider,
+                       provider_message_id=provider_message_id, sent_at=now, updated_at=now)
+        await self._writer.submit(sent.to_item())
 
     async def mark_unsent(self, claim: Claim, status: Status, error: str) -> None:
         """``retrying``, ``failed`` or ``rejected``: only while this worker holds the lease,
