@@ -150,6 +150,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="configurations alternate")
     parser.add_argument("--emulator", default="limbo-moto", choices=["limbo-moto", "moto_server"],
                         help="moto_server skips the DynamoDB serialisation (faster, not atomic)")
+    parser.add_argument("--sink-latency-ms", type=int, default=0,
+                        help="the provider's answer time (Mailgun is ~100-300 ms)")
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
@@ -159,7 +161,8 @@ def main() -> None:
     moto = Process("moto", [script(args.emulator), "-p", str(moto_port)],
                    health_url=f"{endpoint}/moto-api/", log_path=logs / "moto.log").start()
     sink = Process("sink", [script("limbo-mailgun-sink")],
-                   env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0"},
+                   env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0",
+                        "SINK_LATENCY_MS": str(args.sink_latency_ms)},
                    health_url=f"http://127.0.0.1:{sink_port}/health",
                    log_path=logs / "sink.log").start()
     rows = []
