@@ -15,6 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
 
+from .holding_proxy import HoldingProxy
+
 # In-process tests trace like a real process does (ids, propagation), exporting nothing.
 trace.set_tracer_provider(TracerProvider())
 
@@ -33,12 +35,33 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("moto")
     process = Process(
         "moto",
-        [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(port)],
         health_url=f"http://127.0.0.1:{port}/moto-api/",
         log_path=logs / "moto.log",
     ).start()
     yield f"http://127.0.0.1:{port}"
     process.stop()
+
+
+@pytest.fixture
+def holding_proxy(moto_endpoint: str) -> Iterator[HoldingProxy]:
+    """A proxy to moto that holds chosen AWS actions until released (see holding_proxy.py)."""
+    proxy = HoldingProxy(moto_endpoint)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def tracked_aws(moto_endpoint: str) -> LocalAws:
+    """Like ``aws``, plus a fresh DynamoDB status table: its environment turns tracking on."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    return provision(
+        moto_endpoint,
+        queue_name=f"{name}.fifo",
+        sender="limbo@example.com",
+        visibility_timeout=30,
+        status_table=f"{name}-status",
+    )
 
 
 @pytest.fixture
@@ -92,8 +115,9 @@ class Limbo:
         self.processes: list[Process] = []
 
     def env(self, **extra: str) -> dict[str, str]:
+        # AUTH=disabled unless a test asks for keys: the API refuses to start open otherwise.
         return {**self.aws.environment(), "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1",
-                **extra}
+                "AUTH": "disabled", **extra}
 
     def start(self, name: str, **env: str) -> tuple[Process, str]:
         port = free_port()
@@ -128,5 +152,15 @@ def limbo(aws: LocalAws, tmp_path: Path) -> Iterator[Limbo]:
     logs = tmp_path / "logs"
     logs.mkdir()
     system = Limbo(aws, logs)
+    yield system
+    system.stop()
+
+
+@pytest.fixture
+def tracked_limbo(tracked_aws: LocalAws, tmp_path: Path) -> Iterator[Limbo]:
+    """``limbo`` with STATUS_TABLE set for every process it starts."""
+    logs = tmp_path / "tracked-logs"
+    logs.mkdir()
+    system = Limbo(tracked_aws, logs)
     yield system
     system.stop()

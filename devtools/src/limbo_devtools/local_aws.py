@@ -1,4 +1,5 @@
-"""Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity.
+"""Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
+and (when asked) the DynamoDB status table with its TTL.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -6,6 +7,7 @@ Idempotent; prints the environment variables the API and workers need.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from dataclasses import dataclass
@@ -23,9 +25,12 @@ class LocalAws:
     region: str
     endpoint: str
     sender: str
+    status_table: str | None = None
 
     def environment(self) -> dict[str, str]:
+        tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
         return {
+            **tracking,
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
@@ -52,6 +57,7 @@ def provision(
     sender: str = "limbo@example.com",
     max_receive_count: int = 5,
     visibility_timeout: int = 30,
+    status_table: str | None = None,
 ) -> LocalAws:
     sqs = _client("sqs", endpoint, region)
     base = queue_name.removesuffix(".fifo")
@@ -74,7 +80,28 @@ def provision(
     )["QueueUrl"]
     ses = _client("sesv2", endpoint, region)
     ses.create_email_identity(EmailIdentity=sender)
-    return LocalAws(queue_url, dead_letter_url, region, endpoint, sender)
+    if status_table is not None:
+        create_status_table(_client("dynamodb", endpoint, region), status_table)
+    return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
+
+
+def create_status_table(dynamodb: Any, name: str) -> None:
+    """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`."""
+    # Idempotent, like the queues: an existing table is kept.
+    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
+    ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+        )
 
 
 def main() -> None:
@@ -83,9 +110,11 @@ def main() -> None:
     parser.add_argument("--region", default=os.environ.get("REGION", "us-east-1"))
     parser.add_argument("--queue-name", default="limbo.fifo")
     parser.add_argument("--sender", default="limbo@example.com")
+    parser.add_argument("--status-table", default="limbo-status",
+                        help="DynamoDB table for message tracking; '' for none")
     args = parser.parse_args()
     aws = provision(args.endpoint, region=args.region, queue_name=args.queue_name,
-                    sender=args.sender)
+                    sender=args.sender, status_table=args.status_table or None)
     for key, value in aws.environment().items():
         print(f"export {key}={value}")
 

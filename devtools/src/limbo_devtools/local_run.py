@@ -1,7 +1,8 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
-Starts an AWS emulator (moto server) with the FIFO queue, its dead-letter queue and a
-verified SES identity; a Mailgun-compatible sink; the API; the SES and Mailgun workers.
+Starts an AWS emulator (moto server) with the FIFO queue, its dead-letter queue, a
+verified SES identity and the DynamoDB status table; a Mailgun-compatible sink; the API
+(with one demo API key, printed at start); the SES and Mailgun workers.
 Both workers consume the one queue, so each message is sent by whichever is free (and
 a message one provider fails on may be sent by the other on retry).
 """
@@ -16,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from limbo_api.auth import hash_key, mint_key
+
 from .local_aws import provision
 from .processes import Process, script
 
@@ -28,10 +31,16 @@ limbo is running.
   AWS emulator     http://127.0.0.1:{moto}
   logs             {logs}
 
-Send an email:
+Demo API key (owner "demo"; minted for this run, gone when it stops):
 
-  curl -s http://127.0.0.1:{api}/v1/mail -H 'Content-Type: application/json' \\
+  export LIMBO_KEY={key}
+
+Send an email, then ask for its status with the id it answers:
+
+  curl -s http://127.0.0.1:{api}/v1/mail -H "Authorization: Bearer $LIMBO_KEY" \\
+    -H 'Content-Type: application/json' -H 'Idempotency-Key: hello-1' \\
     -d '{{"from": "limbo@example.com", "to": ["you@example.com"], "subject": "Hello", "message": "Hi from limbo"}}'
+  curl -s http://127.0.0.1:{api}/v1/mail/<id> -H "Authorization: Bearer $LIMBO_KEY"
 
 Each delivery is logged as an event "sent" by limbo-ses-worker or limbo-mailgun-worker
 below. Ctrl-C stops everything.
@@ -61,7 +70,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop_all)
     try:
-        moto = Process("moto", [script("moto_server"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
+        moto = Process("moto", [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
                        env=base_env, health_url=f"{endpoint}/moto-api/", log_path=logs / "moto.log")
         processes.append(moto.start())
         sink = Process("sink", [script("limbo-mailgun-sink")],
@@ -70,9 +79,12 @@ def main() -> None:
                        log_path=logs / "sink.log")
         processes.append(sink.start())
         os.environ.update(base_env)
-        aws = provision(endpoint, visibility_timeout=30)
+        aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status")
         env = {**base_env, **aws.environment()}
-        api = Process("api", [script("limbo-api")], env={**env, "PORT": str(args.api_port)},
+        demo_key = mint_key()
+        api = Process("api", [script("limbo-api")],
+                      env={**env, "PORT": str(args.api_port), "AUTH": "enabled",
+                           "API_KEYS": f"demo={hash_key(demo_key)}"},
                       health_url=f"http://127.0.0.1:{args.api_port}/health")
         processes.append(api.start())
         mailgun = Process("mailgun-worker", [script("limbo-mailgun-worker")], env={
@@ -85,7 +97,7 @@ def main() -> None:
                           health_url="http://127.0.0.1:9091/health")
             processes.append(ses.start())
         print(BANNER.format(api=args.api_port, sink=args.sink_port, moto=args.moto_port,
-                            logs=logs), flush=True)
+                            logs=logs, key=demo_key), flush=True)
         while all(p.popen is not None and p.popen.poll() is None for p in processes):
             time.sleep(0.5)
         dead = [p.name for p in processes if p.popen is not None and p.popen.poll() is not None]

@@ -11,11 +11,11 @@ from starlette.responses import JSONResponse, Response
 __all__ = ["metrics_response", "problem"]
 
 
-def problem(status: int, text: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int, text: str, headers: dict[str, str] | None = None, *, message: str = "not submitted"
+) -> JSONResponse:
     """The API's error shape: ``{"Message": "not submitted", "Problem": ...}``."""
-    return JSONResponse(
-        {"Message": "not submitted", "Problem": text}, status_code=status, headers=headers
-    )
+    return JSONResponse({"Message": message, "Problem": text}, status_code=status, headers=headers)
 
 
 def _summary(registry: CollectorRegistry) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from limbo_shared.queue import SqsQueue
 from limbo_shared.telemetry import setup_telemetry
 
 from .app import create_app
+from .auth import ApiKeys
 from .settings import ApiSettings
 
 PROGRAM = "limbo-api"
@@ -45,7 +46,11 @@ def main() -> None:
         max_pool_connections=pool,
     )
     queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
-    app = create_app(settings, queue)
+    try:
+        app = create_app(settings, queue)
+    except ConfigError as error:
+        exit_with_config_error(PROGRAM, error)
+    _announce(settings, app.state.api_keys)
     log.info("listening", port=settings.port, queue=queue.name, tracing=telemetry.exporting)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_after_cleanup)
@@ -64,6 +69,22 @@ def main() -> None:
         )
     finally:
         telemetry.shutdown()
+
+
+def _announce(settings: ApiSettings, keys: ApiKeys | None) -> None:
+    """Say at start-up what an operator must not discover later: open API, no tracking."""
+    if keys is None:
+        log.warning("authentication is off (AUTH=disabled): anyone who can reach the API can "
+                    "send mail, all of it as owner 'default', without rate limits")
+    else:
+        log.info("API keys loaded", names=keys.names,
+                 rate_limit=settings.rate_limit or "off", rate_burst=settings.rate_burst)
+    if settings.status_table is None:
+        log.warning("message tracking is off (STATUS_TABLE is unset): no GET /v1/mail/{id}, "
+                    "no Idempotency-Key, and delivery is at-least-once")
+    else:
+        log.info("message tracking is on", table=settings.status_table,
+                 ttl_days=settings.status_ttl_days)
 
 
 if __name__ == "__main__":

@@ -18,19 +18,23 @@ from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
 from limbo_shared.schema import QueuedMail
+from limbo_shared.store import StoreUnavailable
 
+from .access import DEFAULT_OWNER, AccessControl, owner_of
+from .auth import load_api_keys
+from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
 from .metrics import ApiMetrics
 from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, PublishFailed, Publisher
+from .ratelimit import TokenBuckets
 from .settings import ApiSettings
 from .tracing import instrument_app
 from .validation import InvalidMail, parse_mail
 
-__all__ = ["create_app"]
+__all__ = ["DEFAULT_OWNER", "create_app"]
 
 log = get_logger("limbo.api")
 
-DEFAULT_OWNER = "default"
 _JSON_TYPES = ("application/json", "text/json")
 # Readiness is asked every few seconds by each probe; one SQS call per window is enough.
 _READY_CACHE_SECONDS = 2.0
@@ -102,8 +106,14 @@ class _RequestMetrics:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
-def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | None = None) -> Starlette:
+def create_app(
+    settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | None = None,
+    ledger: Ledger | None = None,
+) -> Starlette:
+    """Raises ConfigError when the API keys are missing or malformed."""
     metrics = metrics or ApiMetrics()
+    keys = load_api_keys(settings)
+    ledger = ledger or open_ledger(settings)
     publisher = Publisher(
         queue, metrics, lanes=settings.group_lanes, max_in_flight=settings.publish_concurrency,
         timeout=settings.publish_timeout,
@@ -142,9 +152,9 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
             mail_request = parse_mail(body)
         except InvalidMail as error:
             return problem(error.status, error.problem)
-        message_id = str(uuid.uuid4())
+        owner = owner_of(request)
         envelope = QueuedMail(
-            id=message_id, owner=DEFAULT_OWNER, submitted_at=time.time(), mail=mail_request
+            id=str(uuid.uuid4()), owner=owner, submitted_at=time.time(), mail=mail_request
         )
         try:
             queue_body = envelope.to_json()
@@ -152,9 +162,24 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
             return problem(400, "body contains text that is not valid Unicode (a lone surrogate)")
         if len(queue_body.encode()) > MAX_BODY_BYTES:
             return problem(413, f"message is larger than one queue message allows ({MAX_BODY_BYTES} bytes)")
+        ticket = await ledger.begin(
+            owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, envelope.id
+        )
+        if isinstance(ticket, Response):
+            return ticket
+        message_id = ticket.message_id
+        if message_id != envelope.id:
+            # A repeat taking over an earlier request's id (all ids are UUIDs: same size).
+            envelope = envelope.model_copy(update={"id": message_id})
+            queue_body = envelope.to_json()
         with bind_message(message_id=message_id):
             try:
-                await publisher.publish(envelope, queue_body)
+                async with ledger.recording(ticket, envelope):
+                    await publisher.publish(envelope, queue_body)
+            except StoreUnavailable as error:
+                log.warning("not queued: status store unavailable", error=str(error))
+                return problem(503, "the status store is unavailable; retry later",
+                               headers={"Retry-After": "5"})
             except PublishFailed as failure:
                 log.warning("not queued", reason=failure.reason)
                 if failure.retryable:
@@ -164,10 +189,14 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
             log.info("queued", recipients=mail_request.recipient_count)
         return JSONResponse({"Message": "submitted", "id": message_id})
 
+    async def status(request: Request) -> Response:
+        return await ledger.lookup(owner_of(request), request.path_params["message_id"])
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await publisher.aclose()
+        await ledger.aclose()
 
     app = Starlette(
         routes=[
@@ -177,6 +206,7 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
             Route("/metrics", metrics_endpoint),
             Route("/openapi.json", openapi),
             Route("/v1/mail", submit, methods=["POST"]),
+            Route("/v1/mail/{message_id}", status, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
@@ -193,6 +223,12 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
     instrument_app(app)
+    limiter = None
+    if settings.rate_limit:
+        limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
+    app.add_middleware(AccessControl, keys=keys, limiter=limiter)
     app.add_middleware(_RequestMetrics, metrics=metrics)  # type: ignore[arg-type]
     app.state.publisher = publisher
+    app.state.ledger = ledger
+    app.state.api_keys = keys
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from limbo_shared.schema import MailRequest
+from limbo_shared.store import Status
 
 __all__ = ["openapi_document"]
 
@@ -12,7 +13,11 @@ _PROBLEM = {
     "type": "object",
     "required": ["Message", "Problem"],
     "properties": {
-        "Message": {"type": "string", "enum": ["not submitted"]},
+        "Message": {
+            "type": "string",
+            "enum": ["not submitted", "not found", "refused", "unavailable"],
+            "description": "`not submitted` for POST /v1/mail, else what was refused",
+        },
         "Problem": {"type": "string", "description": "What is wrong, naming the field"},
     },
 }
@@ -34,6 +39,42 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
+_OPEN: dict[str, Any] = {"security": []}
+_UNAUTHORIZED = _problem("Missing or wrong API key (`Authorization: Bearer <key>`)")
+_RATE_LIMITED = _problem("Over this API key's rate limit", retry_after=True)
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_MESSAGE_STATUS = {
+    "type": "object",
+    "required": [
+        "id", "owner", "status", "provider", "provider_message_id", "attempts", "last_error",
+        "recipients", "created_at", "updated_at", "sent_at", "expires_at",
+    ],
+    "properties": {
+        "id": {"type": "string"},
+        "owner": {"type": "string", "description": "Name of the API key that submitted it"},
+        "status": {"type": "string", "enum": [status.value for status in Status]},
+        "provider": {**_NULLABLE_TEXT, "description": "Provider of the last attempt"},
+        "provider_message_id": {**_NULLABLE_TEXT, "description": "The provider's id, once sent"},
+        "attempts": {"type": "integer", "description": "Sending attempts so far"},
+        "last_error": {**_NULLABLE_TEXT, "description": "Why the last failed attempt failed"},
+        "recipients": {"type": "integer"},
+        "created_at": _TIMESTAMP,
+        "updated_at": _TIMESTAMP,
+        "sent_at": {"type": ["string", "null"], "format": "date-time"},
+        "expires_at": {**_TIMESTAMP, "description": "The record is deleted after this"},
+    },
+}
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+    "description": "Kept 24 hours per API key: a repeat with the same body gets the first "
+                   "answer (header `Idempotent-Replayed: true`) and queues nothing.",
+}
+
+
 def openapi_document(version: str) -> dict[str, Any]:
     mail_schema = MailRequest.model_json_schema(
         by_alias=True, ref_template="#/components/schemas/{model}"
@@ -47,13 +88,13 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Queue email for sending through AWS SES or Mailgun.",
         },
         "paths": {
-            "/": {"get": {"operationId": "hello", "responses": {"200": _json(
+            "/": {"get": {"operationId": "hello", **_OPEN, "responses": {"200": _json(
                 {"type": "object", "required": ["hello"],
                  "properties": {"hello": {"type": "string"}}}, "Greeting")}}},
-            "/health": {"get": {"operationId": "health", "responses": {"200": _json(
+            "/health": {"get": {"operationId": "health", **_OPEN, "responses": {"200": _json(
                 {"type": "object", "required": ["health"],
                  "properties": {"health": {"type": "string"}}}, "The process is alive")}}},
-            "/ready": {"get": {"operationId": "ready", "responses": {
+            "/ready": {"get": {"operationId": "ready", **_OPEN, "responses": {
                 "200": _json({"type": "object"}, "The queue is reachable"),
                 "503": _json({"type": "object"}, "The queue is unreachable"),
             }}},
@@ -61,6 +102,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "post": {
                     "operationId": "submitMail",
                     "summary": "Validate an email and queue it for sending",
+                    "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {
@@ -70,14 +112,52 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "200": _json({"$ref": "#/components/schemas/Submitted"}, "Queued"),
                         "400": _problem("The body is not a valid email request"),
                         "413": _problem("The body is too large"),
+                        "401": _UNAUTHORIZED,
+                        "409": _problem("Idempotency-Key used with a different body, or its "
+                                        "first request is still in progress", True),
                         "415": _problem("The body is not JSON"),
-                        "503": _problem("The queue is unavailable; retry later", True),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Idempotency-Key sent, but tracking is off"),
+                        "503": _problem("The queue or the status store is unavailable; "
+                                        "retry later", True),
                     },
                 }
             },
+            "/v1/mail/{id}": {
+                "get": {
+                    "operationId": "getMail",
+                    "summary": "Where a message is: its status record",
+                    "parameters": [{"name": "id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/MessageStatus"}, "The record"),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("No such message for this API key"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                }
+            },
+            "/metrics": {"get": {"operationId": "metrics", **_OPEN, "responses": {
+                "200": {"description": "Prometheus text, or JSON with Accept: application/json"},
+            }}},
+            "/openapi.json": {"get": {"operationId": "openapi", **_OPEN, "responses": {
+                "200": _json({"type": "object"}, "This document"),
+            }}},
         },
+        "security": [{"apiKey": []}],
         "components": {
+            "securitySchemes": {
+                "apiKey": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key minted by limbo-api-key; its name owns the mail. "
+                                   "Not required when the API runs with AUTH=disabled.",
+                },
+            },
             "schemas": {
+                "MessageStatus": _MESSAGE_STATUS,
                 **definitions,
                 "MailRequest": mail_schema,
                 "Problem": _PROBLEM,

@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
 
 from limbo_shared.config import QueueSettings
+from limbo_shared.store import StatusSettings
+from pydantic import Field, field_validator
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(QueueSettings):
+class ApiSettings(QueueSettings, StatusSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     host: str = Field(default="0.0.0.0")
     # Bodies above this are refused with 413 before they are read in full.
@@ -19,3 +22,24 @@ class ApiSettings(QueueSettings):
     publish_concurrency: int = Field(default=4, ge=1, le=64)
     # Bound on the whole publish (batch wait + SQS call) before answering 503.
     publish_timeout: float = Field(default=10.0, gt=0, le=60)
+    # `disabled` runs the API open (every request is the owner "default"); there is no
+    # implicit open mode: without keys and without this, the API refuses to start.
+    auth: Literal["enabled", "disabled"] = "enabled"
+    # `name=sha256:<hex>` entries separated by commas or newlines (see limbo-api-key).
+    api_keys: str | None = None
+    # The same entries, one a line, in a file (a mounted Kubernetes Secret).
+    api_keys_file: Path | None = None
+    # Token bucket per API key and per process: requests per second, and the burst.
+    # 0 turns rate limiting off.
+    rate_limit: float = Field(default=100.0, ge=0, le=1_000_000)
+    rate_burst: int = Field(default=200, ge=1, le=1_000_000)
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("api_keys", "api_keys_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value

@@ -19,6 +19,7 @@ from .metrics import WorkerMetrics
 from .runtime import RECEIVE_BATCH, Worker
 from .server import QuietServer, health_app
 from .settings import WorkerSettings
+from .tracking import NoTracking, StoreTracking, Tracker
 
 __all__ = ["run_worker"]
 
@@ -61,12 +62,14 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
         read_timeout=settings.wait_time_seconds + 10,
         max_pool_connections=receivers + 8,
     )
+    tracker = _tracker(settings, provider)
     worker = Worker(
         settings,
         provider,
         SqsQueue(client, settings.queue, executor),
         SqsQueue(client, settings.deadletterqueue, executor),
         WorkerMetrics(provider.name),
+        tracker,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -88,5 +91,26 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
     finally:
         server.should_exit = True
         await provider.aclose()
+        await tracker.aclose()
         await asyncio.gather(server_task, return_exceptions=True)
         executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
+    if settings.status_table is None:
+        log.warning(
+            "message tracking is off (STATUS_TABLE is unset): no status records, and a message "
+            "redelivered after a crash may be sent twice"
+        )
+        return NoTracking()
+    from ..store import MessageStore, open_table
+
+    log.info("message tracking is on", table=settings.status_table)
+    # One thread per possible concurrent claim would be wasteful; claims are short calls.
+    threads = min(32, settings.concurrency)
+    table = open_table(
+        settings.status_table, region=settings.region, endpoint_url=settings.aws_endpoint_url,
+        threads=threads,
+    )
+    store = MessageStore(table, ttl_days=settings.status_ttl_days)
+    return StoreTracking(store, provider=provider.name, send_timeout=settings.send_timeout)

@@ -23,8 +23,11 @@ from ..propagation import extract_context
 from ..provider import PermanentProviderError, Provider, TransientProviderError
 from ..queue import OutgoingMessage, QueueUnavailable, ReceivedMessage, SqsQueue
 from ..schema import QueuedMail
+from ..store import ClaimOutcome
+from ..store import Status as MessageStatus
 from .metrics import WorkerMetrics
 from .settings import WorkerSettings
+from .tracking import NoTracking, Tracker, TrackerClaim
 
 __all__ = ["Worker"]
 
@@ -50,8 +53,10 @@ class Worker:
         queue: SqsQueue,
         dead_letters: SqsQueue,
         metrics: WorkerMetrics,
+        tracker: Tracker | None = None,
     ) -> None:
         self.settings = settings
+        self.tracker: Tracker = tracker or NoTracking()
         self.provider = provider
         self.queue = queue
         self.dead_letters = dead_letters
@@ -252,20 +257,55 @@ class Worker:
         with bind_message(message_id=mail.id, provider=self.provider.name):
             if message.sent_timestamp is not None:
                 self.metrics.time_in_queue.observe(max(0.0, time.time() - message.sent_timestamp))
+            claim = await self.tracker.claim(mail)
+            if not claim.proceed:
+                await self._not_claimed(message, span, claim)
+                return
             try:
                 provider_id = await self._call_provider(mail)
             except PermanentProviderError as error:
                 span.set_status(Status(StatusCode.ERROR, error.reason))
+                await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
                 await self._dead_letter(message, f"rejected by {self.provider.name}: {error.reason}",
                                         outcome="rejected")
                 return
             except TransientProviderError as error:
+                # Recorded before the message is released, so its next receipt can claim it.
+                gives_up = message.receive_count >= self.max_attempts
+                outcome = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
+                await self.tracker.unsent(claim, outcome, error.reason)
                 await self._retry(message, span, error.reason, error.retry_after)
                 return
             span.set_attribute("limbo.provider.message_id", provider_id)
+            # `sent` before the delete: a crash between the two cannot cause a second send.
+            await self.tracker.sent(claim, provider_id)
             await self._settle(message)
             self.metrics.outcome("sent")
             log.info("sent", provider_message_id=provider_id, attempt=message.receive_count)
+
+    async def _not_claimed(
+        self, message: ReceivedMessage, span: trace.Span, claim: TrackerClaim
+    ) -> None:
+        """The status store says not to send now: sent already, being sent, or unknown."""
+        if claim.unavailable is not None:
+            await self._retry(message, span, f"status store: {claim.unavailable}", None)
+            return
+        assert claim.claim is not None
+        if claim.claim.outcome is ClaimOutcome.ALREADY_SENT:
+            span.add_event("duplicate_suppressed")
+            await self._settle(message)
+            self.metrics.outcome("duplicate")
+            log.warning("already sent; deleted without sending", attempt=message.receive_count)
+            return
+        # Another worker holds the lease: look again once it has run out.
+        delay = int(claim.claim.busy_for) + 1
+        self.metrics.outcome("deferred")
+        log.info("being sent elsewhere; deferred", delay=delay)
+        try:
+            await self._visibility.submit((message.receipt_handle, delay))
+        except Exception as error:  # it reappears after its timeout anyway
+            self.metrics.queue_error("change_visibility")
+            log.warning("could not defer", error=str(error))
 
     async def _call_provider(self, mail: QueuedMail) -> str:
         with tracer.start_as_current_span(

@@ -3,11 +3,12 @@ from __future__ import annotations
 from pydantic import Field, field_validator
 
 from ..config import QueueSettings
+from ..store.records import StatusSettings
 
 __all__ = ["WorkerSettings"]
 
 
-class WorkerSettings(QueueSettings):
+class WorkerSettings(QueueSettings, StatusSettings):
     """Settings every worker reads, whatever its provider."""
 
     deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")

@@ -1,0 +1,149 @@
+"""One DynamoDB table reached through boto3 on a thread pool, so the event loop never blocks.
+
+Errors come out as :class:`StoreUnavailable` (the store could not answer) or
+:class:`ConditionFailed` (it answered no to a conditional write), nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from concurrent.futures import Executor
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from prometheus_client import Counter
+
+__all__ = ["ConditionFailed", "DynamoTable", "StoreUnavailable", "Update"]
+
+# Module level: Prometheus refuses to register a metric twice in one process.
+_CALLS = Counter(
+    "limbo_status_store_calls_total",
+    "Calls to the status store (DynamoDB), by operation and result",
+    ["operation", "result"],
+)
+
+
+class StoreUnavailable(Exception):
+    """The status store did not answer (network, throttling, missing table...)."""
+
+
+class ConditionFailed(Exception):
+    """A conditional write was refused; ``item`` is the item as it was, when known."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+class DynamoTable:
+    """Owns its executor: :meth:`close` shuts it down."""
+
+    def __init__(self, client: Any, name: str, executor: Executor) -> None:
+        self.client = client
+        self.name = name
+        self._executor = executor
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def call(self, operation: str, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        call = functools.partial(getattr(self.client, operation), TableName=self.name, **kwargs)
+        try:
+            response = await loop.run_in_executor(self._executor, call)
+        except ClientError as error:
+            info = error.response.get("Error", {})
+            if info.get("Code") == "ConditionalCheckFailedException":
+                _CALLS.labels(operation, "condition_failed").inc()
+                raise ConditionFailed(error.response.get("Item")) from None
+            _CALLS.labels(operation, "error").inc()
+            raise StoreUnavailable(
+                f"DynamoDB {operation} failed: {info.get('Code', '?')}: {info.get('Message', '')}"
+            ) from error
+        except BotoCoreError as error:
+            _CALLS.labels(operation, "error").inc()
+            raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
+        _CALLS.labels(operation, "ok").inc()
+        return response
+
+    async def batch_put(self, items: list[dict[str, Any]]) -> Any:
+        """BatchWriteItem takes the table name inside the request, not beside it."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(
+            self.client.batch_write_item,
+            RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]},
+        )
+        try:
+            response = await loop.run_in_executor(self._executor, call)
+        except (ClientError, BotoCoreError) as error:
+            _CALLS.labels("batch_write_item", "error").inc()
+            raise StoreUnavailable(f"DynamoDB batch_write_item failed: {error}") from error
+        _CALLS.labels("batch_write_item", "ok").inc()
+        return response
+
+
+class Update:
+    """Builds an UpdateExpression with every name and value behind a placeholder.
+
+    DynamoDB reserves hundreds of words (``status``, ``owner``...); naming every
+    attribute through ``#n`` placeholders avoids tripping over any of them.
+    """
+
+    def __init__(self) -> None:
+        self.names: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        self._sets: list[str] = []
+        self._removes: list[str] = []
+
+    def name(self, attribute: str) -> str:
+        placeholder = f"#{attribute}"
+        self.names[placeholder] = attribute
+        return placeholder
+
+    def value(self, value: Any) -> str:
+        placeholder = f":v{len(self.values)}"
+        self.values[placeholder] = _typed(value)
+        return placeholder
+
+    def set(self, attribute: str, value: Any, *, if_absent: bool = False) -> Update:
+        name, placeholder = self.name(attribute), self.value(value)
+        expression = f"if_not_exists({name}, {placeholder})" if if_absent else placeholder
+        self._sets.append(f"{name} = {expression}")
+        return self
+
+    def increment(self, attribute: str) -> Update:
+        name = self.name(attribute)
+        self._sets.append(f"{name} = if_not_exists({name}, {self.value(0)}) + {self.value(1)}")
+        return self
+
+    def remove(self, *attributes: str) -> Update:
+        self._removes += [self.name(attribute) for attribute in attributes]
+        return self
+
+    def expression(self) -> str:
+        parts = []
+        if self._sets:
+            parts.append("SET " + ", ".join(self._sets))
+        if self._removes:
+            parts.append("REMOVE " + ", ".join(self._removes))
+        return " ".join(parts)
+
+    def arguments(self, condition: str | None = None) -> dict[str, Any]:
+        arguments: dict[str, Any] = {
+            "UpdateExpression": self.expression(),
+            "ExpressionAttributeNames": self.names,
+        }
+        if self.values:
+            arguments["ExpressionAttributeValues"] = self.values
+        if condition is not None:
+            arguments["ConditionExpression"] = condition
+        return arguments
+
+
+def _typed(value: Any) -> dict[str, str]:
+    if isinstance(value, bool):
+        raise TypeError("booleans are not stored")
+    if isinstance(value, int | float):
+        return {"N": repr(value) if isinstance(value, float) else str(value)}
+    return {"S": str(value)}
