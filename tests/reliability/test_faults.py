@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from limbo_devtools.chaos import ChaosConfig, ChaosReport, ChaosRun
 
 pytestmark = pytest.mark.slow

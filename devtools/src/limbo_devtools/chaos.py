@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import random
@@ -186,7 +187,7 @@ class _Workers:
     def _restart(self, index: int) -> None:
         try:
             process = self._run.start_worker()
-        except Exception as error:  # noqa: BLE001 - reported; the other workers go on
+        except Exception as error:  # reported; the other workers go on
             self.failed_restarts.append(str(error))
             self._run.say(f"restart of worker {index} failed: {error}")
             return
@@ -359,10 +360,9 @@ class ChaosRun:
 
         def watch_depth() -> None:
             while not done.wait(0.5):
-                try:
+                # A missed sample only delays the next pause.
+                with contextlib.suppress(Exception):
                     depth[0] = self._queue_depth()
-                except Exception:  # noqa: BLE001 - a missed sample only delays the pause
-                    pass
 
         def client() -> None:
             nonlocal refused
@@ -374,7 +374,7 @@ class ChaosRun:
                         return
                     while depth[0] > config.backlog:
                         time.sleep(0.2)
-                    status, message_id = self._post(http, index)
+                    _, message_id = self._post(http, index)
                     with lock:
                         if message_id is not None:
                             accepted.add(message_id)

@@ -27,9 +27,13 @@ def main() -> None:
     setup_logging(settings.log_format, settings.log_level)
     telemetry = setup_telemetry(PROGRAM)
     pool = settings.publish_concurrency + 4
+    # One attempt per call: a publish that failed answers 503 and the client retries
+    # (Retry-After); a hidden second attempt could land after that 503 and make the
+    # client's retry a second email. It also bounds a call to connect + read timeout,
+    # which the publisher's IN_FLIGHT_GRACE relies on.
     client = make_client(
         "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url,
-        max_pool_connections=pool,
+        max_pool_connections=pool, max_attempts=1, connect_timeout=2.0, read_timeout=5.0,
     )
     queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
     app = create_app(settings, queue)

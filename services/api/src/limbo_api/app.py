@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -34,6 +35,9 @@ DEFAULT_OWNER = "default"
 _JSON_TYPES = ("application/json", "text/json")
 # Readiness is asked every few seconds by each probe; one SQS call per window is enough.
 _READY_CACHE_SECONDS = 2.0
+# A probe's answer within this, even while the queue stalls (kubelet's default probe
+# timeout is 1 s; the check itself goes on in the background and is reused).
+_READY_TIMEOUT_SECONDS = 1.0
 
 
 class _TooLarge(Exception):
@@ -55,22 +59,43 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 
 class _Readiness:
-    def __init__(self, queue: SqsQueue) -> None:
+    """The queue's reachability for /ready: cached, bounded in time, one check at a time.
+
+    A stalled queue (packets dropped) would otherwise hold each probe for the SQS
+    client's whole connect + read timeout with retries (15 s and more), and every probe
+    would hold a thread of the pool that publishing needs.
+    """
+
+    def __init__(self, queue: SqsQueue, timeout: float = _READY_TIMEOUT_SECONDS) -> None:
         self._queue = queue
+        self._timeout = timeout
         self._checked_at = float("-inf")
         self._ready = False
+        self._check: asyncio.Future[None] | None = None
 
     async def ready(self) -> bool:
         now = time.monotonic()
         if now - self._checked_at >= _READY_CACHE_SECONDS:
+            if self._check is None or self._check.done():
+                self._check = asyncio.ensure_future(self._queue.check())
+                self._check.add_done_callback(_retrieve)
             try:
-                await self._queue.check()
+                await asyncio.wait_for(asyncio.shield(self._check), self._timeout)
                 self._ready = True
             except QueueUnavailable as error:
                 log.warning("queue unreachable", error=str(error))
                 self._ready = False
+            except TimeoutError:
+                log.warning("queue did not answer", timeout=self._timeout)
+                self._ready = False
             self._checked_at = time.monotonic()
         return self._ready
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    # A check nobody waits for any more must not log "exception was never retrieved".
+    if not future.cancelled():
+        future.exception()
 
 
 class _RequestMetrics:
