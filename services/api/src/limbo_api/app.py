@@ -211,9 +211,10 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
                             status_code=404)
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
+        # RFC 9110 requires Allow on a 405; Starlette's exception carries it.
         return JSONResponse({"Message": "not submitted",
                              "Problem": f"method {request.method} is not allowed here"},
-                            status_code=405)
+                            status_code=405, headers=getattr(exc, "headers", None))
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
