@@ -13,6 +13,7 @@ from limbo_shared.queue import SqsQueue
 from limbo_shared.telemetry import setup_telemetry
 
 from .app import create_app
+from .protocol import bounded_protocol
 from .settings import ApiSettings
 
 PROGRAM = "limbo-api"
@@ -45,11 +46,13 @@ def main() -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
-            # Slow or stalled clients cannot hold a connection open for long.
+            # Slow or stalled clients cannot hold a connection open for long: idle
+            # keep-alive connections close after 5 s, a request head must arrive within
+            # CLIENT_TIMEOUT (uvicorn has no such bound), and its body too (app.py).
             timeout_keep_alive=5,
             timeout_graceful_shutdown=20,
             loop="uvloop",
-            http="httptools",
+            http=bounded_protocol(settings.client_timeout),
         )
     finally:
         telemetry.shutdown()

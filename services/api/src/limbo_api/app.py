@@ -44,17 +44,19 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    # A client trickling its body (or stopping halfway) must not hold the request.
+    async with asyncio.timeout(timeout):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -158,7 +160,10 @@ def create_app(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | Non
         if content_type and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
             return problem(415, f"Content-Type {content_type!r} is not supported; send application/json")
         try:
-            body = await _read_body(request, settings.max_request_bytes)
+            body = await _read_body(request, settings.max_request_bytes, settings.client_timeout)
+        except TimeoutError:
+            return problem(408, f"the body did not arrive within CLIENT_TIMEOUT="
+                                f"{settings.client_timeout:g}s", headers={"Connection": "close"})
         except _TooLarge:
             return problem(413, f"body is larger than MAX_REQUEST_BYTES={settings.max_request_bytes}")
         except ClientDisconnect:

@@ -69,6 +69,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Submitted"}, "Queued"),
                         "400": _problem("The body is not a valid email request"),
+                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body is too large"),
                         "415": _problem("The body is not JSON"),
                         "503": _problem("The queue is unavailable; retry later", True),

@@ -19,3 +19,6 @@ class ApiSettings(QueueSettings):
     publish_concurrency: int = Field(default=4, ge=1, le=64)
     # Bound on the whole publish (batch wait + SQS call) before answering 503.
     publish_timeout: float = Field(default=10.0, gt=0, le=60)
+    # Seconds a client has to send a request's head, and again its body; a slower one
+    # gets 408 and loses the connection, so slow clients cannot hold the server.
+    client_timeout: float = Field(default=10.0, gt=0, le=300)
