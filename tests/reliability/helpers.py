@@ -21,7 +21,9 @@ MAIL: dict[str, Any] = {"from": "a@example.com", "to": ["b@example.com"], "subje
                         "message": "T"}
 
 
-def wait_for(predicate: Callable[[], T | None], timeout: float = 30.0, what: str = "condition") -> T:
+def wait_for(
+    predicate: Callable[[], T | None], timeout: float = 30.0, what: str = "condition"
+) -> T:
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

@@ -25,7 +25,7 @@ from .helpers import MAIL, cpu_seconds, deliveries, metric, put_envelope, queue_
 
 pytestmark = pytest.mark.slow
 
-OUTAGE_SECONDS = 12.0
+OUTAGE_SECONDS = 10.0
 PUBLISH_TIMEOUT = 3.0
 # The API answers within PUBLISH_TIMEOUT, or, for a batch already sent when the queue
 # went silent, within the SQS client's timeout (IN_FLIGHT_GRACE past the deadline).

@@ -129,6 +129,9 @@ class ChaosReport:
             found.append(f"tracking is on but {self.duplicated} duplicates were delivered")
         if not self.tracking and self.duplicated > self.duplicate_bound:
             found.append(f"{self.duplicated} duplicates exceed the bound {self.duplicate_bound}")
+        if self.unaccepted_deliveries:
+            found.append(f"{self.unaccepted_deliveries} emails were delivered although the "
+                         "API had refused them (a client retry would send them twice)")
         if self.refused > self.emails // 100:
             found.append(f"the API refused {self.refused} of {self.emails} emails")
         return found
