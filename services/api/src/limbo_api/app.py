@@ -80,7 +80,7 @@ class _Readiness:
         if now - self._checked_at >= _READY_CACHE_SECONDS:
             if self._check is None or self._check.done():
                 self._check = asyncio.ensure_future(self._queue.check())
-                self._check.add_done_callback(_retrieve)
+                self._check.add_done_callback(self._late_answer)
             try:
                 await asyncio.wait_for(asyncio.shield(self._check), self._timeout)
                 self._ready = True
@@ -93,11 +93,11 @@ class _Readiness:
             self._checked_at = time.monotonic()
         return self._ready
 
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    # A check nobody waits for any more must not log "exception was never retrieved".
-    if not future.cancelled():
-        future.exception()
+    def _late_answer(self, check: asyncio.Future[None]) -> None:
+        # A check that answered after its probe gave up still tells the next probes;
+        # reading its exception also keeps asyncio from logging it as never retrieved.
+        if not check.cancelled() and check.exception() is None:
+            self._ready = True
 
 
 class _RequestMetrics:
