@@ -81,3 +81,41 @@ async def test_aclose_waits_for_pending_items() -> None:
     assert all(task.done() for task in tasks)
     with pytest.raises(RuntimeError):
         await batcher.submit(99)
+
+
+async def test_a_withdrawn_ticket_is_never_sent() -> None:
+    recorder = Recorder(delay=0.05)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_in_flight=1)
+    first = batcher.enqueue(1)
+    await asyncio.sleep(0)  # 1 leaves at once and occupies the only runner
+    waiting = batcher.enqueue(2)
+    await asyncio.sleep(0)
+    assert first.sent and not waiting.sent
+    assert waiting.withdraw() is True
+    assert await first.future == 10
+    await batcher.aclose()
+    assert recorder.calls == [[1]]
+
+
+async def test_a_ticket_already_sent_cannot_be_withdrawn() -> None:
+    recorder = Recorder(delay=0.05)
+    batcher: Batcher[int, int] = Batcher(recorder.flush)
+    ticket = batcher.enqueue(3)
+    await asyncio.sleep(0.01)
+    assert ticket.withdraw() is False
+    assert await ticket.future == 30
+
+
+async def test_a_cancelled_submit_is_still_sent() -> None:
+    # The worker's deletes rely on this: a delete whose waiter was cancelled at the end
+    # of a shutdown must still happen, or the sent message is delivered again.
+    recorder = Recorder(delay=0.05)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_in_flight=1)
+    busy = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.01)
+    waiter = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.sleep(0.01)
+    waiter.cancel()
+    assert await busy == 10
+    await batcher.aclose()
+    assert recorder.calls == [[1], [2]]

@@ -95,6 +95,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         if not fields.get("from") or not fields.get("to"):
             return JSONResponse({"message": "'from' and 'to' are required"}, status_code=400)
         roll = rng.random()
+        injected: str | None = None
         for kind, rate in (("500", config.fail_500), ("429", config.fail_429),
                            ("slow", config.fail_slow), ("400", config.fail_400)):
             if roll < rate:
@@ -105,7 +106,10 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
                     return JSONResponse({"message": "slow down"}, status_code=429,
                                         headers={"Retry-After": "1"})
                 if kind == "slow":
+                    # Like a real provider, the message is still accepted after the
+                    # client gave up: a retry then sends it twice.
                     await asyncio.sleep(config.slow_seconds)
+                    injected = "slow"
                     break
                 return JSONResponse({"message": "injected permanent rejection"}, status_code=400)
             roll -= rate
@@ -119,6 +123,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
                 "domain": request.path_params["domain"],
                 "received_at": time.time(),
                 "fields": fields,
+                "injected": injected,
             })
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 

@@ -3,6 +3,11 @@
 A lone item is flushed at once; while ``max_in_flight`` batch calls are running, new
 items wait and leave together in the next call. Under load that fills batches (SQS
 bills per request, a batch of ten is one request); at low load nobody waits.
+
+An item is sent even when its waiter is cancelled (a delete must still happen after a
+shutdown gave up waiting for it); a caller that must not have it sent once it stopped
+waiting (the API, which answers 503 at its deadline) enqueues a :class:`Ticket` and
+withdraws it, which works as long as the item has not left in a batch yet.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["Batcher", "BatchFlush"]
+__all__ = ["BatchFlush", "Batcher", "Ticket"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -24,10 +29,20 @@ BatchFlush = Callable[[Sequence[T]], Awaitable[Sequence["R | BaseException"]]]
 
 
 @dataclass
-class _Pending(Generic[T, R]):
+class Ticket(Generic[T, R]):
+    """One enqueued item: its result to come, and whether it has left in a batch."""
+
     item: T
     size: int
     future: asyncio.Future[R]
+    sent: bool = False
+
+    def withdraw(self) -> bool:
+        """Take the item back; False when it is already on its way (or settled)."""
+        if self.sent or self.future.done():
+            return False
+        self.future.cancel()  # the batch runners skip cancelled tickets
+        return True
 
 
 class Batcher(Generic[T, R]):
@@ -51,7 +66,7 @@ class Batcher(Generic[T, R]):
         self._max_in_flight = max_in_flight
         self._linger = linger
         self._on_batch = on_batch
-        self._pending: deque[_Pending[T, R]] = deque()
+        self._pending: deque[Ticket[T, R]] = deque()
         self._runners: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -60,17 +75,24 @@ class Batcher(Generic[T, R]):
         return len(self._pending)
 
     async def submit(self, item: T) -> R:
-        """Queue ``item`` for the next batch call and wait for its own result."""
+        """Queue ``item`` for the next batch call and wait for its own result.
+
+        Cancelling the wait does not withdraw the item: it is still sent.
+        """
+        return await asyncio.shield(self.enqueue(item).future)
+
+    def enqueue(self, item: T) -> Ticket[T, R]:
+        """Queue ``item`` for the next batch call; await the ticket's future for its result."""
         if self._closed:
             raise RuntimeError("batcher is closed")
         loop = asyncio.get_running_loop()
         size = self._size_of(item) if self._size_of else 0
         if self._max_bytes is not None and size > self._max_bytes:
             raise ValueError(f"item of {size} bytes exceeds the batch limit of {self._max_bytes}")
-        entry: _Pending[T, R] = _Pending(item, size, loop.create_future())
+        entry: Ticket[T, R] = Ticket(item, size, loop.create_future())
         self._pending.append(entry)
         self._start_runners()
-        return await entry.future
+        return entry
 
     def _start_runners(self) -> None:
         while self._pending and len(self._runners) < self._max_in_flight:
@@ -81,14 +103,18 @@ class Batcher(Generic[T, R]):
             self._runners.add(task)
             task.add_done_callback(self._runners.discard)
 
-    def _take_batch(self) -> list[_Pending[T, R]]:
-        batch: list[_Pending[T, R]] = []
+    def _take_batch(self) -> list[Ticket[T, R]]:
+        batch: list[Ticket[T, R]] = []
         total = 0
         while self._pending and len(batch) < self._max_items:
             nxt = self._pending[0]
+            if nxt.future.done():  # withdrawn: nobody wants it sent any more
+                self._pending.popleft()
+                continue
             if self._max_bytes is not None and batch and total + nxt.size > self._max_bytes:
                 break
             batch.append(self._pending.popleft())
+            nxt.sent = True
             total += nxt.size
         return batch
 

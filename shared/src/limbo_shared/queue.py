@@ -52,7 +52,10 @@ class OutgoingMessage:
         total = len(self.body.encode())
         for name, attribute in self.attributes.items():
             total += len(name.encode()) + len(attribute["DataType"].encode())
-            total += len(str(attribute.get("StringValue", "")).encode())
+            value = attribute.get("StringValue")
+            # Binary attributes count too (a dead letter carries what arrived).
+            total += len(value.encode()) if isinstance(value, str) else len(
+                attribute.get("BinaryValue") or b"")
         return total
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -100,13 +100,63 @@ TagPart = Annotated[
 ]
 
 
+# JSON Schema (ECMA-262) patterns for what the validators above enforce.
+_NO_BREAKS_PATTERN = r"^[^\r\n\u0000]*$"
+_NO_NUL_PATTERN = r"^[^\u0000]*$"
+_TAG_PATTERN = r"^[A-Za-z0-9_-]+$"
+# Reserved names in any letter case, as alternatives of per-letter classes.
+_RESERVED_PATTERN = "^(?:" + "|".join(
+    "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name)
+    for name in sorted(_RESERVED_HEADERS)
+) + ")$"
+# email_validator refuses special-use domains (RFC 6761: test, invalid, localhost...).
+_SPECIAL_USE_PATTERN = "@(?:[^@]*\\.)?(?:" + "|".join(
+    "".join(f"[{c.upper()}{c}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES
+) + ")\\.?>?$"
+
+
+def _document_constraints(schema: dict[str, Any]) -> None:
+    """Put into the JSON schema what the validators enforce beyond types and lengths.
+
+    /openapi.json is generated from this schema; clients and generated tests
+    (schemathesis) then see the rules the API applies, not a looser version of them.
+    """
+    properties = schema["properties"]
+
+    def address() -> dict[str, Any]:
+        # Stated as an email address; `Name <addr>` (see the descriptions) is accepted too.
+        return {"type": "string", "format": "email", "minLength": 3, "maxLength": 254,
+                "not": {"pattern": _SPECIAL_USE_PATTERN}}
+
+    properties["from"].update(address())
+    for name in ("to", "cc", "bcc", "reply_to"):
+        properties[name]["items"] = address()
+    for name in ("to", "cc", "bcc"):
+        # Each list alone; to, cc and bcc together are limited to the same number.
+        properties[name]["maxItems"] = MAX_RECIPIENTS
+    properties["subject"]["pattern"] = _NO_BREAKS_PATTERN
+    properties["message"]["pattern"] = _NO_NUL_PATTERN
+    properties["html"]["anyOf"][0]["pattern"] = _NO_NUL_PATTERN
+    properties["headers"]["propertyNames"] = {
+        "pattern": _HEADER_NAME.pattern, "not": {"pattern": _RESERVED_PATTERN}}
+    properties["headers"]["additionalProperties"]["pattern"] = _NO_BREAKS_PATTERN
+    tag = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": _TAG_PATTERN}
+    properties["tags"].pop("patternProperties", None)
+    properties["tags"]["propertyNames"] = tag
+    properties["tags"]["additionalProperties"] = tag
+
+
 class MailRequest(BaseModel):
     """An email as a client submits it to ``POST /v1/mail``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True,
+                              json_schema_extra=_document_constraints)
 
     from_: Address = Field(alias="from", description="Sender, `addr` or `Name <addr>`")
-    to: list[Address] = Field(min_length=1, description="Recipients, at least one")
+    to: list[Address] = Field(
+        min_length=1,
+        description=f"Recipients (`addr` or `Name <addr>`), at least one; at most "
+                    f"{MAX_RECIPIENTS} across to, cc and bcc")
     cc: list[Address] = Field(default_factory=list)
     bcc: list[Address] = Field(default_factory=list)
     subject: HeaderText = Field(min_length=1)

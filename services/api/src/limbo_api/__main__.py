@@ -16,6 +16,7 @@ from limbo_shared.telemetry import setup_telemetry
 
 from .app import create_app
 from .auth import ApiKeys
+from .protocol import bounded_protocol
 from .settings import ApiSettings
 
 PROGRAM = "limbo-api"
@@ -41,9 +42,13 @@ def main() -> None:
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)
     pool = settings.publish_concurrency + 4
+    # One attempt per call: a publish that failed answers 503 and the client retries
+    # (Retry-After); a hidden second attempt could land after that 503 and make the
+    # client's retry a second email. It also bounds a call to connect + read timeout,
+    # which the publisher's IN_FLIGHT_GRACE relies on.
     client = make_client(
         "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url,
-        max_pool_connections=pool,
+        max_pool_connections=pool, max_attempts=1, connect_timeout=2.0, read_timeout=5.0,
     )
     queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
     try:
@@ -61,11 +66,13 @@ def main() -> None:
             port=settings.port,
             log_config=None,
             access_log=False,
-            # Slow or stalled clients cannot hold a connection open for long.
+            # Slow or stalled clients cannot hold a connection open for long: idle
+            # keep-alive connections close after 5 s, a request head must arrive within
+            # CLIENT_TIMEOUT (uvicorn has no such bound), and its body too (app.py).
             timeout_keep_alive=5,
             timeout_graceful_shutdown=20,
             loop="uvloop",
-            http="httptools",
+            http=bounded_protocol(settings.client_timeout),
         )
     finally:
         telemetry.shutdown()

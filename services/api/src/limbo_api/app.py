@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -38,43 +39,69 @@ log = get_logger("limbo.api")
 _JSON_TYPES = ("application/json", "text/json")
 # Readiness is asked every few seconds by each probe; one SQS call per window is enough.
 _READY_CACHE_SECONDS = 2.0
+# A probe's answer within this, even while the queue stalls (kubelet's default probe
+# timeout is 1 s; the check itself goes on in the background and is reused).
+_READY_TIMEOUT_SECONDS = 1.0
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _TooLarge
     chunks = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
+    # A client trickling its body (or stopping halfway) must not hold the request.
+    async with asyncio.timeout(timeout):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _TooLarge
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
 class _Readiness:
-    def __init__(self, queue: SqsQueue) -> None:
+    """The queue's reachability for /ready: cached, bounded in time, one check at a time.
+
+    A stalled queue (packets dropped) would otherwise hold each probe for the SQS
+    client's whole connect + read timeout with retries (15 s and more), and every probe
+    would hold a thread of the pool that publishing needs.
+    """
+
+    def __init__(self, queue: SqsQueue, timeout: float = _READY_TIMEOUT_SECONDS) -> None:
         self._queue = queue
+        self._timeout = timeout
         self._checked_at = float("-inf")
         self._ready = False
+        self._check: asyncio.Future[None] | None = None
 
     async def ready(self) -> bool:
         now = time.monotonic()
         if now - self._checked_at >= _READY_CACHE_SECONDS:
+            if self._check is None or self._check.done():
+                self._check = asyncio.ensure_future(self._queue.check())
+                self._check.add_done_callback(self._late_answer)
             try:
-                await self._queue.check()
+                await asyncio.wait_for(asyncio.shield(self._check), self._timeout)
                 self._ready = True
             except QueueUnavailable as error:
                 log.warning("queue unreachable", error=str(error))
                 self._ready = False
+            except TimeoutError:
+                log.warning("queue did not answer", timeout=self._timeout)
+                self._ready = False
             self._checked_at = time.monotonic()
         return self._ready
+
+    def _late_answer(self, check: asyncio.Future[None]) -> None:
+        # A check that answered after its probe gave up still tells the next probes;
+        # reading its exception also keeps asyncio from logging it as never retrieved.
+        if not check.cancelled() and check.exception() is None:
+            self._ready = True
 
 
 class _RequestMetrics:
@@ -143,7 +170,10 @@ def create_app(
         if content_type and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
             return problem(415, f"Content-Type {content_type!r} is not supported; send application/json")
         try:
-            body = await _read_body(request, settings.max_request_bytes)
+            body = await _read_body(request, settings.max_request_bytes, settings.client_timeout)
+        except TimeoutError:
+            return problem(408, f"the body did not arrive within CLIENT_TIMEOUT="
+                                f"{settings.client_timeout:g}s", headers={"Connection": "close"})
         except _TooLarge:
             return problem(413, f"body is larger than MAX_REQUEST_BYTES={settings.max_request_bytes}")
         except ClientDisconnect:
@@ -216,9 +246,10 @@ def create_app(
                             status_code=404)
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
+        # RFC 9110 requires Allow on a 405; Starlette's exception carries it.
         return JSONResponse({"Message": "not submitted",
                              "Problem": f"method {request.method} is not allowed here"},
-                            status_code=405)
+                            status_code=405, headers=getattr(exc, "headers", None))
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)

@@ -111,6 +111,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Submitted"}, "Queued"),
                         "400": _problem("The body is not a valid email request"),
+                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body is too large"),
                         "401": _UNAUTHORIZED,
                         "409": _problem("Idempotency-Key used with a different body, or its "

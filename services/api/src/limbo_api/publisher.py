@@ -10,6 +10,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from limbo_shared.batching import Batcher
+from limbo_shared.logs import get_logger
 from limbo_shared.propagation import extract_context, inject_context
 from limbo_shared.queue import EntryFailed, OutgoingMessage, QueueUnavailable, SqsQueue
 from limbo_shared.schema import QueuedMail
@@ -19,10 +20,14 @@ from .metrics import ApiMetrics
 __all__ = ["MAX_BODY_BYTES", "PublishFailed", "Publisher", "group_id"]
 
 tracer = trace.get_tracer("limbo.api")
+log = get_logger("limbo.api")
 
 # SQS's per-message and per-batch limit is 1 MiB; keep room for the trace attributes.
 SQS_LIMIT_BYTES = 1_048_576
 MAX_BODY_BYTES = SQS_LIMIT_BYTES - 4096
+# How long past PUBLISH_TIMEOUT a request waits for a batch that SQS already has in
+# hand: one SendMessageBatch attempt of the API's SQS client (connect 2 s + read 5 s).
+IN_FLIGHT_GRACE = 7.5
 
 
 class PublishFailed(Exception):
@@ -45,12 +50,13 @@ def group_id(owner: str, message_id: str, lanes: int) -> str:
 class Publisher:
     def __init__(
         self, queue: SqsQueue, metrics: ApiMetrics, *, lanes: int, max_in_flight: int,
-        timeout: float,
+        timeout: float, in_flight_grace: float = IN_FLIGHT_GRACE,
     ) -> None:
         self.queue = queue
         self._metrics = metrics
         self._lanes = lanes
         self._timeout = timeout
+        self._in_flight_grace = in_flight_grace
         self._batcher: Batcher[OutgoingMessage, str] = Batcher(
             self._send_batch,
             max_items=10,
@@ -88,7 +94,7 @@ class Publisher:
                 attributes=attributes,
             )
             try:
-                sqs_id = await asyncio.wait_for(self._batcher.submit(message), self._timeout)
+                sqs_id = await self._send(message)
             except TimeoutError:
                 reason = self._fail(span, "timeout", "the queue did not answer in time")
                 raise PublishFailed(reason, retryable=True) from None
@@ -101,6 +107,23 @@ class Publisher:
             span.set_attribute("messaging.message.id", sqs_id)
             self._metrics.published.inc()
             return sqs_id
+
+    async def _send(self, message: OutgoingMessage) -> str:
+        """The SQS MessageId, or an exception; a 503 must mean "not queued".
+
+        At the deadline a message still waiting for a batch is withdrawn, so it is never
+        sent after its client was told to retry (the retry would make a second email).
+        One already on its way waits for SQS's answer, which the SQS client's own
+        timeouts bound (connect + read), so the answer says what really happened.
+        """
+        ticket = self._batcher.enqueue(message)
+        try:
+            return await asyncio.wait_for(asyncio.shield(ticket.future), self._timeout)
+        except TimeoutError:
+            if ticket.withdraw():
+                raise
+        log.info("publish deadline passed while the batch was in flight; awaiting SQS")
+        return await asyncio.wait_for(asyncio.shield(ticket.future), self._in_flight_grace)
 
     def _fail(self, span: trace.Span, kind: str, reason: str) -> str:
         self._metrics.publish_failures.labels(kind).inc()

@@ -43,3 +43,6 @@ class ApiSettings(QueueSettings, StatusSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+    # Seconds a client has to send a request's head, and again its body; a slower one
+    # gets 408 and loses the connection, so slow clients cannot hold the server.
+    client_timeout: float = Field(default=10.0, gt=0, le=300)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
+from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field
 
 from limbo_shared.aws import make_client
@@ -16,7 +18,7 @@ from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
 
-__all__ = ["SesProvider", "SesSettings", "send_email_request"]
+__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
 
 # Refusals that no retry will fix without an operator or a client changing something.
 _PERMANENT = frozenset(
@@ -42,6 +44,37 @@ class SesSettings(LoggingSettings):
     )
 
 
+def ses_address(value: str) -> str:
+    """An address as SES takes it: 7-bit ASCII (SES has no SMTPUTF8).
+
+    The domain becomes Punycode and a non-ASCII display name a MIME encoded-word, as
+    SES's Destination documentation asks; a non-ASCII local part cannot be sent
+    through SES at all, which is a permanent rejection, not something to retry.
+    """
+    value = value.strip()
+    if value.isascii():
+        return value
+    # The same split as the schema's validation: `addr` or `Name <addr>`.
+    name, address = "", value
+    if value.endswith(">") and "<" in value:
+        name, _, address = value[:-1].rpartition("<")
+        name = name.strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise PermanentProviderError(
+            f"SES cannot send to or from {address!r}: a non-ASCII local part needs "
+            "SMTPUTF8, which SES does not support")
+    if not domain.isascii():
+        try:
+            domain = validate_email(address, check_deliverability=False,
+                                    allow_smtputf8=False).ascii_domain
+        except EmailNotValidError as error:
+            raise PermanentProviderError(f"SES cannot take {address!r}: {error}") from None
+    return formataddr((name, f"{local}@{domain}"), charset="utf-8")
+
+
 def send_email_request(
     mail: QueuedMail, source: str, configuration_set: str | None = None
 ) -> dict[str, Any]:
@@ -57,11 +90,11 @@ def send_email_request(
     headers = [{"Name": n, "Value": v} for n, v in request.headers.items()]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
     simple["Headers"] = headers[:15]
-    destination: dict[str, list[str]] = {"ToAddresses": list(request.to)}
+    destination: dict[str, list[str]] = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
-        destination["CcAddresses"] = list(request.cc)
+        destination["CcAddresses"] = [ses_address(a) for a in request.cc]
     if request.bcc:
-        destination["BccAddresses"] = list(request.bcc)
+        destination["BccAddresses"] = [ses_address(a) for a in request.bcc]
     # SESSOURCE is the verified identity; the client's `from` becomes the display when
     # it is that identity, otherwise a Reply-To so answers still reach the client.
     arguments: dict[str, Any] = {
@@ -73,9 +106,9 @@ def send_email_request(
     if not _same_address(request.from_, source) and not reply_to:
         reply_to = [request.from_]
     elif _same_address(request.from_, source):
-        arguments["FromEmailAddress"] = request.from_
+        arguments["FromEmailAddress"] = ses_address(request.from_)
     if reply_to:
-        arguments["ReplyToAddresses"] = reply_to
+        arguments["ReplyToAddresses"] = [ses_address(a) for a in reply_to]
     if request.tags:
         arguments["EmailTags"] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
     if configuration_set:

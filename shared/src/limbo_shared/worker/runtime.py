@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from ..batching import Batcher
 from ..logs import bind_message, get_logger
-from ..propagation import extract_context
+from ..propagation import MAX_MESSAGE_ATTRIBUTES, extract_context
 from ..provider import PermanentProviderError, Provider, TransientProviderError
 from ..queue import OutgoingMessage, QueueUnavailable, ReceivedMessage, SqsQueue
 from ..schema import QueuedMail
@@ -37,6 +37,8 @@ tracer = trace.get_tracer("limbo.worker")
 RECEIVE_BATCH = 10
 # The dead-letter reason travels as a message attribute; keep it readable, not huge.
 MAX_REASON = 500
+# SQS's limit for one message, body and attributes together.
+SQS_MESSAGE_LIMIT = 1_048_576
 
 
 @dataclass
@@ -380,21 +382,8 @@ class Worker:
         reason = reason[:MAX_REASON]
         span = trace.get_current_span()
         span.add_event("dead_letter", {"reason": reason})
-        attributes = dict(message.message_attributes)
-        attributes["limbo-reason"] = {"DataType": "String", "StringValue": reason}
-        attributes["limbo-source-message-id"] = {
-            "DataType": "String",
-            "StringValue": message.message_id,
-        }
         try:
-            await self.dead_letters.send(
-                OutgoingMessage(
-                    body=message.body or "(empty)",
-                    group_id=message.group_id or "dead-letter",
-                    deduplication_id=message.message_id,
-                    attributes=attributes,
-                )
-            )
+            await self.dead_letters.send(_dead_letter_message(message, reason))
         except QueueUnavailable as error:
             # Not dead-lettered, so not deleted either: it comes back and is tried again.
             self.metrics.queue_error("dead_letter")
@@ -436,6 +425,40 @@ class Worker:
                 self.metrics.queue_error("change_visibility")
                 log.warning("could not extend visibility", failures=len(failures),
                             error=str(failures[0]))
+
+
+def _dead_letter_message(message: ReceivedMessage, reason: str) -> OutgoingMessage:
+    """The message for the dead-letter queue, within SQS's limits whatever arrived.
+
+    SQS takes at most 10 attributes and 1 MiB of body and attributes together. A poison
+    message can already be at either limit, and the reason must still fit beside it,
+    or the dead-lettering itself fails and the message comes back for ever: so only
+    the first carried attributes are kept (the trace context first), and a body too
+    large is cut, saying so.
+    """
+    own = {
+        "limbo-reason": {"DataType": "String", "StringValue": reason},
+        "limbo-source-message-id": {"DataType": "String", "StringValue": message.message_id},
+    }
+    carried = sorted(message.message_attributes.items(),
+                     key=lambda item: item[0] not in ("traceparent", "tracestate"))
+    room = MAX_MESSAGE_ATTRIBUTES - len(own) - 1  # one spare for limbo-truncated
+    attributes = {**dict(carried[:room]), **own}
+    dead = OutgoingMessage(
+        body=message.body or "(empty)",
+        group_id=message.group_id or "dead-letter",
+        deduplication_id=message.message_id,
+        attributes=attributes,
+    )
+    excess = dead.size() - SQS_MESSAGE_LIMIT
+    if excess <= 0:
+        return dead
+    original = len(dead.body.encode())
+    note = {"DataType": "String", "StringValue": f"body cut from {original} bytes"}
+    keep = max(0, original - excess - 100)
+    body = dead.body.encode()[:keep].decode(errors="ignore")
+    return replace(dead, body=body or "(empty)",
+                   attributes={**attributes, "limbo-truncated": note})
 
 
 def _first_error(error: ValidationError) -> str:
