@@ -10,14 +10,13 @@ import uuid
 import boto3
 import uvicorn
 from botocore.config import Config
+from limbo_shared.schema import MailRequest, QueuedMail
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-
-from limbo_shared.schema import MailRequest, QueuedMail
 
 QUEUE = os.environ["QUEUE"]
 sqs = boto3.session.Session().client(

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 import boto3
 import httpx
-
 from limbo_shared.schema import QueuedMail
 
 QUEUE = os.environ["QUEUE"]
@@ -19,7 +18,7 @@ WAIT = int(os.environ.get("WAIT_TIME_SECONDS", "20"))
 
 
 class _Health(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+    def do_GET(self) -> None:
         self.send_response(200)
         self.end_headers()
         self.wfile.write(b'{"health": "ok"}')

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import phases
+from .procstat import sample
 from .stack import BENCH_DIR, WORK, start_stack
 
 
@@ -87,7 +88,7 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
             for system in order
         }
         for system, (process, _) in apis.items():
-            results["api_max"][system]["peak_rss_mb"] = phases.sample(process.pid).peak_rss_mb
+            results["api_max"][system]["peak_rss_mb"] = sample(process.pid).peak_rss_mb
             process.stop(timeout=15)
 
         print("bench: worker throughput (pre-filled queue, provider at 50 ms)", flush=True)

@@ -22,7 +22,6 @@ from typing import Any
 
 import boto3
 import httpx
-
 from limbo_api.publisher import group_id
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
@@ -183,8 +182,9 @@ def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: lis
     for rate in sorted({*rates, focus_rate}):
         is_focus = rate == focus_rate
         before = sample(api.pid)
+        prefix = f"sweep {system} {rate:.0f}"
         result = open_loop(port, rate, focus_seconds if is_focus else seconds,
-                           lambda i, r=rate: f"sweep {system} {r:.0f} {i}")
+                           lambda i: f"{prefix} {i}")
         after = sample(api.pid)
         point = _summarize(result)
         point["cpu_ms_per_email"] = 1000 * (after.cpu_seconds - before.cpu_seconds) / max(

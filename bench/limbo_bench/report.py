@@ -1,4 +1,5 @@
 """Turning one run's results into JSON, a Markdown table and PNG plots."""
+# ruff: noqa: RUF001 - the table uses typographic signs on purpose
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ def markdown(results: dict[str, Any]) -> str:
     for label, target, limbo, baseline, met in summary_rows(results):
         ratio = _fmt(limbo / baseline) + "×" if limbo is not None and baseline else "–"
         mark = "–" if met is None else ("yes" if met else "**no**")
-        lines.append(f"| {label} | {target} | {_fmt(limbo)} | {_fmt(baseline)} | {ratio} | {mark} |")
+        lines.append(
+            f"| {label} | {target} | {_fmt(limbo)} | {_fmt(baseline)} | {ratio} | {mark} |")
     ses = results.get("ses_worker")
     if ses:
         lines += ["", f"SES path (limbo's SES worker against moto's SES v2, no injected latency): "
@@ -117,9 +119,9 @@ def plot(results: dict[str, Any], out: Path) -> None:
                          label=f"{system} (p99 {_fmt(focus['latency_ms']['p99'])} ms)")
         e2e = sorted(results["e2e"][system].get("e2e_latencies_ms", []))
         if e2e:
+            p50 = _fmt(results["e2e"][system]["e2e_latency_ms"]["p50"])
             axes[1].plot(e2e, [i / len(e2e) for i in range(len(e2e))], color=color,
-                         label=f"{system} (p50 {_fmt(results['e2e'][system]['e2e_latency_ms']['p50'])}"
-                               f" ms)")
+                         label=f"{system} (p50 {p50} ms)")
     rate = results["api_sweep"]["limbo"]["focus"]["offered_per_second"]
     axes[0].set(title=f"API latency at {rate:.0f} req/s offered", xlabel="ms (log)",
                 ylabel="fraction of requests", xscale="log")

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from limbo_devtools.processes import Process, free_port, script
 
 __all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack"]
@@ -81,7 +80,8 @@ def _moto(logs: Path, name: str) -> Process:
 
 def _url(process: Process) -> str:
     assert process.health_url is not None
-    return process.health_url.split("/_localstack")[0].split("/moto-api")[0]
+    url: str = process.health_url
+    return url.split("/_localstack")[0].split("/moto-api")[0]
 
 
 @contextmanager

@@ -11,6 +11,8 @@ from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
 
+from .transport import LeanTransport
+
 __all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
 
 # 404 can be Mailgun's eventual consistency right after a domain is added: retry it.
@@ -71,7 +73,9 @@ class MailgunProvider:
             timeout=httpx.Timeout(timeout, connect=3.0),
             limits=httpx.Limits(max_connections=max_connections,
                                 max_keepalive_connections=max_connections),
-            transport=transport,
+            # httpcore's own pool costs milliseconds of CPU per send at high concurrency
+            # (see transport.py); tests pass httpx.MockTransport instead.
+            transport=transport or LeanTransport(max_connections=max_connections),
         )
 
     async def send(self, mail: QueuedMail) -> str:
