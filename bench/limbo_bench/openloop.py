@@ -37,10 +37,11 @@ class Result:
         return [s for s in self.samples if s.status == 200]
 
 
-def mail_body(subject: str) -> bytes:
+def mail_body(subject: str, index: int = 0) -> bytes:
+    # A new recipient each time (the sender repeats, as in real traffic).
     return json.dumps({
         "from": "bench@example.com",
-        "to": ["someone@example.com"],
+        "to": [f"someone{index}@example.com"],
         "subject": subject,
         "message": "Hello from the limbo benchmark. " * 8,
     }).encode()

@@ -7,6 +7,7 @@ proxy and sink, on fresh queues, so the two see the same (noisy) machine minutes
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import shutil
@@ -106,7 +107,7 @@ def _wrk(port: int, seconds: float, connections: int) -> dict[str, Any]:
     if wrk is None:
         raise RuntimeError("wrk is not installed (bench/run installs it with apt-get)")
     out = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA),
+        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA),
          f"http://127.0.0.1:{port}/v1/mail"],
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     ).stdout
@@ -165,7 +166,7 @@ def open_loop(port: int, rate: float, seconds: float, subject: Callable[[int], s
               grace: float = 5.0) -> Result:
     async def go() -> Result:
         return await run_open_loop("127.0.0.1", port, "/v1/mail", rate=rate, duration=seconds,
-                                   body=lambda i: mail_body(subject(i)), grace=grace)
+                                   body=lambda i: mail_body(subject(i), i), grace=grace)
 
     try:
         import uvloop
@@ -184,7 +185,7 @@ def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: lis
         before = sample(api.pid)
         prefix = f"sweep {system} {rate:.0f}"
         result = open_loop(port, rate, focus_seconds if is_focus else seconds,
-                           lambda i: f"{prefix} {i}")
+                           functools.partial("{} {}".format, prefix))
         after = sample(api.pid)
         point = _summarize(result)
         point["cpu_ms_per_email"] = 1000 * (after.cpu_seconds - before.cpu_seconds) / max(

@@ -1,13 +1,14 @@
 -- wrk script: POST one valid email per request, report a JSON summary on stdout.
--- Subjects carry a counter so every message is distinct (FIFO deduplicates by id anyway).
+-- Subject and recipient carry a counter: every message is distinct, and no cache of
+-- validated recipients can flatter the figures (the sender repeats, as in real traffic).
 local counter = 0
-local body_template = '{"from": "bench@example.com", "to": ["someone@example.com"], ' ..
+local body_template = '{"from": "bench@example.com", "to": ["someone%d@example.com"], ' ..
   '"subject": "wrk %d", "message": "' .. string.rep("Hello from the limbo benchmark. ", 8) .. '"}'
 
 request = function()
   counter = counter + 1
   return wrk.format("POST", "/v1/mail", {["Content-Type"] = "application/json"},
-                    string.format(body_template, counter))
+                    string.format(body_template, counter, counter))
 end
 
 done = function(summary, latency, requests)
