@@ -107,7 +107,8 @@ def _wrk(port: int, seconds: float, connections: int) -> dict[str, Any]:
     if wrk is None:
         raise RuntimeError("wrk is not installed (bench/run installs it with apt-get)")
     out = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(LUA),
+        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
+         "-s", str(LUA),
          f"http://127.0.0.1:{port}/v1/mail"],
         capture_output=True, text=True, timeout=seconds + 60, check=True,
     ).stdout
