@@ -61,6 +61,18 @@ class Systems:
         return provision(self.stack.endpoint, queue_name=f"{prefix}-{uuid.uuid4().hex[:8]}.fifo",
                          sender="bench@example.com")
 
+    def drop(self, aws: LocalAws) -> None:
+        """Delete a phase's queues (uncounted), so the emulator's heap stays small and
+        its garbage collection does not stall the next phase."""
+        sqs = boto3.session.Session().client("sqs", endpoint_url=self.stack.sqs_direct,
+                                             region_name=aws.region)
+        for url in (aws.queue_url, aws.dead_letter_url):
+            sqs.delete_queue(QueueUrl=url)
+
+    def infra_cpu(self) -> dict[str, float]:
+        """CPU seconds so far of the emulators, proxy and sink (they share the 2 cores)."""
+        return {name: sample(p.pid).cpu_seconds for name, p in self.stack.processes.items()}
+
     def _env(self, aws: LocalAws, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**self.env, **aws.environment(), "PORT": str(port), "LOG_FORMAT": "json",
                 **(extra or {})}
@@ -181,6 +193,7 @@ def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: lis
               seconds: float, focus_rate: float, focus_seconds: float) -> dict[str, Any]:
     points = []
     focus: dict[str, Any] = {}
+    open_loop(port, 20, 1.0, lambda i: f"warm {system} {i}")  # connections, first batches
     for rate in sorted({*rates, focus_rate}):
         is_focus = rate == focus_rate
         before = sample(api.pid)
@@ -229,6 +242,7 @@ def _drain(systems: Systems, worker: Process, target: int, limit: float,
     """Poll delivery until ``target`` or ``limit`` seconds; the steady rate is 10 %→90 %."""
     start = time.monotonic()
     first_cpu = sample(worker.pid).cpu_seconds
+    infra_before = systems.infra_cpu()
     trace: list[tuple[float, int, float]] = []
     while True:
         now = time.monotonic() - start
@@ -244,7 +258,11 @@ def _drain(systems: Systems, worker: Process, target: int, limit: float,
     steady_rate = (high[1] - low[1]) / (high[0] - low[0]) if high[0] > low[0] else 0.0
     steady_cpu = (high[2] - low[2]) / max(1, high[1] - low[1])
     total_cpu = trace[-1][2] - first_cpu
+    infra_after = systems.infra_cpu()
     return {
+        "infra_cpu_ms_per_email": {
+            name: round(1000 * (infra_after[name] - infra_before[name]) / max(1, final), 3)
+            for name in infra_after},
         "target": target,
         "delivered": final,
         "seconds": trace[-1][0],
@@ -267,6 +285,7 @@ def worker_drain(systems: Systems, system: str, *, count: int, limit: float) -> 
         delta = counts(systems.stack)
     finally:
         worker.stop(timeout=15)
+        systems.drop(aws)
     # The worker's start-up call (GetQueueAttributes for the redrive policy) is not per email.
     per_email = {k: v / max(1, result["delivered"]) for k, v in delta.items()}
     return {"system": system, **result, "sqs_requests": delta,
@@ -299,6 +318,7 @@ def ses_drain(systems: Systems, *, count: int, limit: float) -> dict[str, Any]:
         delta = counts(systems.stack)
     finally:
         worker.stop(timeout=15)
+        systems.drop(aws)
     return {"system": "limbo", "provider": "ses (moto)", **result, "sqs_requests": delta}
 
 
@@ -328,6 +348,7 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
     finally:
         worker.stop(timeout=15)
         api.stop(timeout=15)
+        systems.drop(aws)
     sent_at = {f"e2e {tag} {s.index}": s.sent_at for s in result.ok}
     e2e_ms = [1000 * (received[k] - t) for k, t in sent_at.items() if k in received]
     delivered = len(e2e_ms)
