@@ -351,6 +351,10 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         systems.drop(aws)
     sent_at = {f"e2e {tag} {s.index}": s.sent_at for s in result.ok}
     e2e_ms = [1000 * (received[k] - t) for k, t in sent_at.items() if k in received]
+    # The part after the API answered: queue, receive, worker, provider call (can be
+    # negative when the worker is faster than the API's response reaching the client).
+    after_answer = [1000 * (received[f"e2e {tag} {s.index}"] - s.sent_at) - 1000 * s.latency
+                    for s in result.ok if f"e2e {tag} {s.index}" in received]
     delivered = len(e2e_ms)
     return {
         "system": system,
@@ -361,6 +365,7 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         "api_latency_ms": percentiles([1000 * s.latency for s in result.ok]),
         "e2e_latency_ms": percentiles(e2e_ms),
         "e2e_latencies_ms": [round(v, 3) for v in e2e_ms],
+        "after_api_answer_ms": percentiles(after_answer),
         "sqs_requests": delta,
         "sqs_requests_per_email": sum(delta.values()) / max(1, delivered),
         "api_cpu_ms_per_email": 1000 * (api_after.cpu_seconds - api_before.cpu_seconds)
