@@ -134,9 +134,9 @@ def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: 
             connections: int = 64) -> dict[str, Any]:
     _wrk(port, min(3.0, seconds), connections)  # warm-up: imports, pools, first batches
     reset_counts(systems.stack)
-    before = sample(api.pid)
+    before, infra_before = sample(api.pid), systems.infra_cpu()
     result = _wrk(port, seconds, connections)
-    after = sample(api.pid)
+    after, infra_after = sample(api.pid), systems.infra_cpu()
     delta = counts(systems.stack)
     accepted = result["requests"] - result["non_2xx"]
     duration = result["duration_us"] / 1e6
@@ -154,6 +154,9 @@ def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: 
         "cpu_seconds_per_1000": 1000 * (after.cpu_seconds - before.cpu_seconds) / max(1, accepted),
         "sqs_requests": delta,
         "sqs_requests_per_email": _sqs_sends(delta) / max(1, accepted),
+        "api_cores_used": (after.cpu_seconds - before.cpu_seconds) / duration,
+        "infra_cores_used": {name: round((infra_after[name] - infra_before[name]) / duration, 3)
+                             for name in infra_after},
     }
 
 
@@ -268,6 +271,8 @@ def _drain(systems: Systems, worker: Process, target: int, limit: float,
         "seconds": trace[-1][0],
         "emails_per_second": steady_rate,
         "cpu_ms_per_email": 1000 * steady_cpu,
+        # Cores the worker used while steady: well under 1 means it was not the bottleneck.
+        "worker_cores_used": (high[2] - low[2]) / (high[0] - low[0]) if high[0] > low[0] else 0.0,
         "cpu_ms_per_email_overall": 1000 * total_cpu / max(1, final),
         "peak_rss_mb": sample(worker.pid).peak_rss_mb,
         "trace": [(round(t, 2), n) for t, n, _ in trace],
