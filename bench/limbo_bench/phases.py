@@ -30,7 +30,7 @@ from limbo_shared.schema import MailRequest, QueuedMail
 
 from .openloop import Result, mail_body, run_open_loop
 from .procstat import sample
-from .stack import BENCH_DIR, SINK_KEY, Stack, counts, reset_counts
+from .stack import BENCH_DIR, SINK_KEY, Stack, counts, reset_counts, upstream_ms
 
 __all__ = ["Systems", "api_max", "api_sweep", "e2e", "percentiles", "ses_drain", "worker_drain"]
 
@@ -138,6 +138,7 @@ def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: 
     result = _wrk(port, seconds, connections)
     after, infra_after = sample(api.pid), systems.infra_cpu()
     delta = counts(systems.stack)
+    emulator_ms = upstream_ms(systems.stack)
     accepted = result["requests"] - result["non_2xx"]
     duration = result["duration_us"] / 1e6
     return {
@@ -155,6 +156,9 @@ def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: 
         "sqs_requests": delta,
         "sqs_requests_per_email": _sqs_sends(delta) / max(1, accepted),
         "api_cores_used": (after.cpu_seconds - before.cpu_seconds) / duration,
+        "api_runqueue_wait_fraction": (after.runqueue_wait_seconds
+                                       - before.runqueue_wait_seconds) / duration,
+        "emulator_ms_per_call": emulator_ms,
         "infra_cores_used": {name: round((infra_after[name] - infra_before[name]) / duration, 3)
                              for name in infra_after},
     }
@@ -244,7 +248,8 @@ def _drain(systems: Systems, worker: Process, target: int, limit: float,
            delivered: Callable[[], int]) -> dict[str, Any]:
     """Poll delivery until ``target`` or ``limit`` seconds; the steady rate is 10 %→90 %."""
     start = time.monotonic()
-    first_cpu = sample(worker.pid).cpu_seconds
+    first = sample(worker.pid)
+    first_cpu = first.cpu_seconds
     infra_before = systems.infra_cpu()
     trace: list[tuple[float, int, float]] = []
     while True:
@@ -262,7 +267,10 @@ def _drain(systems: Systems, worker: Process, target: int, limit: float,
     steady_cpu = (high[2] - low[2]) / max(1, high[1] - low[1])
     total_cpu = trace[-1][2] - first_cpu
     infra_after = systems.infra_cpu()
+    last = sample(worker.pid)
     return {
+        "worker_runqueue_wait_fraction": (last.runqueue_wait_seconds
+                                          - first.runqueue_wait_seconds) / max(0.1, trace[-1][0]),
         "infra_cpu_ms_per_email": {
             name: round(1000 * (infra_after[name] - infra_before[name]) / max(1, final), 3)
             for name in infra_after},
@@ -288,6 +296,7 @@ def worker_drain(systems: Systems, system: str, *, count: int, limit: float) -> 
     try:
         result = _drain(systems, worker, count, limit, lambda: _sink_count(systems.stack))
         delta = counts(systems.stack)
+        result["emulator_ms_per_call"] = upstream_ms(systems.stack)
     finally:
         worker.stop(timeout=15)
         systems.drop(aws)

@@ -15,6 +15,9 @@ class ProcSample:
     cpu_seconds: float  # user + system, all threads
     rss_mb: float
     peak_rss_mb: float  # VmHWM: the high-water mark since the process started
+    # Time the main thread was runnable but waited for a core (schedstat): when it grows
+    # as fast as the wall clock, the process is starved by others, not slow itself.
+    runqueue_wait_seconds: float
 
 
 def sample(pid: int) -> ProcSample:
@@ -29,4 +32,6 @@ def sample(pid: int) -> ProcSample:
                 rss = int(line.split()[1]) / 1024
             elif line.startswith("VmHWM:"):
                 peak = int(line.split()[1]) / 1024
-    return ProcSample(cpu, rss, peak)
+    with open(f"/proc/{pid}/schedstat") as schedstat:
+        waited = int(schedstat.read().split()[1]) / 1e9
+    return ProcSample(cpu, rss, peak, waited)

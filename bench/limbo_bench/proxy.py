@@ -5,7 +5,8 @@ names it in ``X-Amz-Target`` (``AmazonSQS.ReceiveMessage``), the query protocol 
 form field ``Action=``, SES v2's REST protocol in the path. SES v2 requests go to a
 second upstream (LocalStack's community edition does not emulate SES v2; moto does),
 everything else to the first. ``GET /__bench/counts`` answers the counts as JSON and
-``POST /__bench/reset`` clears them; neither is forwarded.
+``POST /__bench/reset`` clears them; ``GET /__bench/latency`` answers the mean upstream
+time per action in ms (long polls included as they are); none is forwarded.
 
 Deliberately small: no TLS, no ``Expect: 100-continue``; botocore sends neither to a
 plain-http endpoint. Long polls hold their upstream connection, so the pool grows as
@@ -20,7 +21,8 @@ import json
 import os
 import re
 import signal
-from collections import Counter
+import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -93,6 +95,8 @@ async def _read_message(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, 
 class CountingProxy:
     def __init__(self, default: Upstream, ses: Upstream | None = None) -> None:
         self.counts: Counter[str] = Counter()
+        # Upstream time per action (seconds): shows when the emulator is the bottleneck.
+        self.upstream_seconds: dict[str, float] = defaultdict(float)
         self._pools = {"default": _Pool(default), "ses": _Pool(ses or default)}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -108,9 +112,12 @@ class CountingProxy:
                     writer.write(self._control(method_s, path_s))
                     await writer.drain()
                     continue
-                self.counts[action_of(method_s, path_s, headers, body)] += 1
+                action = action_of(method_s, path_s, headers, body)
+                self.counts[action] += 1
                 pool = self._pools["ses" if path_s.startswith("/v2/email/") else "default"]
+                started = time.perf_counter()
                 response = await self._forward(pool, head + body)
+                self.upstream_seconds[action] += time.perf_counter() - started
                 writer.write(response)
                 await writer.drain()
         finally:
@@ -140,7 +147,14 @@ class CountingProxy:
     def _control(self, method: str, path: str) -> bytes:
         if path.startswith("/__bench/reset") and method == "POST":
             self.counts.clear()
-        payload = json.dumps(dict(self.counts)).encode()
+            self.upstream_seconds.clear()
+        if path.startswith("/__bench/latency"):
+            payload = json.dumps({
+                action: round(1000 * self.upstream_seconds[action] / count, 3)
+                for action, count in self.counts.items()
+            }).encode()
+        else:
+            payload = json.dumps(dict(self.counts)).encode()
         return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                 + str(len(payload)).encode() + b"\r\n\r\n" + payload)
 

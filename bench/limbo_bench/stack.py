@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 from limbo_devtools.processes import Process, free_port, script
 
-__all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack"]
+__all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack", "upstream_ms"]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 WORK = BENCH_DIR / ".work"
@@ -40,6 +40,11 @@ class Stack:
 
 def counts(stack: Stack) -> dict[str, int]:
     return dict(httpx.get(f"{stack.endpoint}/__bench/counts", timeout=5).json())
+
+
+def upstream_ms(stack: Stack) -> dict[str, float]:
+    """Mean emulator time per action since the last reset, as the proxy saw it."""
+    return dict(httpx.get(f"{stack.endpoint}/__bench/latency", timeout=5).json())
 
 
 def reset_counts(stack: Stack) -> None:
