@@ -203,14 +203,19 @@ def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: lis
     open_loop(port, 20, 1.0, lambda i: f"warm {system} {i}")  # connections, first batches
     for rate in sorted({*rates, focus_rate}):
         is_focus = rate == focus_rate
-        before = sample(api.pid)
+        before, generator_before = sample(api.pid), time.process_time()
         prefix = f"sweep {system} {rate:.0f}"
         result = open_loop(port, rate, focus_seconds if is_focus else seconds,
                            functools.partial("{} {}".format, prefix))
-        after = sample(api.pid)
+        after, generator_after = sample(api.pid), time.process_time()
         point = _summarize(result)
         point["cpu_ms_per_email"] = 1000 * (after.cpu_seconds - before.cpu_seconds) / max(
             1, point["ok"])
+        # The generator shares the cores with what it measures: its own cost, for the record.
+        point["generator_cpu_ms_per_request"] = 1000 * (generator_after - generator_before) / max(
+            1, point["sent"])
+        point["api_runqueue_wait_fraction"] = (
+            after.runqueue_wait_seconds - before.runqueue_wait_seconds) / point["seconds"]
         points.append(point)
         if is_focus:
             focus = {**point, "latencies_ms": [round(1000 * s.latency, 3) for s in result.ok]}
@@ -356,6 +361,7 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         time.sleep(0.5)
         api_after, worker_after = sample(api.pid), sample(worker.pid)
         delta = counts(systems.stack)
+        emulator_ms = upstream_ms(systems.stack)
         received = {}
         for message in httpx.get(f"{systems.stack.sink}/messages", timeout=30).json()["messages"]:
             received[message["fields"]["subject"][0]] = message["received_at"]
@@ -381,6 +387,7 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         "e2e_latencies_ms": [round(v, 3) for v in e2e_ms],
         "after_api_answer_ms": percentiles(after_answer),
         "sqs_requests": delta,
+        "emulator_ms_per_call": emulator_ms,
         "sqs_requests_per_email": sum(delta.values()) / max(1, delivered),
         "api_cpu_ms_per_email": 1000 * (api_after.cpu_seconds - api_before.cpu_seconds)
         / max(1, delivered),
