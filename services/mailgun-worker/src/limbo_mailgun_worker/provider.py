@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -10,6 +11,8 @@ from pydantic import Field, SecretStr, field_validator
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
+
+from .transport import LeanTransport
 
 __all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
 
@@ -63,22 +66,33 @@ class MailgunProvider:
     def __init__(self, settings: MailgunSettings, *, max_connections: int = 100,
                  timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self.server_address = urlsplit(settings.mailgun_api_url).hostname or "mailgun"
-        self._path = f"/v3/{settings.domain}/messages"
-        # One client per process: connection reuse is most of the speed of an HTTP API.
-        self._client = httpx.AsyncClient(
-            base_url=settings.mailgun_api_url,
-            auth=("api", settings.mailgun.get_secret_value()),
-            timeout=httpx.Timeout(timeout, connect=3.0),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections),
-            transport=transport,
-        )
+        # The request is built from parts fixed at start-up and handed straight to the
+        # transport: httpx.AsyncClient.post re-merges the URL, runs the auth flow and the
+        # cookie jar on every call, ~0.1 ms of CPU per email (bench/, py-spy).
+        self._url = httpx.URL(f"{settings.mailgun_api_url}/v3/{settings.domain}/messages")
+        credentials = f"api:{settings.mailgun.get_secret_value()}".encode()
+        self._headers = {
+            **_FORM,
+            "Authorization": "Basic " + base64.b64encode(credentials).decode(),
+            "User-Agent": "limbo",
+        }
+        self._timeout = {"connect": 3.0, "read": timeout, "write": timeout, "pool": timeout}
+        # One pool per process: connection reuse is most of the speed of an HTTP API.
+        # httpcore's own pool costs milliseconds of CPU per send at high concurrency
+        # (see transport.py); tests pass httpx.MockTransport instead.
+        self._transport = transport or LeanTransport(max_connections=max_connections)
 
     async def send(self, mail: QueuedMail) -> str:
+        request = httpx.Request(
+            "POST", self._url, headers=self._headers,
+            content=urlencode(form_fields(mail)).encode(), extensions={"timeout": self._timeout},
+        )
         try:
-            response = await self._client.post(
-                self._path, content=urlencode(form_fields(mail)).encode(), headers=_FORM
-            )
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
         except httpx.TimeoutException:
             raise TransientProviderError("mailgun timed out") from None
         except httpx.TransportError as error:
@@ -94,7 +108,7 @@ class MailgunProvider:
         raise PermanentProviderError(reason)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._transport.aclose()
 
 
 def _message(response: httpx.Response) -> str:

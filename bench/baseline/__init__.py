@@ -1,0 +1,1 @@
+"""The baseline the benchmark compares limbo with: the original design, not limbo."""

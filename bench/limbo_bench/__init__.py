@@ -1,0 +1,1 @@
+"""limbo's benchmark harness: see bench/run and the README's Performance section."""

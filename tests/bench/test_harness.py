@@ -1,0 +1,105 @@
+"""A CI-sized check of the benchmark's measuring instruments (a few seconds, no timing).
+
+The counting proxy must count every AWS request by its action, whichever protocol the
+client speaks, and a small run of limbo through it must show the batching the figures
+in the README rely on.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from limbo_devtools.local_aws import provision
+from limbo_devtools.processes import Process, free_port
+
+from ..conftest import Limbo
+from .conftest import BENCH
+
+
+@pytest.fixture
+def proxy(moto_endpoint: str) -> Iterator[str]:
+    port = free_port()
+    process = Process(
+        "proxy",
+        [sys.executable, str(BENCH / "limbo_bench" / "proxy.py"), "--port", str(port),
+         "--upstream", moto_endpoint],
+        health_url=f"http://127.0.0.1:{port}/__bench/counts",
+    ).start()
+    yield f"http://127.0.0.1:{port}"
+    process.stop()
+
+
+def counts(proxy: str) -> dict[str, int]:
+    return dict(httpx.get(f"{proxy}/__bench/counts", timeout=5).json())
+
+
+def test_action_of_reads_each_protocol() -> None:
+    from limbo_bench.proxy import action_of
+
+    assert action_of("POST", "/", {"x-amz-target": "AmazonSQS.SendMessageBatch"}, b"{}") == (
+        "SendMessageBatch")
+    assert action_of("POST", "/", {}, b"Action=ReceiveMessage&Version=2012-11-05") == (
+        "ReceiveMessage")
+    assert action_of("GET", "/?Action=ListQueues", {}, b"") == "ListQueues"
+    assert action_of("POST", "/v2/email/outbound-emails", {}, b"{}") == "sesv2:SendEmail"
+
+
+def test_proxy_counts_every_request_by_action(proxy: str) -> None:
+    httpx.post(f"{proxy}/__bench/reset", timeout=5)
+    sqs = boto3.session.Session().client("sqs", endpoint_url=proxy, region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"c{uuid.uuid4().hex[:8]}.fifo",
+                           Attributes={"FifoQueue": "true"})["QueueUrl"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g",
+                         MessageDeduplicationId=f"d{i}")
+    sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "MessageBody": "y", "MessageGroupId": "g",
+         "MessageDeduplicationId": f"b{i}"} for i in range(10)])
+    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    sqs.delete_message_batch(QueueUrl=url, Entries=[
+        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)])
+    # The query protocol, as older SDKs speak it.
+    query = httpx.post(proxy, data={"Action": "GetQueueUrl", "QueueName": url.rsplit("/", 1)[1],
+                                    "Version": "2012-11-05"}, timeout=5)
+    assert query.status_code == 200
+
+    assert counts(proxy) == {"CreateQueue": 1, "SendMessage": 3, "SendMessageBatch": 1,
+                             "ReceiveMessage": 1, "DeleteMessageBatch": 1, "GetQueueUrl": 1}
+
+
+def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
+    proxy: str, sink: str, tmp_path: Path
+) -> None:
+    aws = provision(proxy, queue_name=f"b{uuid.uuid4().hex[:8]}.fifo")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    system = Limbo(aws, logs)
+    try:
+        _, api = system.api()
+        system.mailgun_worker(sink, CONCURRENCY="20")
+        httpx.post(f"{proxy}/__bench/reset", timeout=5)
+        for i in range(20):
+            mail = {"from": "limbo@example.com", "to": [f"to{i}@example.com"],
+                    "subject": f"bench smoke {i}", "message": "m"}
+            assert httpx.post(f"{api}/v1/mail", json=mail, timeout=10).status_code == 200
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{sink}/messages", params={"count_only": 1}).json()["count"] < 20:
+            assert time.monotonic() < deadline, "not all 20 were delivered"
+            time.sleep(0.1)
+        time.sleep(0.3)  # deletes linger a few milliseconds for company
+    finally:
+        system.stop()
+    seen = counts(proxy)
+    # Sequential POSTs each leave at once (no linger): one SendMessageBatch apiece.
+    assert seen.get("SendMessageBatch") == 20
+    assert "SendMessage" not in seen and "DeleteMessage" not in seen
+    assert 1 <= seen["DeleteMessageBatch"] <= 20
+    assert seen["ReceiveMessage"] >= 1
