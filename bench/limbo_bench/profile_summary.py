@@ -19,7 +19,7 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         "_decorator.py", "propagat", "sdk/util", "instrumentation/utils", "utils.py")),
     ("logging (structlog/logging)", ("structlog", "logging/__init__")),
     ("SQS client (botocore/urllib3)", ("botocore", "urllib3", "http/client", "boto3")),
-    ("provider HTTP (httpx/transport)", ("httpx", "httpcore", "limbo_mailgun_worker/transport")),
+    ("provider HTTP (httpx/transport)", ("httpx", "httpcore", "aiohttp", "httpx_aiohttp")),
     ("validation (pydantic/email_validator/json)", (
         "pydantic", "email_validator", "json/", "validation.py", "schema.py")),
     ("metrics (prometheus_client)", ("prometheus_client",)),
