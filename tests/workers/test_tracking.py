@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -85,12 +86,19 @@ def test_a_permanent_rejection_is_recorded_as_rejected(
 def test_giving_up_after_the_last_attempt_is_recorded_as_failed(
     tracked_limbo: Limbo, tracked_aws: LocalAws, sink_factory: Any
 ) -> None:
+    # Two attempts before the dead-letter queue (the worker reads the redrive policy).
+    sqs = boto3.client("sqs", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region)
+    attributes = sqs.get_queue_attributes(QueueUrl=tracked_aws.queue_url,
+                                          AttributeNames=["RedrivePolicy"])["Attributes"]
+    policy = json.loads(attributes["RedrivePolicy"])
+    sqs.set_queue_attributes(QueueUrl=tracked_aws.queue_url, Attributes={
+        "RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 2})})
     _, api = tracked_limbo.api()
     message_id = submit(api)
-    # Backoff rounds down to 0 s: the five attempts the redrive policy allows follow at once.
+    # Backoff rounds down to 0 s: the second attempt follows at once.
     tracked_limbo.mailgun_worker(sink_factory(SINK_FAIL_500="1.0"), RETRY_BASE_SECONDS="0.1")
     record = status_becomes(api, message_id, "failed", timeout=30)
-    assert record["attempts"] == 5 and "500" in record["last_error"]
+    assert record["attempts"] == 2 and "500" in record["last_error"]
     wait_for(lambda: dead_letters(tracked_aws))
 
 
