@@ -65,10 +65,8 @@ KEDA_SQS_METADATA = {"queueURL", "queueURLFromEnv", "queueLength", "activationQu
 KEDA_AWS_SECRET_PARAMETERS = {"awsAccessKeyID", "awsSecretAccessKey", "awsSessionToken",
                               "awsRoleArn"}
 # Set by the chart for something other than limbo's own settings: OpenTelemetry's SDK,
-# the downward API feeding it, boto3's credential chain; and the placeholders of features
-# to come (tracking, API keys), which the chart passes on before the services read them.
-NOT_LIMBO_SETTINGS = re.compile(r"^(OTEL_|K8S_|AWS_ACCESS_KEY_ID$|AWS_SECRET_ACCESS_KEY$|"
-                                r"STATUS_TABLE$|AUTH$|API_KEYS$)")
+# the downward API feeding it, boto3's credential chain.
+NOT_LIMBO_SETTINGS = re.compile(r"^(OTEL_|K8S_|AWS_ACCESS_KEY_ID$|AWS_SECRET_ACCESS_KEY$)")
 
 
 def env_names(classes: tuple[type[BaseSettings], ...]) -> set[str]:
@@ -291,7 +289,7 @@ def test_existing_secrets_are_read_and_nothing_secret_is_rendered() -> None:
     assert "key-" not in yaml.safe_dump_all(r.objects)
 
 
-def test_placeholders_for_tracking_and_api_keys_reach_the_services() -> None:
+def test_tracking_and_api_key_settings_reach_the_services() -> None:
     r = rendered(EXISTING_SECRETS, sets=["auth.disabled=true"])
     api = env_of(r, r.get("Deployment", "limbo-api"))
     assert api["STATUS_TABLE"] == "limbo-status"
@@ -334,13 +332,13 @@ def probes(container: Object) -> list[Object]:
 
 
 def test_probes_hit_the_real_endpoints_of_the_services(aws: LocalAws) -> None:
-    r = rendered(DEFAULT, sets=["mailgunWorker.enabled=true", "mailgunWorker.domain=d.example",
-                                "mailgunWorker.apiKey=k"])
+    r = rendered(DEFAULT, sets=["auth.disabled=true", "mailgunWorker.enabled=true",
+                                "mailgunWorker.domain=d.example", "mailgunWorker.apiKey=k"])
     deployments = service_deployments(r)
     client = make_client("sqs", region=aws.region, endpoint_url=aws.endpoint)
     queue = SqsQueue(client, aws.queue_url, ThreadPoolExecutor(2))
     settings = ApiSettings(queue=aws.queue_url, region=aws.region,
-                           aws_endpoint_url=aws.endpoint)
+                           aws_endpoint_url=aws.endpoint, auth="disabled")
     apps = {"api": create_app(settings, queue, API_METRICS),
             "ses-worker": health_app(lambda: True), "mailgun-worker": health_app(lambda: True)}
     for name, deployment in deployments.items():

@@ -38,7 +38,8 @@ def inspect(podman: Podman, reference: str) -> dict[str, Any]:
 
 
 def aws_env(aws: LocalAws) -> dict[str, str]:
-    return {**aws.environment(), "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1"}
+    return {**aws.environment(), "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1",
+            "AUTH": "disabled"}
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in IMAGES])
