@@ -201,3 +201,18 @@ def write_report(results: dict[str, Any], out: Path, stamp: str, *, plots: bool 
     (out / "summary.md").write_text(markdown(results))
     if plots:
         plot(results, out)
+
+
+def main() -> None:
+    """``python -m limbo_bench.report RUN.json...``: summary.md with the medians of those runs."""
+    import sys
+
+    paths = [Path(arg) for arg in sys.argv[1:]]
+    runs = [json.loads(path.read_text()) for path in sorted(paths)]
+    out = paths[0].parent / "summary.md"
+    out.write_text(median_markdown(runs) if len(runs) > 1 else markdown(runs[0]))
+    print(out.read_text())
+
+
+if __name__ == "__main__":
+    main()
