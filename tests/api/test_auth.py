@@ -47,7 +47,7 @@ def test_a_missing_or_wrong_key_is_401_and_nothing_is_queued(
         # The same words whatever was wrong: nothing tells whether a key exists.
         assert response.json() == {
             "Message": "not submitted",
-            "Problem": "a valid API key is required: Authorization: Bearer <key>",
+            "Problem": "a valid API key is required, sent as a Bearer token in the Authorization header",
         }, case
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), case
     assert receive_all(tracked_aws) == []

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_CASES = 1000
+PER_OPERATION = 600
 
 
 def test_schemathesis_finds_no_failure_in_at_least_1000_cases(
@@ -37,7 +38,8 @@ def test_schemathesis_finds_no_failure_in_at_least_1000_cases(
     command = [
         script("schemathesis"), "run", f"{api}/openapi.json",
         "--checks", "all",
-        "--max-examples", str(MIN_CASES),
+        # Per operation; POST /v1/mail and GET /v1/mail/{id} together pass MIN_CASES.
+        "--max-examples", str(PER_OPERATION),
         # Fixed seed: a failure here reproduces with the same command.
         "--seed", "20261128",
         "--generation-database", "none",
@@ -49,7 +51,7 @@ def test_schemathesis_finds_no_failure_in_at_least_1000_cases(
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.hostile.schemathesis_hooks",
            "PYTHONPATH": str(ROOT)}
     run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                         timeout=280, check=False)
+                         timeout=480, check=False)
     print(run.stdout[-3000:])
     summary = json.loads(report.read_text())
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -273,6 +273,8 @@ class ChaosRun:
             "AWS_SECRET_ACCESS_KEY": self.aws_secret,
             "LOG_FORMAT": "json",
             "WAIT_TIME_SECONDS": "2",
+            # The run submits without keys; --env API_KEYS=... with a key can override.
+            "AUTH": "disabled",
             **self.config.env,
             **extra,
         }

@@ -53,7 +53,7 @@ class AccessControl:
             if name is None:
                 # One answer for a missing, unknown or revoked key: no hint which it was.
                 response = problem(
-                    401, "a valid API key is required: Authorization: Bearer <key>",
+                    401, "a valid API key is required, sent as a Bearer token in the Authorization header",
                     headers={"WWW-Authenticate": 'Bearer realm="limbo"'}, message=refused,
                 )
                 await response(scope, receive, send)
