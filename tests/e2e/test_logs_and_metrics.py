@@ -179,7 +179,7 @@ def test_api_metrics_count_requests_by_route_and_status(run: Run) -> None:
     # The lookup is counted under a template, never under the path the client made up.
     not_found = [labels for (name, labels), _ in samples.items()
                  if name == "limbo_api_requests_total" and ("status", "501") in labels]
-    assert not_found and all("/v1/mail/" not in str(labels) for labels in not_found)
+    assert not_found and all(("route", "/v1/mail/{message_id}") in labels for labels in not_found)
 
     broken = metrics(run.broken_api)
     assert value(broken, "limbo_api_publish_failures_total", reason="unavailable") == 1
@@ -209,7 +209,7 @@ def test_metric_names_and_labels_follow_prometheus_conventions(run: Run) -> None
         for family in text_string_to_metric_families(text):
             if not family.name.startswith("limbo_"):
                 continue
-            assert re.fullmatch(r"limbo_(api|worker)_[a-z_]+", family.name)
+            assert re.fullmatch(r"limbo_(api|worker|status_store)_[a-z_]+", family.name)
             if family.type == "histogram" and "size" not in family.name:
                 assert family.name.endswith("_seconds"), family.name
             for sample in family.samples:

@@ -40,7 +40,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 _OPEN: dict[str, Any] = {"security": []}
-_UNAUTHORIZED = _problem("Missing or wrong API key (`Authorization: Bearer <key>`)")
+_UNAUTHORIZED = _problem("Missing or wrong API key (send it as a Bearer token in the Authorization header)")
 _RATE_LIMITED = _problem("Over this API key's rate limit", retry_after=True)
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
