@@ -37,7 +37,8 @@ def test_schemathesis_finds_no_failure_in_at_least_1000_cases(
     command = [
         script("schemathesis"), "run", f"{api}/openapi.json",
         "--checks", "all",
-        "--max-examples", str(MIN_CASES),
+        # Per operation: with the coverage phase's cases this makes 1,071 in all.
+        "--max-examples", "850",
         # Fixed seed: a failure here reproduces with the same command.
         "--seed", "20261128",
         "--generation-database", "none",
