@@ -93,7 +93,9 @@ def test_bodies_may_hold_line_breaks_but_never_nul(body: str, bad_at: int) -> No
 
 
 def display_names() -> st.SearchStrategy[str]:
-    return st.text(st.characters(exclude_characters='<>"\r\n\x00\\'), max_size=20)
+    # No lone surrogates: JSON can carry them but they are not text (the API gives 400).
+    return st.text(st.characters(exclude_characters='<>"\r\n\x00\\',
+                                 exclude_categories=("Cs",)), max_size=20)
 
 
 def addresses() -> st.SearchStrategy[str]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import inspect
 import json
 import os
 import random
@@ -325,9 +326,13 @@ class ChaosRun:
         workers = _Workers(self)
         try:
             endpoint = config.endpoint or self._start_moto()
+            extra: dict[str, Any] = {}
+            if config.tracking and "status_table" in inspect.signature(provision).parameters:
+                # The tracking store's table, where provision() knows how to make it.
+                extra["status_table"] = config.env["STATUS_TABLE"]
             self._aws = provision(
                 endpoint, queue_name=f"chaos{uuid.uuid4().hex[:10]}.fifo",
-                visibility_timeout=config.visibility_timeout,
+                visibility_timeout=config.visibility_timeout, **extra,
             )
             self._sqs = boto3.session.Session().client(
                 "sqs", endpoint_url=endpoint, region_name=self._aws.region)
