@@ -45,8 +45,12 @@ SENDERS = 8  # FIFO serves a group one batch at a time: spread over 8 x 16 lanes
 
 
 def mail(i: int) -> dict[str, object]:
-    return {"from": f"sender{i % SENDERS}@example.com", "to": ["you@example.com"],
-            "subject": "bench", "message": "a short body"}
+    return {
+        "from": f"sender{i % SENDERS}@example.com",
+        "to": ["you@example.com"],
+        "subject": "bench",
+        "message": "a short body",
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -95,10 +99,13 @@ def one_run(mode: str, moto: str, messages: int, logs: Path) -> dict[str, float]
     aws = provision(moto, queue_name=f"b{uuid.uuid4().hex[:12]}.fifo")
     receiver = OtlpReceiver().start()
     sink_port = free_port()
-    sink = Process("sink", [script("limbo-mailgun-sink")],
-                   env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0"},
-                   health_url=f"http://127.0.0.1:{sink_port}/health",
-                   log_path=logs / f"sink-{mode}.log").start()
+    sink = Process(
+        "sink",
+        [script("limbo-mailgun-sink")],
+        env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0"},
+        health_url=f"http://127.0.0.1:{sink_port}/health",
+        log_path=logs / f"sink-{mode}.log",
+    ).start()
     sink_url = f"http://127.0.0.1:{sink_port}"
     env = {**aws.environment(), "LOG_FORMAT": "json"}
     env = {k: v for k, v in {**os.environ, **env}.items() if not k.startswith("OTEL_")}
@@ -107,14 +114,26 @@ def one_run(mode: str, moto: str, messages: int, logs: Path) -> dict[str, float]
     elif mode == "export":
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
     api_port, worker_port = free_port(), free_port()
-    api = Process("limbo-api", [script("limbo-api")], env={**env, "PORT": str(api_port)},
-                  health_url=f"http://127.0.0.1:{api_port}/health",
-                  log_path=logs / f"api-{mode}.log").start()
-    worker = Process("limbo-mailgun-worker", [script("limbo-mailgun-worker")],
-                     env={**env, "PORT": str(worker_port), "MAILGUN": "key",
-                          "DOMAIN": "mg.example.com", "MAILGUN_API_URL": sink_url},
-                     health_url=f"http://127.0.0.1:{worker_port}/health",
-                     log_path=logs / f"worker-{mode}.log").start()
+    api = Process(
+        "limbo-api",
+        [script("limbo-api")],
+        env={**env, "PORT": str(api_port)},
+        health_url=f"http://127.0.0.1:{api_port}/health",
+        log_path=logs / f"api-{mode}.log",
+    ).start()
+    worker = Process(
+        "limbo-mailgun-worker",
+        [script("limbo-mailgun-worker")],
+        env={
+            **env,
+            "PORT": str(worker_port),
+            "MAILGUN": "key",
+            "DOMAIN": "mg.example.com",
+            "MAILGUN_API_URL": sink_url,
+        },
+        health_url=f"http://127.0.0.1:{worker_port}/health",
+        log_path=logs / f"worker-{mode}.log",
+    ).start()
     try:
         api_url = f"http://127.0.0.1:{api_port}"
         warm = 100
@@ -140,41 +159,53 @@ def one_run(mode: str, moto: str, messages: int, logs: Path) -> dict[str, float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="limbo-tracing-cost-"))
     moto_port = free_port()
-    moto = Process("moto", [script("moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-                   health_url=f"http://127.0.0.1:{moto_port}/moto-api/",
-                   log_path=logs / "moto.log").start()
+    moto = Process(
+        "moto",
+        [script("moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+        health_url=f"http://127.0.0.1:{moto_port}/moto-api/",
+        log_path=logs / "moto.log",
+    ).start()
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     try:
         for run in range(args.runs):
             # Rotate the order so no mode always runs first (or last) in a run.
-            order = MODES[run % len(MODES):] + MODES[:run % len(MODES)]
+            order = MODES[run % len(MODES) :] + MODES[: run % len(MODES)]
             for mode in order:
                 result = one_run(mode, f"http://127.0.0.1:{moto_port}", args.messages, logs)
                 results[mode].append(result)
-                print(f"run {run + 1} {mode:8}  api {result['api']:.3f}  worker "
-                      f"{result['worker']:.3f}  total {result['total']:.3f} ms CPU/message  "
-                      f"({result['post_rate']:.0f} msg/s in, {result['rate']:.0f} msg/s through, "
-                      f"{result['spans']:.0f} spans exported)",
-                      flush=True)
+                print(
+                    f"run {run + 1} {mode:8}  api {result['api']:.3f}  worker "
+                    f"{result['worker']:.3f}  total {result['total']:.3f} ms CPU/message  "
+                    f"({result['post_rate']:.0f} msg/s in, {result['rate']:.0f} msg/s through, "
+                    f"{result['spans']:.0f} spans exported)",
+                    flush=True,
+                )
     finally:
         moto.stop()
-    median = {mode: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
-              for mode, runs in results.items()}
+    median = {
+        mode: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for mode, runs in results.items()
+    }
     off = median["off"]
-    print(f"\nmedians of {args.runs} runs, {args.messages} messages each "
-          f"(CPU ms per message; ratio to off)")
+    print(
+        f"\nmedians of {args.runs} runs, {args.messages} messages each "
+        f"(CPU ms per message; ratio to off)"
+    )
     for mode in MODES:
         m = median[mode]
-        print(f"  {mode:8}  api {m['api']:.3f} ({m['api'] / off['api']:.2f}x)  "
-              f"worker {m['worker']:.3f} ({m['worker'] / off['worker']:.2f}x)  "
-              f"total {m['total']:.3f} ({m['total'] / off['total']:.2f}x)")
+        print(
+            f"  {mode:8}  api {m['api']:.3f} ({m['api'] / off['api']:.2f}x)  "
+            f"worker {m['worker']:.3f} ({m['worker'] / off['worker']:.2f}x)  "
+            f"total {m['total']:.3f} ({m['total'] / off['total']:.2f}x)"
+        )
     print(f"logs in {logs}")
 
 

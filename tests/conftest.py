@@ -116,13 +116,20 @@ class Limbo:
 
     def env(self, **extra: str) -> dict[str, str]:
         # AUTH=disabled unless a test asks for keys: the API refuses to start open otherwise.
-        return {**self.aws.environment(), "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1",
-                "AUTH": "disabled", **extra}
+        return {
+            **self.aws.environment(),
+            "LOG_FORMAT": "json",
+            "WAIT_TIME_SECONDS": "1",
+            "AUTH": "disabled",
+            **extra,
+        }
 
     def start(self, name: str, **env: str) -> tuple[Process, str]:
         port = free_port()
         process = Process(
-            name, [script(name)], env=self.env(PORT=str(port), **env),
+            name,
+            [script(name)],
+            env=self.env(PORT=str(port), **env),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{name}-{port}.log",
         ).start()
@@ -133,8 +140,13 @@ class Limbo:
         return self.start("limbo-api", **env)
 
     def mailgun_worker(self, sink: str, **env: str) -> tuple[Process, str]:
-        return self.start("limbo-mailgun-worker", MAILGUN="key-test", DOMAIN="mg.example.com",
-                          MAILGUN_API_URL=sink, **env)
+        return self.start(
+            "limbo-mailgun-worker",
+            MAILGUN="key-test",
+            DOMAIN="mg.example.com",
+            MAILGUN_API_URL=sink,
+            **env,
+        )
 
     def ses_worker(self, **env: str) -> tuple[Process, str]:
         return self.start("limbo-ses-worker", **env)

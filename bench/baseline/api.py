@@ -10,7 +10,6 @@ import uuid
 import boto3
 import uvicorn
 from botocore.config import Config
-from limbo_shared.schema import MailRequest, QueuedMail
 from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -18,9 +17,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from limbo_shared.schema import MailRequest, QueuedMail
+
 QUEUE = os.environ["QUEUE"]
 sqs = boto3.session.Session().client(
-    "sqs", region_name=os.environ["REGION"], endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
+    "sqs",
+    region_name=os.environ["REGION"],
+    endpoint_url=os.environ.get("AWS_ENDPOINT_URL"),
     config=Config(max_pool_connections=64),
 )
 
@@ -35,8 +38,11 @@ async def submit_async(request: Request) -> JSONResponse:
     envelope = QueuedMail(id=message_id, owner="default", submitted_at=time.time(), mail=mail)
     # The original design: one SendMessage per request, answered when SQS answers.
     await run_in_threadpool(
-        sqs.send_message, QueueUrl=QUEUE, MessageBody=envelope.to_json(),
-        MessageGroupId="default", MessageDeduplicationId=message_id,
+        sqs.send_message,
+        QueueUrl=QUEUE,
+        MessageBody=envelope.to_json(),
+        MessageGroupId="default",
+        MessageDeduplicationId=message_id,
     )
     return JSONResponse({"Message": "submitted", "id": message_id})
 
@@ -45,9 +51,15 @@ async def health(request: Request) -> JSONResponse:
     return JSONResponse({"health": "ok"})
 
 
-app = Starlette(routes=[Route("/v1/mail", submit_async, methods=["POST"]),
-                        Route("/health", health)])
+app = Starlette(
+    routes=[Route("/v1/mail", submit_async, methods=["POST"]), Route("/health", health)]
+)
 
 if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=int(os.environ.get("PORT", "8081")),
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=int(os.environ.get("PORT", "8081")),
+        log_level="warning",
+        access_log=False,
+    )

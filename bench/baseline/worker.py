@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 import boto3
 import httpx
+
 from limbo_shared.schema import QueuedMail
 
 QUEUE = os.environ["QUEUE"]
@@ -29,9 +30,11 @@ class _Health(BaseHTTPRequestHandler):
 
 def main() -> None:
     sqs = boto3.session.Session().client(
-        "sqs", region_name=os.environ["REGION"], endpoint_url=os.environ.get("AWS_ENDPOINT_URL"))
-    mailgun = httpx.Client(base_url=os.environ["MAILGUN_API_URL"],
-                           auth=("api", os.environ["MAILGUN"]), timeout=10)
+        "sqs", region_name=os.environ["REGION"], endpoint_url=os.environ.get("AWS_ENDPOINT_URL")
+    )
+    mailgun = httpx.Client(
+        base_url=os.environ["MAILGUN_API_URL"], auth=("api", os.environ["MAILGUN"]), timeout=10
+    )
     path = f"/v3/{os.environ['DOMAIN']}/messages"
     server = HTTPServer(("127.0.0.1", int(os.environ.get("PORT", "9095"))), _Health)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -42,11 +45,18 @@ def main() -> None:
         for message in response.get("Messages", []):
             mail = QueuedMail.from_json(message["Body"])
             request = mail.mail
-            fields = [("from", request.from_), *[("to", a) for a in request.to],
-                      ("subject", request.subject), ("text", request.message),
-                      ("h:X-Limbo-Message-Id", mail.id)]
-            sent = mailgun.post(path, content=urlencode(fields).encode(),
-                                headers={"Content-Type": "application/x-www-form-urlencoded"})
+            fields = [
+                ("from", request.from_),
+                *[("to", a) for a in request.to],
+                ("subject", request.subject),
+                ("text", request.message),
+                ("h:X-Limbo-Message-Id", mail.id),
+            ]
+            sent = mailgun.post(
+                path,
+                content=urlencode(fields).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
             if sent.status_code == 200:
                 sqs.delete_message(QueueUrl=QUEUE, ReceiptHandle=message["ReceiptHandle"])
 

@@ -35,18 +35,39 @@ class Sizes:
     e2e_seconds: float
 
 
-FULL = Sizes(wrk_seconds=10, sweep_seconds=4, focus_seconds=10, drain_count=15000,
-             baseline_drain_count=400, drain_limit=60, ses_count=2000, e2e_seconds=30)
-QUICK = Sizes(wrk_seconds=2, sweep_seconds=1, focus_seconds=2, drain_count=300,
-              baseline_drain_count=20, drain_limit=15, ses_count=50, e2e_seconds=2)
+FULL = Sizes(
+    wrk_seconds=10,
+    sweep_seconds=4,
+    focus_seconds=10,
+    drain_count=15000,
+    baseline_drain_count=400,
+    drain_limit=60,
+    ses_count=2000,
+    e2e_seconds=30,
+)
+QUICK = Sizes(
+    wrk_seconds=2,
+    sweep_seconds=1,
+    focus_seconds=2,
+    drain_count=300,
+    baseline_drain_count=20,
+    drain_limit=15,
+    ses_count=50,
+    e2e_seconds=2,
+)
 SWEEP_FRACTIONS = (0.25, 0.5, 0.85, 1.0, 1.25)
 FOCUS_FRACTION = 0.7
 
 
 def _git_commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, cwd=BENCH_DIR, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=BENCH_DIR,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -57,8 +78,11 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "commit": _git_commit(),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "load_before": os.getloadavg()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_before": os.getloadavg(),
+        },
         "sizes": sizes.__dict__,
         "provider_latency_ms": 50,
     }
@@ -73,8 +97,9 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
         for system in order:
             aws = systems.queue(f"{system}-api")
             process, port = systems.api(system, aws)
-            results["api_max"][system] = phases.api_max(systems, system, process, port,
-                                                        seconds=sizes.wrk_seconds)
+            results["api_max"][system] = phases.api_max(
+                systems, system, process, port, seconds=sizes.wrk_seconds
+            )
             results["api_max"][system]["peak_rss_mb"] = sample(process.pid).peak_rss_mb
             process.stop(timeout=15)
             systems.drop(aws)
@@ -88,33 +113,48 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
             aws = systems.queue(f"{system}-sweep")
             process, port = systems.api(system, aws)
             results["api_sweep"][system] = phases.api_sweep(
-                systems, system, process, port, rates, seconds=sizes.sweep_seconds,
-                focus_rate=focus, focus_seconds=sizes.focus_seconds)
+                systems,
+                system,
+                process,
+                port,
+                rates,
+                seconds=sizes.sweep_seconds,
+                focus_rate=focus,
+                focus_seconds=sizes.focus_seconds,
+            )
             results["api_sweep"][system]["peak_rss_mb"] = sample(process.pid).peak_rss_mb
             process.stop(timeout=15)
             systems.drop(aws)
 
         print("bench: worker throughput (pre-filled queue, provider at 50 ms)", flush=True)
         results["worker"] = {
-            "limbo": phases.worker_drain(systems, "limbo", count=sizes.drain_count,
-                                         limit=sizes.drain_limit),
-            "baseline": phases.worker_drain(systems, "baseline",
-                                            count=sizes.baseline_drain_count,
-                                            limit=sizes.drain_limit / 3),
+            "limbo": phases.worker_drain(
+                systems, "limbo", count=sizes.drain_count, limit=sizes.drain_limit
+            ),
+            "baseline": phases.worker_drain(
+                systems, "baseline", count=sizes.baseline_drain_count, limit=sizes.drain_limit / 3
+            ),
         }
         print("bench: SES worker (moto SES)", flush=True)
-        results["ses_worker"] = phases.ses_drain(systems, count=sizes.ses_count,
-                                                 limit=sizes.drain_limit)
+        results["ses_worker"] = phases.ses_drain(
+            systems, count=sizes.ses_count, limit=sizes.drain_limit
+        )
         print("bench: end to end at 10 emails/s", flush=True)
-        results["e2e"] = {system: phases.e2e(systems, system, rate=10, seconds=sizes.e2e_seconds)
-                          for system in order}
+        results["e2e"] = {
+            system: phases.e2e(systems, system, rate=10, seconds=sizes.e2e_seconds)
+            for system in order
+        }
         results["peak_rss_mb"] = {
             system: {
-                "api": max(results["api_max"][system]["peak_rss_mb"],
-                           results["api_sweep"][system]["peak_rss_mb"],
-                           results["e2e"][system]["api_peak_rss_mb"]),
-                "worker": max(results["worker"][system]["peak_rss_mb"],
-                              results["e2e"][system]["worker_peak_rss_mb"]),
+                "api": max(
+                    results["api_max"][system]["peak_rss_mb"],
+                    results["api_sweep"][system]["peak_rss_mb"],
+                    results["e2e"][system]["api_peak_rss_mb"],
+                ),
+                "worker": max(
+                    results["worker"][system]["peak_rss_mb"],
+                    results["e2e"][system]["worker_peak_rss_mb"],
+                ),
             }
             for system in order
         }
@@ -144,15 +184,25 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a CI-sized smoke run (~1 minute)")
     parser.add_argument("--moto", action="store_true", help="use moto for SQS, not LocalStack")
     parser.add_argument("--no-plots", action="store_true", help="skip matplotlib")
-    parser.add_argument("--runs", type=int, default=1,
-                        help="repeat the whole run; summary.md then shows the medians")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=1,
+        help="repeat the whole run; summary.md then shows the medians",
+    )
     args = parser.parse_args()
     all_results = []
     for index in range(args.runs):
         if args.runs > 1:
             print(f"bench: run {index + 1} of {args.runs}", flush=True)
-        all_results.append(run(args.out, QUICK if args.quick else FULL,
-                               use_localstack=not args.moto, plots=not args.no_plots))
+        all_results.append(
+            run(
+                args.out,
+                QUICK if args.quick else FULL,
+                use_localstack=not args.moto,
+                plots=not args.no_plots,
+            )
+        )
     if args.runs > 1:
         _median_summary(args.out, all_results)
     print((args.out / "summary.md").read_text())

@@ -35,19 +35,32 @@ def main() -> None:
                 process.stop(timeout=15)
                 systems.drop(aws)
                 results[name].append(figures)
-                print(name, round(figures["accepted_per_second"]),
-                      round(figures["cpu_ms_per_email"], 3), flush=True)
-    lines = ["| limbo-api variant | CPU ms per accepted email | accepted/s | cores used "
-             "| waiting for a core |", "|---|---:|---:|---:|---:|"]
+                print(
+                    name,
+                    round(figures["accepted_per_second"]),
+                    round(figures["cpu_ms_per_email"], 3),
+                    flush=True,
+                )
+    lines = [
+        "| limbo-api variant | CPU ms per accepted email | accepted/s | cores used "
+        "| waiting for a core |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for name, runs in results.items():
+
         def median(key: str, runs: list[dict[str, float]] = runs) -> float:
             return statistics.median(run[key] for run in runs)
 
-        lines.append(f"| {name} | {median('cpu_ms_per_email'):.2f} | "
-                     f"{median('accepted_per_second'):.0f} | {median('api_cores_used'):.2f} | "
-                     f"{median('api_runqueue_wait_fraction'):.2f} |")
-    text = ("wrk, 64 connections, 8 s per variant, two alternating rounds, medians.\n\n"
-            + "\n".join(lines) + "\n")
+        lines.append(
+            f"| {name} | {median('cpu_ms_per_email'):.2f} | "
+            f"{median('accepted_per_second'):.0f} | {median('api_cores_used'):.2f} | "
+            f"{median('api_runqueue_wait_fraction'):.2f} |"
+        )
+    text = (
+        "wrk, 64 connections, 8 s per variant, two alternating rounds, medians.\n\n"
+        + "\n".join(lines)
+        + "\n"
+    )
     out: Path = BENCH_DIR / "results" / "api-variants.md"
     out.write_text(text)
     print(text)

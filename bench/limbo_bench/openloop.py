@@ -39,12 +39,14 @@ class Result:
 
 def mail_body(subject: str, index: int = 0) -> bytes:
     # A new recipient each time (the sender repeats, as in real traffic).
-    return json.dumps({
-        "from": "bench@example.com",
-        "to": [f"someone{index}@example.com"],
-        "subject": subject,
-        "message": "Hello from the limbo benchmark. " * 8,
-    }).encode()
+    return json.dumps(
+        {
+            "from": "bench@example.com",
+            "to": [f"someone{index}@example.com"],
+            "subject": subject,
+            "message": "Hello from the limbo benchmark. " * 8,
+        }
+    ).encode()
 
 
 class _Connections:
@@ -55,8 +57,11 @@ class _Connections:
 
     async def request(self, raw: bytes) -> int:
         async with self.slots:
-            reader, writer = self.idle.pop() if self.idle else await asyncio.open_connection(
-                self.host, self.port)
+            reader, writer = (
+                self.idle.pop()
+                if self.idle
+                else await asyncio.open_connection(self.host, self.port)
+            )
             try:
                 writer.write(raw)
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -77,8 +82,15 @@ class _Connections:
 
 
 async def run_open_loop(
-    host: str, port: int, path: str, *, rate: float, duration: float,
-    body: Callable[[int], bytes], max_connections: int = 512, grace: float = 10.0,
+    host: str,
+    port: int,
+    path: str,
+    *,
+    rate: float,
+    duration: float,
+    body: Callable[[int], bytes],
+    max_connections: int = 512,
+    grace: float = 10.0,
 ) -> Result:
     connections = _Connections(host, port, max_connections)
     count = int(rate * duration)
@@ -86,9 +98,10 @@ async def run_open_loop(
 
     async def one(index: int, due: float, wall: float) -> None:
         payload = body(index)
-        raw = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-               f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-               ).encode() + payload
+        raw = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        ).encode() + payload
         status = await connections.request(raw)
         samples.append(Sample(index, wall, time.perf_counter() - due, status))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import boto3
 import httpx
+
 from limbo_api.publisher import group_id
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
@@ -58,14 +59,18 @@ class Systems:
     env: dict[str, str]
 
     def queue(self, prefix: str) -> LocalAws:
-        return provision(self.stack.endpoint, queue_name=f"{prefix}-{uuid.uuid4().hex[:8]}.fifo",
-                         sender="bench@example.com")
+        return provision(
+            self.stack.endpoint,
+            queue_name=f"{prefix}-{uuid.uuid4().hex[:8]}.fifo",
+            sender="bench@example.com",
+        )
 
     def drop(self, aws: LocalAws) -> None:
         """Delete a phase's queues (uncounted), so the emulator's heap stays small and
         its garbage collection does not stall the next phase."""
-        sqs = boto3.session.Session().client("sqs", endpoint_url=self.stack.sqs_direct,
-                                             region_name=aws.region)
+        sqs = boto3.session.Session().client(
+            "sqs", endpoint_url=self.stack.sqs_direct, region_name=aws.region
+        )
         for url in (aws.queue_url, aws.dead_letter_url):
             sqs.delete_queue(QueueUrl=url)
 
@@ -74,34 +79,55 @@ class Systems:
         return {name: sample(p.pid).cpu_seconds for name, p in self.stack.processes.items()}
 
     def _env(self, aws: LocalAws, port: int, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return {**self.env, **aws.environment(), "PORT": str(port), "LOG_FORMAT": "json",
-                **(extra or {})}
+        return {
+            **self.env,
+            **aws.environment(),
+            "PORT": str(port),
+            "LOG_FORMAT": "json",
+            **(extra or {}),
+        }
 
     def api(self, system: str, aws: LocalAws) -> tuple[Process, int]:
         port = free_port()
-        argv = ([script("limbo-api")] if system == "limbo"
-                else [sys.executable, str(BENCH_DIR / "baseline" / "api.py")])
-        process = Process(f"{system}-api", argv, env=self._env(aws, port),
-                          health_url=f"http://127.0.0.1:{port}/health",
-                          log_path=self.logs / f"{system}-api-{port}.log").start()
+        argv = (
+            [script("limbo-api")]
+            if system == "limbo"
+            else [sys.executable, str(BENCH_DIR / "baseline" / "api.py")]
+        )
+        process = Process(
+            f"{system}-api",
+            argv,
+            env=self._env(aws, port),
+            health_url=f"http://127.0.0.1:{port}/health",
+            log_path=self.logs / f"{system}-api-{port}.log",
+        ).start()
         return process, port
 
     def worker(self, system: str, aws: LocalAws, provider: str = "mailgun") -> Process:
         port = free_port()
-        extra = {"MAILGUN": SINK_KEY, "DOMAIN": "bench.example.com",
-                 "MAILGUN_API_URL": self.stack.sink, "SHUTDOWN_GRACE": "3"}
+        extra = {
+            "MAILGUN": SINK_KEY,
+            "DOMAIN": "bench.example.com",
+            "MAILGUN_API_URL": self.stack.sink,
+            "SHUTDOWN_GRACE": "3",
+        }
         if system == "limbo":
             argv = [script(f"limbo-{provider}-worker")]
         else:
             argv = [sys.executable, str(BENCH_DIR / "baseline" / "worker.py")]
-        return Process(f"{system}-{provider}-worker", argv, env=self._env(aws, port, extra),
-                       health_url=f"http://127.0.0.1:{port}/health",
-                       log_path=self.logs / f"{system}-{provider}-worker-{port}.log").start()
+        return Process(
+            f"{system}-{provider}-worker",
+            argv,
+            env=self._env(aws, port, extra),
+            health_url=f"http://127.0.0.1:{port}/health",
+            log_path=self.logs / f"{system}-{provider}-worker-{port}.log",
+        ).start()
 
 
 def _sink_count(stack: Stack) -> int:
-    return int(httpx.get(f"{stack.sink}/messages", params={"count_only": 1}, timeout=5)
-               .json()["count"])
+    return int(
+        httpx.get(f"{stack.sink}/messages", params={"count_only": 1}, timeout=5).json()["count"]
+    )
 
 
 def _clear_sink(stack: Stack) -> None:
@@ -114,15 +140,27 @@ def _sqs_sends(delta: dict[str, int]) -> int:
 
 # -- API: maximum throughput (wrk) --------------------------------------------------------
 
+
 def _wrk(port: int, seconds: float, connections: int) -> dict[str, Any]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise RuntimeError("wrk is not installed (bench/run installs it with apt-get)")
     out = subprocess.run(
-        [wrk, "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
-         "-s", str(LUA),
-         f"http://127.0.0.1:{port}/v1/mail"],
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
+        [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            f"http://127.0.0.1:{port}/v1/mail",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
     ).stdout
     match = re.search(r"^WRK_JSON (.*)$", out, re.MULTILINE)
     if match is None:
@@ -130,8 +168,9 @@ def _wrk(port: int, seconds: float, connections: int) -> dict[str, Any]:
     return dict(json.loads(match.group(1)))
 
 
-def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: float,
-            connections: int = 64) -> dict[str, Any]:
+def api_max(
+    systems: Systems, system: str, api: Process, port: int, *, seconds: float, connections: int = 64
+) -> dict[str, Any]:
     _wrk(port, min(3.0, seconds), connections)  # warm-up: imports, pools, first batches
     reset_counts(systems.stack)
     before, infra_before = sample(api.pid), systems.infra_cpu()
@@ -147,8 +186,11 @@ def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: 
         "seconds": duration,
         "requests": result["requests"],
         "accepted": accepted,
-        "errors": result["non_2xx"] + result["connect_errors"] + result["read_errors"]
-        + result["write_errors"] + result["timeouts"],
+        "errors": result["non_2xx"]
+        + result["connect_errors"]
+        + result["read_errors"]
+        + result["write_errors"]
+        + result["timeouts"],
         "accepted_per_second": accepted / duration,
         "latency_ms": {k: result[f"{k}_us"] / 1000 for k in ("p50", "p90", "p99", "max")},
         "cpu_ms_per_email": 1000 * (after.cpu_seconds - before.cpu_seconds) / max(1, accepted),
@@ -156,15 +198,18 @@ def api_max(systems: Systems, system: str, api: Process, port: int, *, seconds: 
         "sqs_requests": delta,
         "sqs_requests_per_email": _sqs_sends(delta) / max(1, accepted),
         "api_cores_used": (after.cpu_seconds - before.cpu_seconds) / duration,
-        "api_runqueue_wait_fraction": (after.runqueue_wait_seconds
-                                       - before.runqueue_wait_seconds) / duration,
+        "api_runqueue_wait_fraction": (after.runqueue_wait_seconds - before.runqueue_wait_seconds)
+        / duration,
         "emulator_ms_per_call": emulator_ms,
-        "infra_cores_used": {name: round((infra_after[name] - infra_before[name]) / duration, 3)
-                             for name in infra_after},
+        "infra_cores_used": {
+            name: round((infra_after[name] - infra_before[name]) / duration, 3)
+            for name in infra_after
+        },
     }
 
 
 # -- API: latency at fixed offered rates (open loop) ----------------------------------------
+
 
 def _summarize(result: Result) -> dict[str, Any]:
     ok = result.ok
@@ -182,11 +227,19 @@ def _summarize(result: Result) -> dict[str, Any]:
     }
 
 
-def open_loop(port: int, rate: float, seconds: float, subject: Callable[[int], str],
-              grace: float = 5.0) -> Result:
+def open_loop(
+    port: int, rate: float, seconds: float, subject: Callable[[int], str], grace: float = 5.0
+) -> Result:
     async def go() -> Result:
-        return await run_open_loop("127.0.0.1", port, "/v1/mail", rate=rate, duration=seconds,
-                                   body=lambda i: mail_body(subject(i), i), grace=grace)
+        return await run_open_loop(
+            "127.0.0.1",
+            port,
+            "/v1/mail",
+            rate=rate,
+            duration=seconds,
+            body=lambda i: mail_body(subject(i), i),
+            grace=grace,
+        )
 
     try:
         import uvloop
@@ -196,8 +249,17 @@ def open_loop(port: int, rate: float, seconds: float, subject: Callable[[int], s
         return asyncio.run(go())
 
 
-def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: list[float], *,
-              seconds: float, focus_rate: float, focus_seconds: float) -> dict[str, Any]:
+def api_sweep(
+    systems: Systems,
+    system: str,
+    api: Process,
+    port: int,
+    rates: list[float],
+    *,
+    seconds: float,
+    focus_rate: float,
+    focus_seconds: float,
+) -> dict[str, Any]:
     points = []
     focus: dict[str, Any] = {}
     open_loop(port, 20, 1.0, lambda i: f"warm {system} {i}")  # connections, first batches
@@ -205,17 +267,24 @@ def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: lis
         is_focus = rate == focus_rate
         before, generator_before = sample(api.pid), time.process_time()
         prefix = f"sweep {system} {rate:.0f}"
-        result = open_loop(port, rate, focus_seconds if is_focus else seconds,
-                           functools.partial("{} {}".format, prefix))
+        result = open_loop(
+            port,
+            rate,
+            focus_seconds if is_focus else seconds,
+            functools.partial("{} {}".format, prefix),
+        )
         after, generator_after = sample(api.pid), time.process_time()
         point = _summarize(result)
-        point["cpu_ms_per_email"] = 1000 * (after.cpu_seconds - before.cpu_seconds) / max(
-            1, point["ok"])
+        point["cpu_ms_per_email"] = (
+            1000 * (after.cpu_seconds - before.cpu_seconds) / max(1, point["ok"])
+        )
         # The generator shares the cores with what it measures: its own cost, for the record.
-        point["generator_cpu_ms_per_request"] = 1000 * (generator_after - generator_before) / max(
-            1, point["sent"])
+        point["generator_cpu_ms_per_request"] = (
+            1000 * (generator_after - generator_before) / max(1, point["sent"])
+        )
         point["api_runqueue_wait_fraction"] = (
-            after.runqueue_wait_seconds - before.runqueue_wait_seconds) / point["seconds"]
+            after.runqueue_wait_seconds - before.runqueue_wait_seconds
+        ) / point["seconds"]
         points.append(point)
         if is_focus:
             focus = {**point, "latencies_ms": [round(1000 * s.latency, 3) for s in result.ok]}
@@ -225,22 +294,36 @@ def api_sweep(systems: Systems, system: str, api: Process, port: int, rates: lis
 
 # -- Worker: throughput at saturation (a pre-filled queue) ----------------------------------
 
+
 def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
     """Put ``count`` envelopes on the queue the way limbo's API would, uncounted."""
-    sqs = boto3.session.Session().client("sqs", endpoint_url=stack.sqs_direct,
-                                         region_name=aws.region)
-    mail = MailRequest.model_validate({"from": "bench@example.com", "to": ["someone@example.com"],
-                                       "subject": subject, "message": "Hello " * 40})
+    sqs = boto3.session.Session().client(
+        "sqs", endpoint_url=stack.sqs_direct, region_name=aws.region
+    )
+    mail = MailRequest.model_validate(
+        {
+            "from": "bench@example.com",
+            "to": ["someone@example.com"],
+            "subject": subject,
+            "message": "Hello " * 40,
+        }
+    )
 
     def batch(start: int) -> None:
         entries = []
         for i in range(start, min(count, start + 10)):
             message_id = str(uuid.uuid4())
-            body = QueuedMail(id=message_id, owner="default", submitted_at=time.time(),
-                              mail=mail).to_json()
-            entries.append({"Id": str(i - start), "MessageBody": body,
-                            "MessageGroupId": group_id("default", message_id, 16),
-                            "MessageDeduplicationId": message_id})
+            body = QueuedMail(
+                id=message_id, owner="default", submitted_at=time.time(), mail=mail
+            ).to_json()
+            entries.append(
+                {
+                    "Id": str(i - start),
+                    "MessageBody": body,
+                    "MessageGroupId": group_id("default", message_id, 16),
+                    "MessageDeduplicationId": message_id,
+                }
+            )
         response = sqs.send_message_batch(QueueUrl=aws.queue_url, Entries=entries)
         if response.get("Failed"):
             raise RuntimeError(f"prefill failed: {response['Failed'][:1]}")
@@ -249,8 +332,9 @@ def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
         list(pool.map(batch, range(0, count, 10)))
 
 
-def _drain(systems: Systems, worker: Process, target: int, limit: float,
-           delivered: Callable[[], int]) -> dict[str, Any]:
+def _drain(
+    systems: Systems, worker: Process, target: int, limit: float, delivered: Callable[[], int]
+) -> dict[str, Any]:
     """Poll delivery until ``target`` or ``limit`` seconds; the steady rate is 10 %→90 %."""
     start = time.monotonic()
     first = sample(worker.pid)
@@ -274,11 +358,12 @@ def _drain(systems: Systems, worker: Process, target: int, limit: float,
     infra_after = systems.infra_cpu()
     last = sample(worker.pid)
     return {
-        "worker_runqueue_wait_fraction": (last.runqueue_wait_seconds
-                                          - first.runqueue_wait_seconds) / max(0.1, trace[-1][0]),
+        "worker_runqueue_wait_fraction": (last.runqueue_wait_seconds - first.runqueue_wait_seconds)
+        / max(0.1, trace[-1][0]),
         "infra_cpu_ms_per_email": {
             name: round(1000 * (infra_after[name] - infra_before[name]) / max(1, final), 3)
-            for name in infra_after},
+            for name in infra_after
+        },
         "target": target,
         "delivered": final,
         "seconds": trace[-1][0],
@@ -307,9 +392,12 @@ def worker_drain(systems: Systems, system: str, *, count: int, limit: float) -> 
         systems.drop(aws)
     # The worker's start-up call (GetQueueAttributes for the redrive policy) is not per email.
     per_email = {k: v / max(1, result["delivered"]) for k, v in delta.items()}
-    return {"system": system, **result, "sqs_requests": delta,
-            "sqs_requests_per_email": sum(v for k, v in per_email.items()
-                                          if k != "GetQueueAttributes")}
+    return {
+        "system": system,
+        **result,
+        "sqs_requests": delta,
+        "sqs_requests_per_email": sum(v for k, v in per_email.items() if k != "GetQueueAttributes"),
+    }
 
 
 def ses_drain(systems: Systems, *, count: int, limit: float) -> dict[str, Any]:
@@ -319,18 +407,21 @@ def ses_drain(systems: Systems, *, count: int, limit: float) -> dict[str, Any]:
     reset_counts(systems.stack)
     worker = systems.worker("limbo", aws, provider="ses")
 
-    sqs = boto3.session.Session().client("sqs", endpoint_url=systems.stack.sqs_direct,
-                                         region_name=aws.region)
+    sqs = boto3.session.Session().client(
+        "sqs", endpoint_url=systems.stack.sqs_direct, region_name=aws.region
+    )
 
     def delivered() -> int:
         # moto's SES keeps no cheap count; a message gone from the queue was sent.
         attributes = sqs.get_queue_attributes(
             QueueUrl=aws.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages",
-                            "ApproximateNumberOfMessagesNotVisible"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return count - int(attributes["ApproximateNumberOfMessages"]) - int(
-            attributes["ApproximateNumberOfMessagesNotVisible"])
+        return (
+            count
+            - int(attributes["ApproximateNumberOfMessages"])
+            - int(attributes["ApproximateNumberOfMessagesNotVisible"])
+        )
 
     try:
         result = _drain(systems, worker, count, limit, delivered)
@@ -342,6 +433,7 @@ def ses_drain(systems: Systems, *, count: int, limit: float) -> dict[str, Any]:
 
 
 # -- End to end at a low rate ----------------------------------------------------------------
+
 
 def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[str, Any]:
     aws = systems.queue(f"{system}-e2e")
@@ -373,8 +465,11 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
     e2e_ms = [1000 * (received[k] - t) for k, t in sent_at.items() if k in received]
     # The part after the API answered: queue, receive, worker, provider call (can be
     # negative when the worker is faster than the API's response reaching the client).
-    after_answer = [1000 * (received[f"e2e {tag} {s.index}"] - s.sent_at) - 1000 * s.latency
-                    for s in result.ok if f"e2e {tag} {s.index}" in received]
+    after_answer = [
+        1000 * (received[f"e2e {tag} {s.index}"] - s.sent_at) - 1000 * s.latency
+        for s in result.ok
+        if f"e2e {tag} {s.index}" in received
+    ]
     delivered = len(e2e_ms)
     return {
         "system": system,
@@ -389,9 +484,11 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         "sqs_requests": delta,
         "emulator_ms_per_call": emulator_ms,
         "sqs_requests_per_email": sum(delta.values()) / max(1, delivered),
-        "api_cpu_ms_per_email": 1000 * (api_after.cpu_seconds - api_before.cpu_seconds)
+        "api_cpu_ms_per_email": 1000
+        * (api_after.cpu_seconds - api_before.cpu_seconds)
         / max(1, delivered),
-        "worker_cpu_ms_per_email": 1000 * (worker_after.cpu_seconds - worker_before.cpu_seconds)
+        "worker_cpu_ms_per_email": 1000
+        * (worker_after.cpu_seconds - worker_before.cpu_seconds)
         / max(1, delivered),
         "api_peak_rss_mb": api_after.peak_rss_mb,
         "worker_peak_rss_mb": worker_after.peak_rss_mb,

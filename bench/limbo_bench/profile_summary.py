@@ -13,15 +13,31 @@ from collections import Counter
 __all__ = ["GROUPS", "summarise"]
 
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
-    ("tracing (OpenTelemetry)", (
-        "opentelemetry", "trace/__init__", "asgi/__init__", "attributes/__init__",
-        "trace/sampling", "trace/span", "context/__init__", "context/contextvars",
-        "_decorator.py", "propagat", "sdk/util", "instrumentation/utils", "utils.py")),
+    (
+        "tracing (OpenTelemetry)",
+        (
+            "opentelemetry",
+            "trace/__init__",
+            "asgi/__init__",
+            "attributes/__init__",
+            "trace/sampling",
+            "trace/span",
+            "context/__init__",
+            "context/contextvars",
+            "_decorator.py",
+            "propagat",
+            "sdk/util",
+            "instrumentation/utils",
+            "utils.py",
+        ),
+    ),
     ("logging (structlog/logging)", ("structlog", "logging/__init__")),
     ("SQS client (botocore/urllib3)", ("botocore", "urllib3", "http/client", "boto3")),
     ("provider HTTP (httpx/transport)", ("httpx", "httpcore", "aiohttp", "httpx_aiohttp")),
-    ("validation (pydantic/email_validator/json)", (
-        "pydantic", "email_validator", "json/", "validation.py", "schema.py")),
+    (
+        "validation (pydantic/email_validator/json)",
+        ("pydantic", "email_validator", "json/", "validation.py", "schema.py"),
+    ),
     ("metrics (prometheus_client)", ("prometheus_client",)),
     ("thread pool hand-off", ("concurrent/futures", "threading.py")),
     ("uuid4 (getrandom)", ("uuid.py",)),

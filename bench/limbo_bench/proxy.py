@@ -149,14 +149,20 @@ class CountingProxy:
             self.counts.clear()
             self.upstream_seconds.clear()
         if path.startswith("/__bench/latency"):
-            payload = json.dumps({
-                action: round(1000 * self.upstream_seconds[action] / count, 3)
-                for action, count in self.counts.items()
-            }).encode()
+            payload = json.dumps(
+                {
+                    action: round(1000 * self.upstream_seconds[action] / count, 3)
+                    for action, count in self.counts.items()
+                }
+            ).encode()
         else:
             payload = json.dumps(dict(self.counts)).encode()
-        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                + str(len(payload)).encode() + b"\r\n\r\n" + payload)
+        return (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(payload)).encode()
+            + b"\r\n\r\n"
+            + payload
+        )
 
 
 def _address(url: str) -> Upstream:
@@ -178,7 +184,9 @@ async def serve(port: int, default: str, ses: str | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PROXY_PORT", "4567")))
-    parser.add_argument("--upstream", required=True, help="SQS emulator, e.g. http://127.0.0.1:4566")
+    parser.add_argument(
+        "--upstream", required=True, help="SQS emulator, e.g. http://127.0.0.1:4566"
+    )
     parser.add_argument("--ses-upstream", default=None, help="SES v2 emulator (default: upstream)")
     args = parser.parse_args()
     try:

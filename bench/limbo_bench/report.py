@@ -27,36 +27,76 @@ def _get(results: dict[str, Any], path: str) -> Callable[[str], float | None]:
     return value
 
 
-def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, float | None, float | None,
-                                                        bool | None]]:
+def summary_rows(
+    results: dict[str, Any],
+) -> list[tuple[str, str, float | None, float | None, bool | None]]:
     focus = results["api_sweep"]["limbo"]["focus"]["offered_per_second"]
     worker_ratio_needed = 20.0
     specs: list[tuple[str, str, str, Callable[[float], bool] | None]] = [
-        ("API accepted requests/s (wrk, 64 connections)", "≥ 1,500",
-         "api_max.{s}.accepted_per_second", lambda v: v >= 1500),
-        (f"API p99 latency at {focus:.0f} req/s offered (70 % of limbo's max), ms", "≤ 50",
-         "api_sweep.{s}.focus.latency_ms.p99", lambda v: v <= 50),
-        (f"API p50 latency at {focus:.0f} req/s offered, ms", "",
-         "api_sweep.{s}.focus.latency_ms.p50", None),
-        ("API CPU per accepted email at max (ms)", "≤ 1.0",
-         "api_max.{s}.cpu_ms_per_email", lambda v: v <= 1.0),
-        ("API SQS requests per accepted email", "",
-         "api_max.{s}.sqs_requests_per_email", None),
-        ("Worker emails/s, provider at 50 ms", "≥ 500, ≥ 20× baseline",
-         "worker.{s}.emails_per_second", lambda v: v >= 500),
+        (
+            "API accepted requests/s (wrk, 64 connections)",
+            "≥ 1,500",
+            "api_max.{s}.accepted_per_second",
+            lambda v: v >= 1500,
+        ),
+        (
+            f"API p99 latency at {focus:.0f} req/s offered (70 % of limbo's max), ms",
+            "≤ 50",
+            "api_sweep.{s}.focus.latency_ms.p99",
+            lambda v: v <= 50,
+        ),
+        (
+            f"API p50 latency at {focus:.0f} req/s offered, ms",
+            "",
+            "api_sweep.{s}.focus.latency_ms.p50",
+            None,
+        ),
+        (
+            "API CPU per accepted email at max (ms)",
+            "≤ 1.0",
+            "api_max.{s}.cpu_ms_per_email",
+            lambda v: v <= 1.0,
+        ),
+        ("API SQS requests per accepted email", "", "api_max.{s}.sqs_requests_per_email", None),
+        (
+            "Worker emails/s, provider at 50 ms",
+            "≥ 500, ≥ 20× baseline",
+            "worker.{s}.emails_per_second",
+            lambda v: v >= 500,
+        ),
         ("Worker CPU per email (ms)", "≤ 1.5", "worker.{s}.cpu_ms_per_email", lambda v: v <= 1.5),
         ("Worker SQS requests per email", "", "worker.{s}.sqs_requests_per_email", None),
-        ("SQS requests per email at saturation (API + worker)", "≤ 0.35",
-         "sqs_at_saturation.{s}", lambda v: v <= 0.35),
-        ("End to end at 10 emails/s, p50 (ms)", "≤ 25", "e2e.{s}.e2e_latency_ms.p50",
-         lambda v: v <= 25),
-        ("End to end at 10 emails/s, p99 (ms)", "≤ 100", "e2e.{s}.e2e_latency_ms.p99",
-         lambda v: v <= 100),
-        ("SQS requests per email at 10 emails/s (incl. empty polls)", "",
-         "e2e.{s}.sqs_requests_per_email", None),
+        (
+            "SQS requests per email at saturation (API + worker)",
+            "≤ 0.35",
+            "sqs_at_saturation.{s}",
+            lambda v: v <= 0.35,
+        ),
+        (
+            "End to end at 10 emails/s, p50 (ms)",
+            "≤ 25",
+            "e2e.{s}.e2e_latency_ms.p50",
+            lambda v: v <= 25,
+        ),
+        (
+            "End to end at 10 emails/s, p99 (ms)",
+            "≤ 100",
+            "e2e.{s}.e2e_latency_ms.p99",
+            lambda v: v <= 100,
+        ),
+        (
+            "SQS requests per email at 10 emails/s (incl. empty polls)",
+            "",
+            "e2e.{s}.sqs_requests_per_email",
+            None,
+        ),
         ("API process: cores used during wrk", "", "api_max.{s}.api_cores_used", None),
-        ("API main thread: share of time waiting for a core", "",
-         "api_max.{s}.api_runqueue_wait_fraction", None),
+        (
+            "API main thread: share of time waiting for a core",
+            "",
+            "api_max.{s}.api_runqueue_wait_fraction",
+            None,
+        ),
         ("Worker process: cores used while draining", "", "worker.{s}.worker_cores_used", None),
         ("API peak RSS (MB)", "≤ 100", "peak_rss_mb.{s}.api", lambda v: v <= 100),
         ("Worker peak RSS (MB)", "≤ 100", "peak_rss_mb.{s}.worker", lambda v: v <= 100),
@@ -96,13 +136,17 @@ def markdown(results: dict[str, Any]) -> str:
         ratio = _fmt(limbo / baseline) + "×" if limbo is not None and baseline else "–"
         mark = "–" if met is None else ("yes" if met else "**no**")
         lines.append(
-            f"| {label} | {target} | {_fmt(limbo)} | {_fmt(baseline)} | {ratio} | {mark} |")
+            f"| {label} | {target} | {_fmt(limbo)} | {_fmt(baseline)} | {ratio} | {mark} |"
+        )
     ses = results.get("ses_worker")
     if ses:
-        lines += ["", f"SES path (limbo's SES worker against moto's SES v2, no injected latency): "
-                  f"{_fmt(ses['emails_per_second'])} emails/s, "
-                  f"{_fmt(ses['cpu_ms_per_email'])} ms CPU per email, "
-                  f"{ses['delivered']} of {ses['target']} delivered."]
+        lines += [
+            "",
+            f"SES path (limbo's SES worker against moto's SES v2, no injected latency): "
+            f"{_fmt(ses['emails_per_second'])} emails/s, "
+            f"{_fmt(ses['cpu_ms_per_email'])} ms CPU per email, "
+            f"{ses['delivered']} of {ses['target']} delivered.",
+        ]
     for note in results.get("notes", []):
         lines += ["", f"Note: {note}"]
     return "\n".join(lines) + "\n"
@@ -125,18 +169,21 @@ def median_markdown(runs: list[dict[str, Any]]) -> str:
     for index, (label, target, *_rest) in enumerate(per_run[-1]):
         limbos = [v for rows in per_run if (v := rows[index][2]) is not None]
         baselines = [v for rows in per_run if (v := rows[index][3]) is not None]
-        ratios = [a / b for rows in per_run
-                  if (a := rows[index][2]) is not None and (b := rows[index][3])]
+        ratios = [
+            a / b for rows in per_run if (a := rows[index][2]) is not None and (b := rows[index][3])
+        ]
         mets = [m for rows in per_run if (m := rows[index][4]) is not None]
         limbo = statistics.median(limbos) if limbos else None
         baseline = statistics.median(baselines) if baselines else None
         ratio = _fmt(statistics.median(ratios)) + "×" if ratios else "–"
         span = f"{_fmt(min(limbos))}–{_fmt(max(limbos))}" if limbos else "–"
         met = "–" if not mets else f"{sum(mets)}/{len(mets)} runs"
-        label = re.sub(r"at \d+ req/s offered( \(70 % of limbo's max\))?", "at 70 % of limbo's max",
-                       label)
-        lines.append(f"| {label} | {target} | {_fmt(limbo)} | {_fmt(baseline)} | {ratio} "
-                     f"| {span} | {met} |")
+        label = re.sub(
+            r"at \d+ req/s offered( \(70 % of limbo's max\))?", "at 70 % of limbo's max", label
+        )
+        lines.append(
+            f"| {label} | {target} | {_fmt(limbo)} | {_fmt(baseline)} | {ratio} | {span} | {met} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -152,18 +199,34 @@ def plot(results: dict[str, Any], out: Path) -> None:
         focus = results["api_sweep"][system]["focus"]
         values = sorted(focus.get("latencies_ms", []))
         if values:
-            axes[0].plot(values, [i / len(values) for i in range(len(values))], color=color,
-                         label=f"{system} (p99 {_fmt(focus['latency_ms']['p99'])} ms)")
+            axes[0].plot(
+                values,
+                [i / len(values) for i in range(len(values))],
+                color=color,
+                label=f"{system} (p99 {_fmt(focus['latency_ms']['p99'])} ms)",
+            )
         e2e = sorted(results["e2e"][system].get("e2e_latencies_ms", []))
         if e2e:
             p50 = _fmt(results["e2e"][system]["e2e_latency_ms"]["p50"])
-            axes[1].plot(e2e, [i / len(e2e) for i in range(len(e2e))], color=color,
-                         label=f"{system} (p50 {p50} ms)")
+            axes[1].plot(
+                e2e,
+                [i / len(e2e) for i in range(len(e2e))],
+                color=color,
+                label=f"{system} (p50 {p50} ms)",
+            )
     rate = results["api_sweep"]["limbo"]["focus"]["offered_per_second"]
-    axes[0].set(title=f"API latency at {rate:.0f} req/s offered", xlabel="ms (log)",
-                ylabel="fraction of requests", xscale="log")
-    axes[1].set(title="POST → provider at 10 emails/s", xlabel="ms (log)",
-                ylabel="fraction of emails", xscale="log")
+    axes[0].set(
+        title=f"API latency at {rate:.0f} req/s offered",
+        xlabel="ms (log)",
+        ylabel="fraction of requests",
+        xscale="log",
+    )
+    axes[1].set(
+        title="POST → provider at 10 emails/s",
+        xlabel="ms (log)",
+        ylabel="fraction of emails",
+        xscale="log",
+    )
     for axis in axes:
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
@@ -175,16 +238,29 @@ def plot(results: dict[str, Any], out: Path) -> None:
     for system, color in colors.items():
         points = results["api_sweep"][system]["points"]
         offered = [p["offered_per_second"] for p in points]
-        axes[0].plot(offered, [p["achieved_per_second"] for p in points], "o-", color=color,
-                     label=system)
-        axes[1].plot(offered, [p["latency_ms"]["p99"] or float("nan") for p in points], "o-",
-                     color=color, label=system)
+        axes[0].plot(
+            offered, [p["achieved_per_second"] for p in points], "o-", color=color, label=system
+        )
+        axes[1].plot(
+            offered,
+            [p["latency_ms"]["p99"] or float("nan") for p in points],
+            "o-",
+            color=color,
+            label=system,
+        )
     top = max(p["offered_per_second"] for p in results["api_sweep"]["limbo"]["points"])
     axes[0].plot([0, top], [0, top], ":", color="grey", label="offered = accepted")
-    axes[0].set(title="API: accepted vs offered load", xlabel="offered req/s",
-                ylabel="accepted req/s (answered within the run)")
-    axes[1].set(title="API: p99 latency vs offered load", xlabel="offered req/s",
-                ylabel="p99 ms (log)", yscale="log")
+    axes[0].set(
+        title="API: accepted vs offered load",
+        xlabel="offered req/s",
+        ylabel="accepted req/s (answered within the run)",
+    )
+    axes[1].set(
+        title="API: p99 latency vs offered load",
+        xlabel="offered req/s",
+        ylabel="p99 ms (log)",
+        yscale="log",
+    )
     axes[1].axhline(50, color="grey", linestyle=":", label="target 50 ms")
     for axis in axes:
         axis.grid(True, which="both", alpha=0.3)

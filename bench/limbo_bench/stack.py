@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
 from limbo_devtools.processes import Process, free_port, script
 
 __all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack", "upstream_ms"]
@@ -23,8 +24,11 @@ __all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack", "upstr
 BENCH_DIR = Path(__file__).resolve().parent.parent
 WORK = BENCH_DIR / ".work"
 LOCALSTACK_PYTHON = WORK / "localstack" / "bin" / "python"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 SINK_KEY = "bench-mailgun-key"
 
 
@@ -59,10 +63,15 @@ def _localstack(logs: Path) -> Process | None:
         "localstack",
         [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
         env={
-            "SERVICES": "sqs", "GATEWAY_LISTEN": f"127.0.0.1:{port}",
-            "LOCALSTACK_HOST": f"127.0.0.1:{port}", "SQS_ENDPOINT_STRATEGY": "path",
-            "DNS_ADDRESS": "0", "DISABLE_EVENTS": "1", "SKIP_SSL_CERT_DOWNLOAD": "1",
-            "FILESYSTEM_ROOT": str(WORK / "localstack-fs"), **CREDENTIALS,
+            "SERVICES": "sqs",
+            "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+            "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+            "SQS_ENDPOINT_STRATEGY": "path",
+            "DNS_ADDRESS": "0",
+            "DISABLE_EVENTS": "1",
+            "SKIP_SSL_CERT_DOWNLOAD": "1",
+            "FILESYSTEM_ROOT": str(WORK / "localstack-fs"),
+            **CREDENTIALS,
         },
         health_url=f"http://127.0.0.1:{port}/_localstack/health",
         log_path=logs / "localstack.log",
@@ -78,8 +87,11 @@ def _localstack(logs: Path) -> Process | None:
 def _moto(logs: Path, name: str) -> Process:
     port = free_port()
     return Process(
-        name, [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)], env=CREDENTIALS,
-        health_url=f"http://127.0.0.1:{port}/moto-api/", log_path=logs / f"{name}.log",
+        name,
+        [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env=CREDENTIALS,
+        health_url=f"http://127.0.0.1:{port}/moto-api/",
+        log_path=logs / f"{name}.log",
     ).start()
 
 
@@ -90,8 +102,9 @@ def _url(process: Process) -> str:
 
 
 @contextmanager
-def start_stack(logs: Path, *, sink_latency_ms: float = 50.0,
-                use_localstack: bool = True) -> Iterator[Stack]:
+def start_stack(
+    logs: Path, *, sink_latency_ms: float = 50.0, use_localstack: bool = True
+) -> Iterator[Stack]:
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
     started: list[Process] = []
@@ -103,31 +116,49 @@ def start_stack(logs: Path, *, sink_latency_ms: float = 50.0,
         started.append(ses)
         if sqs is None:
             emulator = "moto"
-            notes.append("LocalStack unavailable: SQS ran on moto, which slows down as the "
-                         "queue grows; throughput figures are pessimistic")
+            notes.append(
+                "LocalStack unavailable: SQS ran on moto, which slows down as the "
+                "queue grows; throughput figures are pessimistic"
+            )
             sqs = ses
         else:
             started.append(sqs)
         proxy_port = free_port()
         proxy = Process(
             "proxy",
-            [sys.executable, str(BENCH_DIR / "limbo_bench" / "proxy.py"), "--port",
-             str(proxy_port), "--upstream", _url(sqs), "--ses-upstream", _url(ses)],
+            [
+                sys.executable,
+                str(BENCH_DIR / "limbo_bench" / "proxy.py"),
+                "--port",
+                str(proxy_port),
+                "--upstream",
+                _url(sqs),
+                "--ses-upstream",
+                _url(ses),
+            ],
             health_url=f"http://127.0.0.1:{proxy_port}/__bench/counts",
             log_path=logs / "proxy.log",
         ).start()
         started.append(proxy)
         sink_port = free_port()
         sink = Process(
-            "sink", [script("limbo-mailgun-sink")],
-            env={"SINK_PORT": str(sink_port), "SINK_API_KEY": SINK_KEY,
-                 "SINK_LATENCY_MS": str(sink_latency_ms)},
-            health_url=f"http://127.0.0.1:{sink_port}/health", log_path=logs / "sink.log",
+            "sink",
+            [script("limbo-mailgun-sink")],
+            env={
+                "SINK_PORT": str(sink_port),
+                "SINK_API_KEY": SINK_KEY,
+                "SINK_LATENCY_MS": str(sink_latency_ms),
+            },
+            health_url=f"http://127.0.0.1:{sink_port}/health",
+            log_path=logs / "sink.log",
         ).start()
         started.append(sink)
         yield Stack(
-            endpoint=f"http://127.0.0.1:{proxy_port}", sqs_direct=_url(sqs),
-            sink=f"http://127.0.0.1:{sink_port}", emulator=emulator, notes=notes,
+            endpoint=f"http://127.0.0.1:{proxy_port}",
+            sqs_direct=_url(sqs),
+            sink=f"http://127.0.0.1:{sink_port}",
+            emulator=emulator,
+            notes=notes,
             processes={p.name: p for p in started},
         )
     finally:

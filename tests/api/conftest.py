@@ -25,8 +25,13 @@ _METRICS = ApiMetrics()  # Prometheus metrics are registered once per process.
 
 
 def api_settings(aws: LocalAws, **overrides: Any) -> ApiSettings:
-    values = {"queue": aws.queue_url, "region": aws.region,
-              "aws_endpoint_url": aws.endpoint, "auth": "disabled", **overrides}
+    values = {
+        "queue": aws.queue_url,
+        "region": aws.region,
+        "aws_endpoint_url": aws.endpoint,
+        "auth": "disabled",
+        **overrides,
+    }
     return ApiSettings(**values)
 
 
@@ -66,8 +71,7 @@ class ApiFactory:
         settings = api_settings(self.aws, **{**defaults, **overrides})
         if endpoint is not None:
             settings = settings.model_copy(update={"aws_endpoint_url": endpoint})
-        client = make_client("sqs", region=self.aws.region,
-                             endpoint_url=settings.aws_endpoint_url)
+        client = make_client("sqs", region=self.aws.region, endpoint_url=settings.aws_endpoint_url)
         queue = SqsQueue(client, self.aws.queue_url, ThreadPoolExecutor(8))
         test_client = TestClient(create_app(settings, queue, _METRICS))
         test_client.__enter__()

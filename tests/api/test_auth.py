@@ -47,7 +47,8 @@ def test_a_missing_or_wrong_key_is_401_and_nothing_is_queued(
         # The same words whatever was wrong: nothing tells whether a key exists.
         assert response.json() == {
             "Message": "not submitted",
-            "Problem": "a valid API key is required, sent as a Bearer token in the Authorization header",
+            "Problem": "a valid API key is required, "
+            "sent as a Bearer token in the Authorization header",
         }, case
         assert response.headers["WWW-Authenticate"].startswith("Bearer"), case
     assert receive_all(tracked_aws) == []
@@ -63,8 +64,10 @@ def test_the_key_name_owns_the_mail_and_its_message_groups(
     api: TestClient, tracked_aws: LocalAws
 ) -> None:
     assert api.post("/v1/mail", json=VALID, headers=bearer(ALICE_KEY)).status_code == 200
-    assert api.post("/v1/mail", json=VALID, headers={"authorization": f"bearer {BOB_KEY}"}
-                    ).status_code == 200
+    assert (
+        api.post("/v1/mail", json=VALID, headers={"authorization": f"bearer {BOB_KEY}"}).status_code
+        == 200
+    )
     messages = receive_all(tracked_aws)
     owners = sorted(QueuedMail.from_json(m["Body"]).owner for m in messages)
     assert owners == ["alice", "bob"]
@@ -77,7 +80,8 @@ def test_the_key_name_owns_the_mail_and_its_message_groups(
 def test_two_keys_may_share_a_name_for_rotation(tracked_api_factory: ApiFactory) -> None:
     new_key = "limbo_alice-rotated-key-000000000000000000000"
     api = tracked_api_factory(
-        api_keys=f"alice={hash_key(ALICE_KEY)}\n# rotated in\nalice={hash_key(new_key)}")
+        api_keys=f"alice={hash_key(ALICE_KEY)}\n# rotated in\nalice={hash_key(new_key)}"
+    )
     for key in (ALICE_KEY, new_key):
         assert api.post("/v1/mail", json=VALID, headers=bearer(key)).status_code == 200
 
@@ -106,7 +110,10 @@ def test_a_malformed_entry_is_named_without_echoing_it(aws: LocalAws) -> None:
 
 def test_the_api_process_refuses_to_start_without_keys(aws: LocalAws) -> None:
     result = subprocess.run(
-        [script("limbo-api")], capture_output=True, text=True, timeout=30,
+        [script("limbo-api")],
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**aws.environment(), "PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
@@ -114,8 +121,16 @@ def test_the_api_process_refuses_to_start_without_keys(aws: LocalAws) -> None:
 
 
 def test_limbo_api_key_mints_a_key_and_the_line_that_stores_it() -> None:
-    outputs = [subprocess.run([script("limbo-api-key"), "billing"], capture_output=True,
-                              text=True, check=True, timeout=30).stdout for _ in range(2)]
+    outputs = [
+        subprocess.run(
+            [script("limbo-api-key"), "billing"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
+        for _ in range(2)
+    ]
     keys = []
     for output in outputs:
         lines = [line.strip() for line in output.splitlines()]
@@ -128,6 +143,7 @@ def test_limbo_api_key_mints_a_key_and_the_line_that_stores_it() -> None:
 
 
 def test_limbo_api_key_refuses_a_name_that_cannot_be_a_message_group() -> None:
-    result = subprocess.run([script("limbo-api-key"), "has.dot"], capture_output=True,
-                            text=True, timeout=30)
+    result = subprocess.run(
+        [script("limbo-api-key"), "has.dot"], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode != 0 and "NAME" in result.stderr

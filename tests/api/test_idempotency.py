@@ -20,8 +20,7 @@ from .test_routes import receive_all
 SEND_BATCH = "AmazonSQS.SendMessageBatch"
 
 
-def post(api: TestClient, key: str, body: dict[str, Any] = VALID, api_key: str = ALICE_KEY
-         ) -> Any:
+def post(api: TestClient, key: str, body: dict[str, Any] = VALID, api_key: str = ALICE_KEY) -> Any:
     return api.post("/v1/mail", json=body, headers={**bearer(api_key), "Idempotency-Key": key})
 
 
@@ -43,8 +42,15 @@ def test_a_repeat_with_the_same_body_gets_the_first_answer_and_queues_nothing(
     assert first.status_code == 200 and "Idempotent-Replayed" not in first.headers
     # The same body written differently (key order, spacing) is still the same body.
     same = json.dumps(dict(reversed(list(VALID.items()))), indent=2)
-    repeat = tracked_api.post("/v1/mail", content=same, headers={
-        **bearer(ALICE_KEY), "Idempotency-Key": "order-1", "Content-Type": "application/json"})
+    repeat = tracked_api.post(
+        "/v1/mail",
+        content=same,
+        headers={
+            **bearer(ALICE_KEY),
+            "Idempotency-Key": "order-1",
+            "Content-Type": "application/json",
+        },
+    )
     assert repeat.status_code == 200
     assert repeat.json() == first.json()
     assert repeat.headers["Idempotent-Replayed"] == "true"

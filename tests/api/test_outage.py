@@ -19,8 +19,9 @@ from .conftest import _METRICS, VALID
 def test_unreachable_queue_gives_503_with_retry_after() -> None:
     endpoint = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     url = f"{endpoint}/123456789012/gone.fifo"
-    settings = ApiSettings(queue=url, region="us-east-1", aws_endpoint_url=endpoint,
-                           publish_timeout=5, auth="disabled")
+    settings = ApiSettings(
+        queue=url, region="us-east-1", aws_endpoint_url=endpoint, publish_timeout=5, auth="disabled"
+    )
     client = make_client("sqs", region="us-east-1", endpoint_url=endpoint, max_attempts=1)
     app = create_app(settings, SqsQueue(client, url, ThreadPoolExecutor(2)), _METRICS)
     with TestClient(app) as api:

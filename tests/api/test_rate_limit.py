@@ -33,8 +33,9 @@ def test_over_the_limit_is_429_with_retry_after_for_that_key_only(
     tracked_api_factory: ApiFactory,
 ) -> None:
     api: TestClient = tracked_api_factory(rate_limit=0.2, rate_burst=2)
-    statuses = [api.post("/v1/mail", json=VALID, headers=bearer(ALICE_KEY)).status_code
-                for _ in range(2)]
+    statuses = [
+        api.post("/v1/mail", json=VALID, headers=bearer(ALICE_KEY)).status_code for _ in range(2)
+    ]
     assert statuses == [200, 200]
     refused = api.post("/v1/mail", json=VALID, headers=bearer(ALICE_KEY))
     assert refused.status_code == 429

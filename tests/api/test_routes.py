@@ -19,10 +19,13 @@ def receive_all(aws: LocalAws) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
     messages: list[dict[str, Any]] = []
     while True:
-        batch = sqs.receive_message(QueueUrl=aws.queue_url, MaxNumberOfMessages=10,
-                                    MessageAttributeNames=["All"],
-                                    MessageSystemAttributeNames=["All"],
-                                    WaitTimeSeconds=0).get("Messages", [])
+        batch = sqs.receive_message(
+            QueueUrl=aws.queue_url,
+            MaxNumberOfMessages=10,
+            MessageAttributeNames=["All"],
+            MessageSystemAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
         if not batch:
             return messages
         messages += batch
@@ -68,8 +71,9 @@ def test_burst_is_published_without_loss(api: TestClient, aws: LocalAws) -> None
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(16) as pool:
-        responses = list(pool.map(
-            lambda i: api.post("/v1/mail", json={**VALID, "subject": f"n{i}"}), range(40)))
+        responses = list(
+            pool.map(lambda i: api.post("/v1/mail", json={**VALID, "subject": f"n{i}"}), range(40))
+        )
     assert all(r.status_code == 200 for r in responses)
     ids = {r.json()["id"] for r in responses}
     queued = {QueuedMail.from_json(m["Body"]).id for m in receive_all(aws)}
@@ -99,7 +103,7 @@ def problem_of(response: Any) -> str:
         (json.dumps({**VALID, "to": [f"r{i}@example.com" for i in range(51)]}).encode(), "50"),
         (b'{"from": "a@example.com", "from": "b@example.com"}', "more than once"),
         (b"[" * 100_000 + b"]" * 100_000, "nested"),
-        ('{"subject": "\\ud800"}'.encode(), ""),
+        (b'{"subject": "\\ud800"}', ""),
     ],
 )
 def test_bad_input_gets_400_naming_the_problem(

@@ -29,8 +29,14 @@ def proxy(moto_endpoint: str) -> Iterator[str]:
     port = free_port()
     process = Process(
         "proxy",
-        [sys.executable, str(BENCH / "limbo_bench" / "proxy.py"), "--port", str(port),
-         "--upstream", moto_endpoint],
+        [
+            sys.executable,
+            str(BENCH / "limbo_bench" / "proxy.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            moto_endpoint,
+        ],
         health_url=f"http://127.0.0.1:{port}/__bench/counts",
     ).start()
     yield f"http://127.0.0.1:{port}"
@@ -45,9 +51,11 @@ def test_action_of_reads_each_protocol() -> None:
     from limbo_bench.proxy import action_of
 
     assert action_of("POST", "/", {"x-amz-target": "AmazonSQS.SendMessageBatch"}, b"{}") == (
-        "SendMessageBatch")
+        "SendMessageBatch"
+    )
     assert action_of("POST", "/", {}, b"Action=ReceiveMessage&Version=2012-11-05") == (
-        "ReceiveMessage")
+        "ReceiveMessage"
+    )
     assert action_of("GET", "/?Action=ListQueues", {}, b"") == "ListQueues"
     assert action_of("POST", "/v2/email/outbound-emails", {}, b"{}") == "sesv2:SendEmail"
 
@@ -55,24 +63,48 @@ def test_action_of_reads_each_protocol() -> None:
 def test_proxy_counts_every_request_by_action(proxy: str) -> None:
     httpx.post(f"{proxy}/__bench/reset", timeout=5)
     sqs = boto3.session.Session().client("sqs", endpoint_url=proxy, region_name="us-east-1")
-    url = sqs.create_queue(QueueName=f"c{uuid.uuid4().hex[:8]}.fifo",
-                           Attributes={"FifoQueue": "true"})["QueueUrl"]
+    url = sqs.create_queue(
+        QueueName=f"c{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
     for i in range(3):
-        sqs.send_message(QueueUrl=url, MessageBody="x", MessageGroupId="g",
-                         MessageDeduplicationId=f"d{i}")
-    sqs.send_message_batch(QueueUrl=url, Entries=[
-        {"Id": str(i), "MessageBody": "y", "MessageGroupId": "g",
-         "MessageDeduplicationId": f"b{i}"} for i in range(10)])
+        sqs.send_message(
+            QueueUrl=url, MessageBody="x", MessageGroupId="g", MessageDeduplicationId=f"d{i}"
+        )
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {
+                "Id": str(i),
+                "MessageBody": "y",
+                "MessageGroupId": "g",
+                "MessageDeduplicationId": f"b{i}",
+            }
+            for i in range(10)
+        ],
+    )
     received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
-    sqs.delete_message_batch(QueueUrl=url, Entries=[
-        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)])
+    sqs.delete_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)
+        ],
+    )
     # The query protocol, as older SDKs speak it.
-    query = httpx.post(proxy, data={"Action": "GetQueueUrl", "QueueName": url.rsplit("/", 1)[1],
-                                    "Version": "2012-11-05"}, timeout=5)
+    query = httpx.post(
+        proxy,
+        data={"Action": "GetQueueUrl", "QueueName": url.rsplit("/", 1)[1], "Version": "2012-11-05"},
+        timeout=5,
+    )
     assert query.status_code == 200
 
-    assert counts(proxy) == {"CreateQueue": 1, "SendMessage": 3, "SendMessageBatch": 1,
-                             "ReceiveMessage": 1, "DeleteMessageBatch": 1, "GetQueueUrl": 1}
+    assert counts(proxy) == {
+        "CreateQueue": 1,
+        "SendMessage": 3,
+        "SendMessageBatch": 1,
+        "ReceiveMessage": 1,
+        "DeleteMessageBatch": 1,
+        "GetQueueUrl": 1,
+    }
 
 
 def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
@@ -87,8 +119,12 @@ def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
         system.mailgun_worker(sink, CONCURRENCY="20")
         httpx.post(f"{proxy}/__bench/reset", timeout=5)
         for i in range(20):
-            mail = {"from": "limbo@example.com", "to": [f"to{i}@example.com"],
-                    "subject": f"bench smoke {i}", "message": "m"}
+            mail = {
+                "from": "limbo@example.com",
+                "to": [f"to{i}@example.com"],
+                "subject": f"bench smoke {i}",
+                "message": "m",
+            }
             assert httpx.post(f"{api}/v1/mail", json=mail, timeout=10).status_code == 200
         deadline = time.monotonic() + 30
         while httpx.get(f"{sink}/messages", params={"count_only": 1}).json()["count"] < 20:

@@ -37,8 +37,10 @@ Object = dict[str, Any]
 
 def helm_binary() -> str:
     found = shutil.which("helm") or (
-        str(ROOT / ".tools" / "bin" / "helm") if (ROOT / ".tools" / "bin" / "helm").exists()
-        else None)
+        str(ROOT / ".tools" / "bin" / "helm")
+        if (ROOT / ".tools" / "bin" / "helm").exists()
+        else None
+    )
     if found is None:
         pytest.fail("helm not found on PATH or in .tools/bin: run scripts/tools", pytrace=False)
     return found
@@ -46,14 +48,19 @@ def helm_binary() -> str:
 
 def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     # No repository cache or config from the user's home is needed or wanted.
-    env = {**os.environ, "HELM_CACHE_HOME": str(ROOT / ".tools" / "helm" / "cache"),
-           "HELM_CONFIG_HOME": str(ROOT / ".tools" / "helm" / "config"),
-           "HELM_DATA_HOME": str(ROOT / ".tools" / "helm" / "data")}
-    result = subprocess.run([helm_binary(), *args], capture_output=True, text=True, env=env,
-                            timeout=120)
+    env = {
+        **os.environ,
+        "HELM_CACHE_HOME": str(ROOT / ".tools" / "helm" / "cache"),
+        "HELM_CONFIG_HOME": str(ROOT / ".tools" / "helm" / "config"),
+        "HELM_DATA_HOME": str(ROOT / ".tools" / "helm" / "data"),
+    }
+    result = subprocess.run(
+        [helm_binary(), *args], capture_output=True, text=True, env=env, timeout=120
+    )
     if check and result.returncode != 0:
-        raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}:\n"
-                             f"{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"helm {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -67,24 +74,38 @@ def values_args(values_files: Sequence[Path], sets: Sequence[str]) -> list[str]:
 
 
 @functools.cache
-def _render(values_files: tuple[Path, ...], sets: tuple[str, ...], kube_version: str,
-            release: str) -> tuple[Object, ...]:
-    result = helm("template", release, str(CHART), "--namespace", NAMESPACE,
-                  "--kube-version", kube_version, *values_args(values_files, sets))
+def _render(
+    values_files: tuple[Path, ...], sets: tuple[str, ...], kube_version: str, release: str
+) -> tuple[Object, ...]:
+    result = helm(
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        NAMESPACE,
+        "--kube-version",
+        kube_version,
+        *values_args(values_files, sets),
+    )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return tuple(doc for doc in yaml.load_all(result.stdout, Loader=loader) if doc)
 
 
-def render(values_files: Iterable[Path] = (), sets: Iterable[str] = (),
-           kube_version: str = KUBE_VERSIONS[-1], release: str = RELEASE) -> list[Object]:
+def render(
+    values_files: Iterable[Path] = (),
+    sets: Iterable[str] = (),
+    kube_version: str = KUBE_VERSIONS[-1],
+    release: str = RELEASE,
+) -> list[Object]:
     """Every object `helm template` prints, hooks and the test pod included (deep copies,
     so a test may change them)."""
     return copy.deepcopy(list(_render(tuple(values_files), tuple(sets), kube_version, release)))
 
 
 def render_error(values_files: Iterable[Path] = (), sets: Iterable[str] = ()) -> str:
-    result = helm("template", RELEASE, str(CHART), *values_args(list(values_files), list(sets)),
-                  check=False)
+    result = helm(
+        "template", RELEASE, str(CHART), *values_args(list(values_files), list(sets)), check=False
+    )
     assert result.returncode != 0, "helm rendered values that should have been refused"
     return result.stderr
 
@@ -102,8 +123,9 @@ class Rendered:
         for o in self.objects:
             if o["kind"] == kind and o["metadata"]["name"] == name:
                 return o
-        raise AssertionError(f"no {kind} {name} among "
-                             f"{[(o['kind'], o['metadata']['name']) for o in self.objects]}")
+        raise AssertionError(
+            f"no {kind} {name} among {[(o['kind'], o['metadata']['name']) for o in self.objects]}"
+        )
 
     def find(self, kind: str, name: str) -> Object | None:
         try:

@@ -28,8 +28,12 @@ def _field(pod: Object, path: str) -> str:
         labels: dict[str, str] = pod["metadata"]["labels"]
         assert label.group(1) in labels, f"the pod has no label {label.group(1)}"
         return labels[label.group(1)]
-    known = {"metadata.namespace": NAMESPACE, "metadata.name": "pod-0",
-             "spec.nodeName": "node-0", "status.podIP": "10.0.0.1"}
+    known = {
+        "metadata.namespace": NAMESPACE,
+        "metadata.name": "pod-0",
+        "spec.nodeName": "node-0",
+        "status.podIP": "10.0.0.1",
+    }
     assert path in known, f"unexpected fieldRef {path}"
     return known[path]
 
@@ -48,8 +52,9 @@ def container_env(rendered: Rendered, pod_template: Object, container: Object) -
     for variable in container.get("env", []):
         name = variable["name"]
         if "value" in variable:
-            env[name] = _REFERENCE.sub(lambda m: env.get(m.group(1), m.group(0)),
-                                       str(variable["value"]))
+            env[name] = _REFERENCE.sub(
+                lambda m: env.get(m.group(1), m.group(0)), str(variable["value"])
+            )
             continue
         source: dict[str, Any] = variable["valueFrom"]
         if "secretKeyRef" in source:

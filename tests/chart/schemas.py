@@ -66,7 +66,9 @@ def validate_crd_object(obj: dict[str, Any], schemas: dict[str, Schema]) -> None
     errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
     assert not errors, "\n".join(
         f"{obj['kind']} {obj['metadata']['name']}: {'/'.join(map(str, e.absolute_path))}: "
-        f"{e.message}" for e in errors)
+        f"{e.message}"
+        for e in errors
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -84,7 +86,8 @@ def validate_service_monitor(obj: dict[str, Any]) -> None:
     validator = jsonschema.Draft202012Validator(service_monitor_schema())
     errors = list(validator.iter_errors(copy.deepcopy(obj)))
     assert not errors, "\n".join(
-        f"ServiceMonitor: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors)
+        f"ServiceMonitor: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
+    )
 
 
 def validate_kubernetes_object(obj: dict[str, Any], version: str) -> None:
@@ -92,5 +95,7 @@ def validate_kubernetes_object(obj: dict[str, Any], version: str) -> None:
         kubernetes_validate.validate(obj, version, strict=True)
     except kubernetes_validate.ValidationError as error:
         path = "/".join(str(p) for p in error.absolute_path)
-        raise AssertionError(f"{obj['kind']} {obj['metadata']['name']} (Kubernetes {version}): "
-                             f"{path}: {error.message}") from None
+        raise AssertionError(
+            f"{obj['kind']} {obj['metadata']['name']} (Kubernetes {version}): "
+            f"{path}: {error.message}"
+        ) from None

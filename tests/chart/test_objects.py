@@ -11,6 +11,9 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from pydantic_settings import BaseSettings
+from starlette.testclient import TestClient
+
 from limbo_api.app import create_app
 from limbo_api.settings import ApiSettings
 from limbo_devtools.local_aws import LocalAws
@@ -21,8 +24,6 @@ from limbo_shared.config import load_settings
 from limbo_shared.queue import SqsQueue
 from limbo_shared.worker import WorkerSettings
 from limbo_shared.worker.server import health_app
-from pydantic_settings import BaseSettings
-from starlette.testclient import TestClient
 
 # Prometheus metrics register once per process: share the API tests' instance.
 from ..api.conftest import _METRICS as API_METRICS
@@ -59,11 +60,23 @@ SERVICES = tuple(SETTINGS)
 # Metadata keys KEDA 2.20's aws-sqs-queue scaler reads (pkg/scalers/aws_sqs_queue_scaler.go,
 # awsSqsQueueMetadata, plus queueURLFromEnv resolved by KEDA's generic *FromEnv handling and
 # the deprecated identityOwner read by its AWS authorization helper).
-KEDA_SQS_METADATA = {"queueURL", "queueURLFromEnv", "queueLength", "activationQueueLength",
-                     "awsRegion", "awsEndpoint", "scaleOnInFlight", "scaleOnDelayed",
-                     "identityOwner"}
-KEDA_AWS_SECRET_PARAMETERS = {"awsAccessKeyID", "awsSecretAccessKey", "awsSessionToken",
-                              "awsRoleArn"}
+KEDA_SQS_METADATA = {
+    "queueURL",
+    "queueURLFromEnv",
+    "queueLength",
+    "activationQueueLength",
+    "awsRegion",
+    "awsEndpoint",
+    "scaleOnInFlight",
+    "scaleOnDelayed",
+    "identityOwner",
+}
+KEDA_AWS_SECRET_PARAMETERS = {
+    "awsAccessKeyID",
+    "awsSecretAccessKey",
+    "awsSessionToken",
+    "awsRoleArn",
+}
 # Set by the chart for something other than limbo's own settings: OpenTelemetry's SDK,
 # the downward API feeding it, boto3's credential chain.
 NOT_LIMBO_SETTINGS = re.compile(r"^(OTEL_|K8S_|AWS_ACCESS_KEY_ID$|AWS_SECRET_ACCESS_KEY$)")
@@ -97,6 +110,7 @@ def values_of(path: Path) -> dict[str, Any]:
 
 
 # --- KEDA -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("values", WITH_KEDA, ids=values_id)
 def test_each_worker_has_a_scaled_object_targeting_it_and_no_fixed_replicas(values: Path) -> None:
@@ -161,11 +175,14 @@ def test_the_two_authentication_modes_follow_the_values() -> None:
     irsa = rendered(DEFAULT).of_kind("TriggerAuthentication")[0]["spec"]
     assert irsa == {"podIdentity": {"provider": "aws", "identityOwner": "workload"}}
     assumed = rendered(INGRESS_TLS).of_kind("TriggerAuthentication")[0]["spec"]
-    assert assumed == {"podIdentity": {"provider": "aws",
-                                       "roleArn": "arn:aws:iam::123456789012:role/keda-limbo"}}
+    assert assumed == {
+        "podIdentity": {"provider": "aws", "roleArn": "arn:aws:iam::123456789012:role/keda-limbo"}
+    }
     operator = rendered(DEFAULT, sets=["keda.authentication.identityOwner=keda"])
     assert operator.of_kind("TriggerAuthentication")[0]["spec"]["podIdentity"] == {
-        "provider": "aws", "identityOwner": "keda"}
+        "provider": "aws",
+        "identityOwner": "keda",
+    }
     keys = rendered(EXISTING_SECRETS).of_kind("TriggerAuthentication")[0]["spec"]
     assert {ref["name"] for ref in keys["secretTargetRef"]} == {"limbo-aws"}
 
@@ -197,6 +214,7 @@ def test_scaled_object_carries_the_configured_scaling_behaviour() -> None:
 
 # --- Environment --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("values", CI_VALUES, ids=values_id)
 def test_every_setting_a_service_reads_is_set_and_accepted(
     values: Path, monkeypatch: pytest.MonkeyPatch
@@ -215,8 +233,12 @@ def test_every_setting_a_service_reads_is_set_and_accepted(
             settings = load_settings(cls)  # raises ConfigError naming what is missing
             assert settings is not None
         # Required settings are set by the chart, not left to a default.
-        required = {field.upper() for cls in SETTINGS[name]
-                    for field, info in cls.model_fields.items() if info.is_required()}
+        required = {
+            field.upper()
+            for cls in SETTINGS[name]
+            for field, info in cls.model_fields.items()
+            if info.is_required()
+        }
         assert required <= set(env), required - set(env)
 
 
@@ -224,16 +246,21 @@ def test_every_setting_a_service_reads_is_set_and_accepted(
 def test_the_chart_sets_no_variable_its_service_does_not_read(values: Path) -> None:
     """A misspelt variable (SES_SOURCE for SESSOURCE) would be silently ignored."""
     r = rendered(values)
-    extra = {key for block in values_of(values).values() if isinstance(block, dict)
-             for key in block.get("env", {}) or {}}
+    extra = {
+        key
+        for block in values_of(values).values()
+        if isinstance(block, dict)
+        for key in block.get("env", {}) or {}
+    }
     shared = r.get("ConfigMap", RELEASE)["data"]
     read_by_any = env_names(tuple(c for cs in SETTINGS.values() for c in cs))
     for key in shared:
         assert key in read_by_any or NOT_LIMBO_SETTINGS.match(key), key
     for name, deployment in service_deployments(r).items():
         own = set(env_of(r, deployment)) - set(shared) - extra
-        unread = {key for key in own - env_names(SETTINGS[name])
-                  if not NOT_LIMBO_SETTINGS.match(key)}
+        unread = {
+            key for key in own - env_names(SETTINGS[name]) if not NOT_LIMBO_SETTINGS.match(key)
+        }
         assert not unread, f"{name} is given {unread}, which it never reads"
 
 
@@ -262,10 +289,11 @@ def test_settings_land_in_the_variables_the_services_read() -> None:
     assert mailgun["MAILGUN_API_URL"] == "https://api.eu.mailgun.net"
     assert (mailgun["CONCURRENCY"], mailgun["SHUTDOWN_GRACE"]) == ("128", "50")
     assert (mailgun["AWS_ACCESS_KEY_ID"], mailgun["AWS_SECRET_ACCESS_KEY"]) == (
-        "AKIAEXAMPLEEXAMPLE00", "example-secret-access-key")
+        "AKIAEXAMPLEEXAMPLE00",
+        "example-secret-access-key",
+    )
     ses = env_of(r, r.get("Deployment", "limbo-ses-worker"))
-    assert (ses["SESSOURCE"], ses["SES_CONFIGURATION_SET"]) == ("mail@example.com",
-                                                                "limbo-events")
+    assert (ses["SESSOURCE"], ses["SES_CONFIGURATION_SET"]) == ("mail@example.com", "limbo-events")
     api = env_of(r, r.get("Deployment", "limbo-api"))
     assert api["MAX_REQUEST_BYTES"] == "1048576", "no 1.048576e+06 from a float"
     assert api["QUEUE"] == "https://sqs.us-east-1.amazonaws.com/123456789012/limbo.fifo"
@@ -275,16 +303,23 @@ def test_existing_secrets_are_read_and_nothing_secret_is_rendered() -> None:
     r = rendered(EXISTING_SECRETS)
     assert not r.of_kind("Secret")
     mailgun = main_container(r.get("Deployment", "limbo-mailgun-worker"))
-    refs = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in mailgun["env"]
-            if "secretKeyRef" in v.get("valueFrom", {})}
+    refs = {
+        v["name"]: v["valueFrom"]["secretKeyRef"]
+        for v in mailgun["env"]
+        if "secretKeyRef" in v.get("valueFrom", {})
+    }
     assert refs["MAILGUN"] == {"name": "limbo-mailgun", "key": "api-key"}
     assert refs["AWS_ACCESS_KEY_ID"]["name"] == "limbo-aws"
     api = main_container(r.get("Deployment", "limbo-api"))
-    api_refs = {v["name"]: v["valueFrom"]["secretKeyRef"] for v in api["env"]
-                if "secretKeyRef" in v.get("valueFrom", {})}
+    api_refs = {
+        v["name"]: v["valueFrom"]["secretKeyRef"]
+        for v in api["env"]
+        if "secretKeyRef" in v.get("valueFrom", {})
+    }
     assert api_refs["API_KEYS"] == {"name": "limbo-api-keys", "key": "API_KEYS"}
-    assert env_of(r, r.get("Deployment", "limbo-mailgun-worker"))["MAILGUN"] == \
-        EXISTING_SECRET_VALUE
+    assert (
+        env_of(r, r.get("Deployment", "limbo-mailgun-worker"))["MAILGUN"] == EXISTING_SECRET_VALUE
+    )
     # No plain-text key anywhere in what Helm stores.
     assert "key-" not in yaml.safe_dump_all(r.objects)
 
@@ -307,11 +342,12 @@ def test_opentelemetry_is_configured_with_standard_variables(values: Path) -> No
     for name, deployment in service_deployments(r).items():
         env = env_of(r, deployment)
         assert env["OTEL_SERVICE_NAME"] == name  # from the component label, downward API
-        attributes = dict(item.split("=", 1) for item in
-                          env["OTEL_RESOURCE_ATTRIBUTES"].split(","))
+        attributes = dict(item.split("=", 1) for item in env["OTEL_RESOURCE_ATTRIBUTES"].split(","))
         assert attributes["service.namespace"] == "limbo"
-        assert attributes["service.version"] == yaml.safe_load(
-            (CHART / "Chart.yaml").read_text())["appVersion"]
+        assert (
+            attributes["service.version"]
+            == yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+        )
         assert attributes["k8s.namespace.name"] == NAMESPACE
         assert "$(" not in env["OTEL_RESOURCE_ATTRIBUTES"], "every reference resolves"
     tls = rendered(INGRESS_TLS)
@@ -321,26 +357,40 @@ def test_opentelemetry_is_configured_with_standard_variables(values: Path) -> No
     assert env["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
     assert "deployment.environment.name=production" in env["OTEL_RESOURCE_ATTRIBUTES"]
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env_of(
-        rendered(DEFAULT), rendered(DEFAULT).get("Deployment", "limbo-api"))
+        rendered(DEFAULT), rendered(DEFAULT).get("Deployment", "limbo-api")
+    )
 
 
 # --- Probes -------------------------------------------------------------------------------
 
+
 def probes(container: Object) -> list[Object]:
-    return [container[k] for k in ("livenessProbe", "readinessProbe", "startupProbe")
-            if k in container]
+    return [
+        container[k] for k in ("livenessProbe", "readinessProbe", "startupProbe") if k in container
+    ]
 
 
 def test_probes_hit_the_real_endpoints_of_the_services(aws: LocalAws) -> None:
-    r = rendered(DEFAULT, sets=["auth.disabled=true", "mailgunWorker.enabled=true",
-                                "mailgunWorker.domain=d.example", "mailgunWorker.apiKey=k"])
+    r = rendered(
+        DEFAULT,
+        sets=[
+            "auth.disabled=true",
+            "mailgunWorker.enabled=true",
+            "mailgunWorker.domain=d.example",
+            "mailgunWorker.apiKey=k",
+        ],
+    )
     deployments = service_deployments(r)
     client = make_client("sqs", region=aws.region, endpoint_url=aws.endpoint)
     queue = SqsQueue(client, aws.queue_url, ThreadPoolExecutor(2))
-    settings = ApiSettings(queue=aws.queue_url, region=aws.region,
-                           aws_endpoint_url=aws.endpoint, auth="disabled")
-    apps = {"api": create_app(settings, queue, API_METRICS),
-            "ses-worker": health_app(lambda: True), "mailgun-worker": health_app(lambda: True)}
+    settings = ApiSettings(
+        queue=aws.queue_url, region=aws.region, aws_endpoint_url=aws.endpoint, auth="disabled"
+    )
+    apps = {
+        "api": create_app(settings, queue, API_METRICS),
+        "ses-worker": health_app(lambda: True),
+        "mailgun-worker": health_app(lambda: True),
+    }
     for name, deployment in deployments.items():
         container = main_container(deployment)
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
@@ -360,8 +410,10 @@ def test_probes_hit_the_real_endpoints_of_the_services(aws: LocalAws) -> None:
 
 # --- Security -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("values", [None, *CI_VALUES],
-                         ids=["chart-defaults", *(values_id(p) for p in CI_VALUES)])
+
+@pytest.mark.parametrize(
+    "values", [None, *CI_VALUES], ids=["chart-defaults", *(values_id(p) for p in CI_VALUES)]
+)
 def test_no_container_can_run_as_root_or_write_outside_tmp(values: Path | None) -> None:
     r = Rendered(render([] if values is None else [values]))
     for owner, pod in r.pod_specs():
@@ -406,6 +458,7 @@ def test_workers_get_more_time_to_stop_than_their_drain_takes(values: Path) -> N
 
 # --- Names, labels, selectors -------------------------------------------------------------
 
+
 def test_names_carry_the_release_so_two_releases_never_collide() -> None:
     first = Rendered(render([LOCAL_KEDA], release="alpha"))
     second = Rendered(render([LOCAL_KEDA], release="beta"))
@@ -421,18 +474,24 @@ def test_names_carry_the_release_so_two_releases_never_collide() -> None:
 @pytest.mark.parametrize("values", CI_VALUES, ids=values_id)
 def test_selectors_pick_exactly_their_own_pods(values: Path) -> None:
     r = rendered(values)
-    pods = {d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
-            for d in r.of_kind("Deployment")}
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["metadata"]["labels"]
+        for d in r.of_kind("Deployment")
+    }
 
     def matching(selector: dict[str, str]) -> list[str]:
-        return [n for n, labels in pods.items()
-                if all(labels.get(k) == v for k, v in selector.items())]
+        return [
+            n for n, labels in pods.items() if all(labels.get(k) == v for k, v in selector.items())
+        ]
 
     for deployment in r.of_kind("Deployment"):
         selector = deployment["spec"]["selector"]["matchLabels"]
         # Only what never changes over a release's life: name, instance, component.
-        assert set(selector) == {"app.kubernetes.io/name", "app.kubernetes.io/instance",
-                                 "app.kubernetes.io/component"}
+        assert set(selector) == {
+            "app.kubernetes.io/name",
+            "app.kubernetes.io/instance",
+            "app.kubernetes.io/component",
+        }
         assert matching(selector) == [deployment["metadata"]["name"]]
         labels = deployment["metadata"]["labels"]
         assert labels["app.kubernetes.io/managed-by"] == "Helm"
@@ -440,8 +499,11 @@ def test_selectors_pick_exactly_their_own_pods(values: Path) -> None:
     for service in r.of_kind("Service"):
         assert len(matching(service["spec"]["selector"])) == 1, service["metadata"]["name"]
         target = r.get("Deployment", matching(service["spec"]["selector"])[0])
-        names = {p["name"] for c in target["spec"]["template"]["spec"]["containers"]
-                 for p in c.get("ports", [])}
+        names = {
+            p["name"]
+            for c in target["spec"]["template"]["spec"]["containers"]
+            for p in c.get("ports", [])
+        }
         assert {p["targetPort"] for p in service["spec"]["ports"]} <= names
     for budget in r.of_kind("PodDisruptionBudget"):
         assert matching(budget["spec"]["selector"]["matchLabels"]) == ["limbo-api"]
@@ -454,11 +516,15 @@ def test_service_monitor_scrapes_the_api_and_the_workers() -> None:
     (monitor,) = r.of_kind("ServiceMonitor")
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     selector = monitor["spec"]["selector"]
-    chosen = [s for s in r.of_kind("Service")
-              if all(s["metadata"]["labels"].get(k) == v
-                     for k, v in selector["matchLabels"].items())
-              and all(s["metadata"]["labels"].get(e["key"]) in e["values"]
-                      for e in selector["matchExpressions"])]
+    chosen = [
+        s
+        for s in r.of_kind("Service")
+        if all(s["metadata"]["labels"].get(k) == v for k, v in selector["matchLabels"].items())
+        and all(
+            s["metadata"]["labels"].get(e["key"]) in e["values"]
+            for e in selector["matchExpressions"]
+        )
+    ]
     assert {component(s) for s in chosen} == {"api", "ses-worker"}
     (endpoint,) = monitor["spec"]["endpoints"]
     assert endpoint["path"] == "/metrics"
@@ -471,21 +537,27 @@ def test_network_policies_admit_only_the_service_ports() -> None:
     assert api["policyTypes"] == ["Ingress", "Egress"]
     assert api["ingress"][0]["ports"] == [{"port": "http", "protocol": "TCP"}]
     assert api["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"] == {
-        "kubernetes.io/metadata.name": "ingress-nginx"}
+        "kubernetes.io/metadata.name": "ingress-nginx"
+    }
     ports = [p["port"] for rule in api["egress"] for p in rule.get("ports", [])]
     assert 53 in ports and 443 in ports and 4317 in ports
 
 
 # --- Service account, ingress, autoscaling, test hook, notes ------------------------------
 
+
 def test_pods_run_as_the_service_account_carrying_the_iam_role() -> None:
     r = rendered(DEFAULT)
     (account,) = r.of_kind("ServiceAccount")
-    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == \
-        "arn:aws:iam::123456789012:role/limbo"
+    assert (
+        account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+        == "arn:aws:iam::123456789012:role/limbo"
+    )
     for deployment in service_deployments(r).values():
-        assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == \
-            account["metadata"]["name"]
+        assert (
+            deployment["spec"]["template"]["spec"]["serviceAccountName"]
+            == account["metadata"]["name"]
+        )
     external = rendered(EXISTING_SECRETS)
     assert not external.of_kind("ServiceAccount")
     for deployment in service_deployments(external).values():
@@ -510,8 +582,11 @@ def test_ingress_routes_its_hosts_to_the_api_service_with_tls() -> None:
 def test_the_api_autoscaler_replaces_fixed_replicas() -> None:
     r = rendered(KEDA_OFF)
     (hpa,) = r.of_kind("HorizontalPodAutoscaler")
-    assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
-                                             "name": "limbo-api"}
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "limbo-api",
+    }
     assert "replicas" not in r.get("Deployment", "limbo-api")["spec"]
     assert rendered(DEFAULT).get("Deployment", "limbo-api")["spec"]["replicas"] == 2
 
@@ -533,15 +608,17 @@ def test_a_changed_setting_rolls_the_pods() -> None:
     def checksum(level: str) -> str:
         r = rendered(DEFAULT, sets=[f"logging.level={level}"])
         annotations = r.get("Deployment", "limbo-ses-worker")["spec"]["template"]["metadata"][
-            "annotations"]
+            "annotations"
+        ]
         return str(annotations["checksum/config"])
 
     assert checksum("info") != checksum("debug")
 
 
 def notes(*args: str) -> str:
-    result = helm("install", RELEASE, str(CHART), "--dry-run=client", "--namespace", NAMESPACE,
-                  *args)
+    result = helm(
+        "install", RELEASE, str(CHART), "--dry-run=client", "--namespace", NAMESPACE, *args
+    )
     return result.stdout.split("NOTES:", 1)[1]
 
 
@@ -558,22 +635,30 @@ def test_default_install_renders_exactly_these_objects() -> None:
     """The objects a typical EKS install creates (the README lists them too)."""
     r = rendered(DEFAULT)
     assert sorted((o["kind"], o["metadata"]["name"]) for o in r.objects) == [
-        ("ConfigMap", "limbo"), ("ConfigMap", "limbo-api"), ("ConfigMap", "limbo-ses-worker"),
-        ("Deployment", "limbo-api"), ("Deployment", "limbo-ses-worker"),
-        ("Pod", "limbo-test-api"), ("PodDisruptionBudget", "limbo-api"),
-        ("ScaledObject", "limbo-ses-worker"), ("Service", "limbo-api"),
-        ("Service", "limbo-ses-worker"), ("ServiceAccount", "limbo"),
+        ("ConfigMap", "limbo"),
+        ("ConfigMap", "limbo-api"),
+        ("ConfigMap", "limbo-ses-worker"),
+        ("Deployment", "limbo-api"),
+        ("Deployment", "limbo-ses-worker"),
+        ("Pod", "limbo-test-api"),
+        ("PodDisruptionBudget", "limbo-api"),
+        ("ScaledObject", "limbo-ses-worker"),
+        ("Service", "limbo-api"),
+        ("Service", "limbo-ses-worker"),
+        ("ServiceAccount", "limbo"),
         ("TriggerAuthentication", "limbo-ses-worker"),
     ]
 
 
 # --- Local development ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("values", [LOCAL, LOCAL_KEDA], ids=values_id)
 def test_local_development_points_limbo_at_in_cluster_stand_ins(values: Path) -> None:
     r = rendered(values)
-    services = {s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]}
-                for s in r.of_kind("Service")}
+    services = {
+        s["metadata"]["name"]: {p["port"] for p in s["spec"]["ports"]} for s in r.of_kind("Service")
+    }
     for name, deployment in service_deployments(r).items():
         env = env_of(r, deployment)
         keys = ["QUEUE", "DEADLETTERQUEUE", "AWS_ENDPOINT_URL", "OTEL_EXPORTER_OTLP_ENDPOINT"]

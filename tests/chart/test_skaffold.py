@@ -16,8 +16,12 @@ from .conftest import ROOT, SHARED_SCHEMAS, Rendered, render
 
 SKAFFOLD = ROOT / "skaffold.yaml"
 SKAFFOLD_SCHEMA = SHARED_SCHEMAS / "skaffold-v4beta14.json"
-IMAGES = {"limbo-api": "api", "limbo-ses-worker": "sesWorker",
-          "limbo-mailgun-worker": "mailgunWorker", "limbo-devtools": "devtools"}
+IMAGES = {
+    "limbo-api": "api",
+    "limbo-ses-worker": "sesWorker",
+    "limbo-mailgun-worker": "mailgunWorker",
+    "limbo-devtools": "devtools",
+}
 TEMPLATE = re.compile(r"^\{\{\.IMAGE_(REPO|TAG)_([A-Za-z0-9_]+)\}\}$")
 
 
@@ -46,8 +50,10 @@ def test_skaffold_yaml_is_valid_against_skaffolds_schema() -> None:
     assert version and int(version.group(1)) >= 13
     assert skaffold["kind"] == "Config"
     if not SKAFFOLD_SCHEMA.exists():
-        pytest.skip("skaffold's published schema is not beside the checkout; the structure "
-                    "is checked by the other tests here")
+        pytest.skip(
+            "skaffold's published schema is not beside the checkout; the structure "
+            "is checked by the other tests here"
+        )
     schema = json.loads(SKAFFOLD_SCHEMA.read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(skaffold))
     assert not errors, [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
@@ -107,8 +113,11 @@ def skaffold_render(where: str) -> Rendered:
 @pytest.mark.parametrize("where", ["local", "keda"])
 def test_the_deployed_pods_run_the_images_skaffold_built(where: str) -> None:
     r = skaffold_render(where)
-    images = {c["image"] for _, pod in r.pod_specs()
-              for c in pod["containers"] + pod.get("initContainers", [])}
+    images = {
+        c["image"]
+        for _, pod in r.pod_specs()
+        for c in pod["containers"] + pod.get("initContainers", [])
+    }
     built = {f"dev.local/{image}:deadbeef" for image in IMAGES}
     assert built <= images
     assert images - built <= {"jaegertracing/jaeger:2.15.0"}
@@ -118,8 +127,15 @@ def test_the_local_profile_switches_itself_on_for_local_clusters_only() -> None:
     local = profile("local")
     (activation,) = local["activation"]
     pattern = re.compile(activation["kubeContext"])
-    for context in ("kind-kind", "kind-limbo", "minikube", "k3d-dev", "docker-desktop",
-                    "rancher-desktop", "orbstack"):
+    for context in (
+        "kind-kind",
+        "kind-limbo",
+        "minikube",
+        "k3d-dev",
+        "docker-desktop",
+        "rancher-desktop",
+        "orbstack",
+    ):
         assert pattern.match(context), context
     for context in ("arn:aws:eks:eu-west-1:123456789012:cluster/prod", "gke_p_z_c", "prod"):
         assert not pattern.match(context), context
@@ -136,7 +152,9 @@ def test_port_forwards_reach_the_api_and_jaeger(where: str) -> None:
         assert forward["resourceType"] == "service"
         service = r.get("Service", forward["resourceName"])
         assert forward["port"] in {p["port"] for p in service["spec"]["ports"]}
-    by_component = {r.get("Service", f["resourceName"])["metadata"]["labels"][
-        "app.kubernetes.io/component"]: f for f in forwards}
+    by_component = {
+        r.get("Service", f["resourceName"])["metadata"]["labels"]["app.kubernetes.io/component"]: f
+        for f in forwards
+    }
     assert by_component["api"]["localPort"] == 8080
     assert by_component["jaeger"]["port"] == 16686

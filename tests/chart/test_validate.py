@@ -36,11 +36,11 @@ def test_helm_lint_strict_passes(values: Path | None) -> None:
 
 @pytest.mark.parametrize("kube_version", KUBE_VERSIONS)
 @pytest.mark.parametrize("values", VALUES, ids=VALUES_IDS)
-def test_every_kubernetes_object_validates_strictly(values: Path | None,
-                                                    kube_version: str) -> None:
+def test_every_kubernetes_object_validates_strictly(values: Path | None, kube_version: str) -> None:
     objects = render(files(values), kube_version=kube_version)
-    builtin = [o for o in objects
-               if not o["apiVersion"].startswith(("keda.sh/", "monitoring.coreos.com/"))]
+    builtin = [
+        o for o in objects if not o["apiVersion"].startswith(("keda.sh/", "monitoring.coreos.com/"))
+    ]
     assert builtin
     for obj in builtin:
         validate_kubernetes_object(obj, kube_version)
@@ -82,8 +82,11 @@ def test_the_strict_validators_reject_an_unknown_field() -> None:
 
 
 def test_service_monitor_validates_strictly() -> None:
-    monitors = [o for o in render([CHART / "ci" / "ingress-tls-values.yaml"])
-                if o["kind"] == "ServiceMonitor"]
+    monitors = [
+        o
+        for o in render([CHART / "ci" / "ingress-tls-values.yaml"])
+        if o["kind"] == "ServiceMonitor"
+    ]
     assert len(monitors) == 1
     validate_service_monitor(monitors[0])
 

@@ -35,8 +35,10 @@ REFUSED = [
     (["api.ingress.hosts[0].paths[0].pathType=Fuzzy"], "pathType"),
     (["api.image.digest=latest"], "/api/image/digest"),
     # Checks the templates make, beyond types.
-    (["sesWorker.terminationGracePeriodSeconds=20"],
-     "terminationGracePeriodSeconds (20) must exceed shutdownGrace (25)"),
+    (
+        ["sesWorker.terminationGracePeriodSeconds=20"],
+        "terminationGracePeriodSeconds (20) must exceed shutdownGrace (25)",
+    ),
     (["api.terminationGracePeriodSeconds=20"], "api.terminationGracePeriodSeconds must exceed"),
     (["keda.authentication.type=secret"], "keda.authentication.type=secret needs aws.credentials"),
     (["aws.credentials.accessKeyId=AKIA"], "aws.credentials.secretAccessKey is required"),
@@ -58,10 +60,21 @@ def all_keys(values: Any, prefix: str = "") -> set[str]:
         path = f"{prefix}.{key}" if prefix else key
         keys.add(path)
         # Maps of free keys (labels, env, annotations) and Kubernetes objects stop here.
-        if key not in {"env", "podAnnotations", "podLabels", "annotations", "labels",
-                       "commonLabels", "nodeSelector", "affinity", "resources",
-                       "resourceAttributes", "behavior", "podSecurityContext",
-                       "securityContext"}:
+        if key not in {
+            "env",
+            "podAnnotations",
+            "podLabels",
+            "annotations",
+            "labels",
+            "commonLabels",
+            "nodeSelector",
+            "affinity",
+            "resources",
+            "resourceAttributes",
+            "behavior",
+            "podSecurityContext",
+            "securityContext",
+        }:
             keys |= all_keys(value, path)
     return keys
 
@@ -100,7 +113,8 @@ def test_every_value_in_values_yaml_is_commented() -> None:
         # Top-level and second-level keys carry their own comment; deeper ones may share
         # the comment of a block below the top level (api.image: repository, tag...).
         documented = above.startswith("#") or (
-            len(commented) >= 2 and any(doc for _, doc in commented[1:]))
+            len(commented) >= 2 and any(doc for _, doc in commented[1:])
+        )
         if not documented:
             uncommented.append(f"line {number + 1}: {line.strip()}")
         commented.append((indent, above.startswith("#")))

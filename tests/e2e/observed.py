@@ -19,16 +19,22 @@ T = TypeVar("T")
 
 
 def fresh_queue(moto_endpoint: str) -> LocalAws:
-    return provision(moto_endpoint, queue_name=f"o{uuid.uuid4().hex[:12]}.fifo",
-                     sender="limbo@example.com", visibility_timeout=30)
+    return provision(
+        moto_endpoint,
+        queue_name=f"o{uuid.uuid4().hex[:12]}.fifo",
+        sender="limbo@example.com",
+        visibility_timeout=30,
+    )
 
 
 def start_sink(logs: Path, **env: str) -> tuple[Process, str]:
     port = free_port()
     process = Process(
-        "sink", [script("limbo-mailgun-sink")],
+        "sink",
+        [script("limbo-mailgun-sink")],
         env={"SINK_PORT": str(port), "SINK_API_KEY": "key-test", **env},
-        health_url=f"http://127.0.0.1:{port}/health", log_path=logs / f"sink-{port}.txt",
+        health_url=f"http://127.0.0.1:{port}/health",
+        log_path=logs / f"sink-{port}.txt",
     ).start()
     return process, f"http://127.0.0.1:{port}"
 

@@ -28,9 +28,14 @@ def test_each_message_is_delivered_exactly_once_with_its_fields(
     sent: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     for i in range(30):
-        mail = {"from": "limbo@example.com", "to": [f"to{i}@example.com"],
-                "cc": [f"cc{i}@example.com"], "bcc": [f"bcc{i}@example.com"],
-                "subject": f"e2e {i} {started}", "message": f"body {i}"}
+        mail = {
+            "from": "limbo@example.com",
+            "to": [f"to{i}@example.com"],
+            "cc": [f"cc{i}@example.com"],
+            "bcc": [f"bcc{i}@example.com"],
+            "subject": f"e2e {i} {started}",
+            "message": f"body {i}",
+        }
         response = httpx.post(f"{api}/v1/mail", json=mail)
         assert response.status_code == 200
         sent[mail["subject"]] = mail
@@ -43,18 +48,34 @@ def test_each_message_is_delivered_exactly_once_with_its_fields(
         found = []
         for message in sink_messages(sink):
             fields = message["fields"]
-            found.append((fields["subject"][0], {  # type: ignore[index]
-                "from": fields["from"][0], "to": fields["to"],  # type: ignore[index]
-                "cc": fields["cc"], "bcc": fields["bcc"],  # type: ignore[index]
-                "message": fields["text"][0]}))  # type: ignore[index]
+            found.append(
+                (
+                    fields["subject"][0],
+                    {  # type: ignore[index]
+                        "from": fields["from"][0],
+                        "to": fields["to"],  # type: ignore[index]
+                        "cc": fields["cc"],
+                        "bcc": fields["bcc"],  # type: ignore[index]
+                        "message": fields["text"][0],
+                    },
+                )
+            )  # type: ignore[index]
         for message in ses_messages(aws):
             if message["id"] in already_in_ses or message["subject"] not in sent:
                 continue
             destinations = message["destinations"]
-            found.append((message["subject"], {
-                "from": message["source"], "to": destinations["ToAddresses"],
-                "cc": destinations["CcAddresses"], "bcc": destinations["BccAddresses"],
-                "message": message["body"]}))
+            found.append(
+                (
+                    message["subject"],
+                    {
+                        "from": message["source"],
+                        "to": destinations["ToAddresses"],
+                        "cc": destinations["CcAddresses"],
+                        "bcc": destinations["BccAddresses"],
+                        "message": message["body"],
+                    },
+                )
+            )
         return found
 
     deadline = time.monotonic() + 30
@@ -74,8 +95,10 @@ def test_one_message_is_delivered_within_a_second(limbo: Limbo, sink: str) -> No
     limbo.mailgun_worker(sink)
     time.sleep(1.5)  # both long polls are waiting
     started = time.monotonic()
-    httpx.post(f"{api}/v1/mail", json={"from": "a@example.com", "to": ["b@example.com"],
-                                       "subject": "fast", "message": "x"}).raise_for_status()
+    httpx.post(
+        f"{api}/v1/mail",
+        json={"from": "a@example.com", "to": ["b@example.com"], "subject": "fast", "message": "x"},
+    ).raise_for_status()
     while not sink_messages(sink):
         assert time.monotonic() - started < 1.0, "not delivered within a second"
         time.sleep(0.02)

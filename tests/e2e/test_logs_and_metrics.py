@@ -51,12 +51,16 @@ class Run:
 def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Samples by (name, sorted labels), parsed by prometheus_client's own parser."""
     text = httpx.get(f"{url}/metrics", timeout=5).text
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
-def value(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str,
-          **labels: str) -> float:
+def value(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
+) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
@@ -75,18 +79,36 @@ def run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     common = {"AWS_SECRET_ACCESS_KEY": aws_secret, "LOG_LEVEL": "debug"}
     try:
         sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-        sqs.send_message(QueueUrl=aws.queue_url, MessageBody="{not json", MessageGroupId="g",
-                         MessageDeduplicationId="poison")
+        sqs.send_message(
+            QueueUrl=aws.queue_url,
+            MessageBody="{not json",
+            MessageGroupId="g",
+            MessageDeduplicationId="poison",
+        )
         _, api = limbo.api(PUBLISH_CONCURRENCY="1", **common)
-        _, broken_api = limbo.api(QUEUE=aws.queue_url.replace(".fifo", "-gone.fifo"),
-                                  PUBLISH_TIMEOUT="5", **common)
-        _, worker = limbo.start("limbo-mailgun-worker", MAILGUN=mailgun_key,
-                                DOMAIN="mg.example.com", MAILGUN_API_URL=sink,
-                                RETRY_BASE_SECONDS="1", **common)
+        _, broken_api = limbo.api(
+            QUEUE=aws.queue_url.replace(".fifo", "-gone.fifo"), PUBLISH_TIMEOUT="5", **common
+        )
+        _, worker = limbo.start(
+            "limbo-mailgun-worker",
+            MAILGUN=mailgun_key,
+            DOMAIN="mg.example.com",
+            MAILGUN_API_URL=sink,
+            RETRY_BASE_SECONDS="1",
+            **common,
+        )
         tag = uuid.uuid4().hex[:10]
-        mails = [{"from": "limbo@example.com", "to": [f"to-{tag}-{i}@example.com"],
-                  "cc": [f"cc-{tag}-{i}@example.com"], "bcc": [f"bcc-{tag}-{i}@example.com"],
-                  "subject": f"subject-{tag}", "message": f"body-{tag}"} for i in range(BURST)]
+        mails = [
+            {
+                "from": "limbo@example.com",
+                "to": [f"to-{tag}-{i}@example.com"],
+                "cc": [f"cc-{tag}-{i}@example.com"],
+                "bcc": [f"bcc-{tag}-{i}@example.com"],
+                "subject": f"subject-{tag}",
+                "message": f"body-{tag}",
+            }
+            for i in range(BURST)
+        ]
         responses = post_burst(api, mails)
         assert [r.status_code for r in responses] == [200] * BURST
         assert httpx.post(f"{api}/v1/mail", json={**mails[0], "to": ["nope"]}).status_code == 400
@@ -95,11 +117,28 @@ def run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         failed = httpx.post(f"{broken_api}/v1/mail", json=mails[0])
         assert failed.status_code == 503
         wait_for(lambda: len(sink_messages(sink)) == BURST, what="all sent")
-        wait_for(lambda: value(metrics(worker), "limbo_worker_messages_total",
-                               provider="mailgun", outcome="dead_lettered") == 1,
-                 what="poison dead-lettered")
-        yield Run(limbo, api, broken_api, worker, sink, secrets, [tag],
-                  [r.json()["id"] for r in responses])
+        wait_for(
+            lambda: (
+                value(
+                    metrics(worker),
+                    "limbo_worker_messages_total",
+                    provider="mailgun",
+                    outcome="dead_lettered",
+                )
+                == 1
+            ),
+            what="poison dead-lettered",
+        )
+        yield Run(
+            limbo,
+            api,
+            broken_api,
+            worker,
+            sink,
+            secrets,
+            [tag],
+            [r.json()["id"] for r in responses],
+        )
     finally:
         limbo.stop()
         sink_process.stop()
@@ -112,7 +151,8 @@ def test_every_line_is_a_json_object_including_uvicorns(run: Run) -> None:
         for line in lines:
             assert {"event", "level", "logger", "timestamp"} <= line.keys(), line
         assert any(line["logger"].startswith("uvicorn") for line in lines), (
-            "uvicorn's own lines go through the same pipeline")
+            "uvicorn's own lines go through the same pipeline"
+        )
 
 
 def test_api_lines_inside_a_request_carry_trace_span_and_message_id(run: Run) -> None:
@@ -170,15 +210,19 @@ def test_api_metrics_count_requests_by_route_and_status(run: Run) -> None:
     assert value(samples, "limbo_api_requests_total", **post, status="200") == BURST
     assert value(samples, "limbo_api_requests_total", **post, status="400") == 1
     assert value(samples, "limbo_api_request_duration_seconds_count", **post) == BURST + 1
-    assert value(samples, "limbo_api_request_duration_seconds_bucket", **post,
-                 le="+Inf") == BURST + 1
+    assert (
+        value(samples, "limbo_api_request_duration_seconds_bucket", **post, le="+Inf") == BURST + 1
+    )
     assert value(samples, "limbo_api_messages_published_total") == BURST
     batches = value(samples, "limbo_api_publish_batch_size_count")
     assert value(samples, "limbo_api_publish_batch_size_sum") == BURST
     assert 1 <= batches < BURST, "the burst shared batches"
     # The lookup is counted under a template, never under the path the client made up.
-    not_found = [labels for (name, labels), _ in samples.items()
-                 if name == "limbo_api_requests_total" and ("status", "501") in labels]
+    not_found = [
+        labels
+        for (name, labels), _ in samples.items()
+        if name == "limbo_api_requests_total" and ("status", "501") in labels
+    ]
     assert not_found and all(("route", "/v1/mail/{message_id}") in labels for labels in not_found)
 
     broken = metrics(run.broken_api)
@@ -194,10 +238,10 @@ def test_worker_metrics_count_each_outcome(run: Run) -> None:
     assert value(samples, "limbo_worker_messages_received_total", **mailgun) == attempts + 1
     assert value(samples, "limbo_worker_messages_total", **mailgun, outcome="sent") == BURST
     assert value(samples, "limbo_worker_messages_total", **mailgun, outcome="retried") == 1
-    assert value(samples, "limbo_worker_messages_total", **mailgun,
-                 outcome="dead_lettered") == 1
-    assert value(samples, "limbo_worker_provider_call_duration_seconds_count",
-                 **mailgun) == attempts
+    assert value(samples, "limbo_worker_messages_total", **mailgun, outcome="dead_lettered") == 1
+    assert (
+        value(samples, "limbo_worker_provider_call_duration_seconds_count", **mailgun) == attempts
+    )
     assert value(samples, "limbo_worker_time_in_queue_seconds_count", **mailgun) == attempts
     assert value(samples, "limbo_worker_time_in_queue_seconds_sum", **mailgun) > 0
     assert value(samples, "limbo_worker_in_flight_messages", **mailgun) == 0

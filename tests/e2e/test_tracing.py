@@ -33,8 +33,11 @@ class Burst:
     limbo: Limbo
 
     def producer(self, message_id: str) -> ReceivedSpan:
-        [span] = [s for s in self.receiver.spans() if s.kind == "PRODUCER"
-                  and s.attributes.get("limbo.message.id") == message_id]
+        [span] = [
+            s
+            for s in self.receiver.spans()
+            if s.kind == "PRODUCER" and s.attributes.get("limbo.message.id") == message_id
+        ]
         return span
 
     def trace_of(self, message_id: str) -> list[ReceivedSpan]:
@@ -43,8 +46,9 @@ class Burst:
 
 def _complete(receiver: OtlpReceiver, ids: list[str]) -> bool:
     """Every message's trace has its server, producer, consumer and provider spans."""
-    producers = {s.attributes.get("limbo.message.id"): s for s in receiver.spans()
-                 if s.kind == "PRODUCER"}
+    producers = {
+        s.attributes.get("limbo.message.id"): s for s in receiver.spans() if s.kind == "PRODUCER"
+    }
     if not all(i in producers for i in ids):
         return False
     traces = receiver.traces()
@@ -54,9 +58,11 @@ def _complete(receiver: OtlpReceiver, ids: list[str]) -> bool:
             return False
         if not any(kind == "CLIENT" and name in WORKERS.values() for kind, name in kinds):
             return False
-    batched = sum(int(s.attributes.get("messaging.batch.message_count", 0))
-                  for s in receiver.spans()
-                  if s.kind == "CLIENT" and s.name.startswith("send "))
+    batched = sum(
+        int(s.attributes.get("messaging.batch.message_count", 0))
+        for s in receiver.spans()
+        if s.kind == "CLIENT" and s.name.startswith("send ")
+    )
     return batched == len(ids)
 
 
@@ -73,8 +79,15 @@ def burst(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
         _, api = limbo.api(PUBLISH_CONCURRENCY="1", **exporting)
         limbo.mailgun_worker(sink, **exporting)
         limbo.ses_worker(**exporting)
-        mails = [{"from": "limbo@example.com", "to": [f"to{i}@example.com"],
-                  "subject": f"trace {i}", "message": f"body {i}"} for i in range(BURST)]
+        mails = [
+            {
+                "from": "limbo@example.com",
+                "to": [f"to{i}@example.com"],
+                "subject": f"trace {i}",
+                "message": f"body {i}",
+            }
+            for i in range(BURST)
+        ]
         responses = post_burst(api, mails)
         assert [r.status_code for r in responses] == [200] * BURST
         ids = [r.json()["id"] for r in responses]
@@ -97,12 +110,16 @@ def test_each_message_is_one_trace_from_the_http_request_to_the_provider_call(
         producer = burst.producer(message_id)
         server = one(spans, kind="SERVER")
         consumer = one(spans, kind="CONSUMER")
-        provider = one(spans, kind="CLIENT", parent_span_id=consumer.span_id,
-                       name=WORKERS[consumer.service])
+        provider = one(
+            spans, kind="CLIENT", parent_span_id=consumer.span_id, name=WORKERS[consumer.service]
+        )
         settle = one(spans, kind="CLIENT", name=f"settle {queue}")
 
         assert (server.service, server.name, server.parent_span_id) == (
-            "limbo-api", "POST /v1/mail", ""), "the HTTP request is the trace's root"
+            "limbo-api",
+            "POST /v1/mail",
+            "",
+        ), "the HTTP request is the trace's root"
         assert server.attributes["http.route"] == "/v1/mail"
 
         assert (producer.service, producer.name) == ("limbo-api", f"create {queue}")
@@ -139,11 +156,15 @@ def test_the_consumer_also_links_to_the_receive_that_fetched_it(burst: Burst) ->
     everything = burst.receiver.spans()
     for message_id in burst.ids:
         consumer = one(burst.trace_of(message_id), kind="CONSUMER")
-        [(trace_id, span_id)] = [link for link in consumer.links
-                                 if link[1] != burst.producer(message_id).span_id]
+        [(trace_id, span_id)] = [
+            link for link in consumer.links if link[1] != burst.producer(message_id).span_id
+        ]
         receive = one(everything, trace_id=trace_id, span_id=span_id)
         assert (receive.name, receive.kind, receive.service) == (
-            f"receive {burst.queue}", "CLIENT", consumer.service)
+            f"receive {burst.queue}",
+            "CLIENT",
+            consumer.service,
+        )
         assert receive.attributes["messaging.operation.name"] == "receive"
         assert receive.attributes["messaging.batch.message_count"] >= 1
 
@@ -151,8 +172,9 @@ def test_the_consumer_also_links_to_the_receive_that_fetched_it(burst: Burst) ->
 def test_batch_sends_link_to_the_producer_span_of_every_message_they_carry(
     burst: Burst,
 ) -> None:
-    batches = [s for s in burst.receiver.spans()
-               if s.kind == "CLIENT" and s.name == f"send {burst.queue}"]
+    batches = [
+        s for s in burst.receiver.spans() if s.kind == "CLIENT" and s.name == f"send {burst.queue}"
+    ]
     producers = {(p.trace_id, p.span_id) for p in map(burst.producer, burst.ids)}
     linked: list[tuple[str, str]] = []
     for batch in batches:
@@ -166,7 +188,8 @@ def test_batch_sends_link_to_the_producer_span_of_every_message_they_carry(
         linked.extend(batch.links)
     assert sorted(linked) == sorted(producers), "each message in exactly one batch"
     assert max(b.attributes["messaging.batch.message_count"] for b in batches) > 1, (
-        "the burst shared SendMessageBatch calls")
+        "the burst shared SendMessageBatch calls"
+    )
 
 
 def test_log_lines_carry_the_ids_of_the_span_they_were_written_in(burst: Burst) -> None:
@@ -187,22 +210,28 @@ def test_probes_and_scrapes_make_no_traces(burst: Burst) -> None:
     names = {s.name for s in burst.receiver.spans()}
     assert not {n for n in names if n.split(" ")[-1] in ("/health", "/ready", "/metrics")}
     assert not {n for n in names if n.endswith((" http send", " http receive"))}, (
-        "ASGI's per-event spans add nothing to a JSON API and cost per request")
+        "ASGI's per-event spans add nothing to a JSON API and cost per request"
+    )
 
 
 def test_spans_still_buffered_at_sigterm_are_exported(
-    limbo: Limbo, tmp_path: Path,
+    limbo: Limbo,
+    tmp_path: Path,
 ) -> None:
     receiver = OtlpReceiver().start()
     sink_process, sink = start_sink(tmp_path)
     try:
         # A minute between exports: nothing leaves the processes unless shutdown flushes it.
-        slow = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "60000"}
+        slow = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "60000",
+        }
         api_process, api = limbo.api(**slow)
         worker_process, _ = limbo.mailgun_worker(sink, **slow)
-        [response] = post_burst(api, [{"from": "a@example.com", "to": ["b@example.com"],
-                                       "subject": "late", "message": "x"}])
+        [response] = post_burst(
+            api,
+            [{"from": "a@example.com", "to": ["b@example.com"], "subject": "late", "message": "x"}],
+        )
         message_id = response.json()["id"]
         wait_for(lambda: sink_messages(sink), what="delivered")
         wait_for(lambda: '"event": "sent"' in limbo.log_text(), what="sent logged")

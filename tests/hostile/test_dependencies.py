@@ -50,10 +50,27 @@ def audit(requirements: list[str], workdir: Path, index: int) -> list[dict[str, 
     path.write_text("\n".join(requirements) + "\n")
     report = workdir / f"audit-{index}.json"
     run = subprocess.run(
-        [script("pip-audit"), "--requirement", str(path), "--no-deps", "--disable-pip",
-         "--progress-spinner", "off", "--format", "json", "--output", str(report),
-         "--timeout", "30", "--cache-dir", str(workdir / "cache")],
-        capture_output=True, text=True, timeout=240, check=False,
+        [
+            script("pip-audit"),
+            "--requirement",
+            str(path),
+            "--no-deps",
+            "--disable-pip",
+            "--progress-spinner",
+            "off",
+            "--format",
+            "json",
+            "--output",
+            str(report),
+            "--timeout",
+            "30",
+            "--cache-dir",
+            str(workdir / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
     )
     # 0: nothing found, 1: vulnerabilities found; anything else is pip-audit failing.
     if run.returncode not in (0, 1) or not report.exists():
@@ -62,8 +79,10 @@ def audit(requirements: list[str], workdir: Path, index: int) -> list[dict[str, 
 
 
 def unreachable(message: str) -> None:
-    message = ("could not audit the locked dependencies: PyPI's vulnerability API "
-               f"(pypi.org/pypi/<name>/<version>/json) did not answer. {message}")
+    message = (
+        "could not audit the locked dependencies: PyPI's vulnerability API "
+        f"(pypi.org/pypi/<name>/<version>/json) did not answer. {message}"
+    )
     if os.environ.get("LIMBO_REQUIRE_AUDIT"):
         pytest.fail(message)
     pytest.skip(message)
@@ -80,15 +99,17 @@ def test_locked_dependencies_have_no_known_vulnerability(tmp_path: Path) -> None
         f"fixed in {', '.join(vuln.get('fix_versions', [])) or 'no release yet'}"
         for dep in dependencies
         for vuln in dep.get("vulns", [])
-        if vuln["id"] not in NOT_REACHABLE
-        and not set(vuln.get("aliases", [])) & set(NOT_REACHABLE)
+        if vuln["id"] not in NOT_REACHABLE and not set(vuln.get("aliases", [])) & set(NOT_REACHABLE)
     ]
     assert not found, (
         "known vulnerabilities in locked dependencies; upgrade them (uv lock "
         "--upgrade-package NAME) or document each in NOT_REACHABLE with why limbo "
-        "cannot reach it:\n" + "\n".join(found))
+        "cannot reach it:\n" + "\n".join(found)
+    )
 
     skipped = [dep for dep in dependencies if dep.get("skip_reason")]
     if skipped:
-        unreachable(f"{len(skipped)} of {len(dependencies)} packages were not audited, "
-                    f"e.g. {skipped[0]['skip_reason']}")
+        unreachable(
+            f"{len(skipped)} of {len(dependencies)} packages were not audited, "
+            f"e.g. {skipped[0]['skip_reason']}"
+        )

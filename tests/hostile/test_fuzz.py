@@ -38,29 +38,47 @@ def test_schemathesis_finds_no_failure_in_at_least_1000_cases(
     key = mint_key()
     # The API as deployed: keys required and tracking on, so every documented answer
     # (401, 404 for an unknown id, 409) is reachable; no rate limit to ration the fuzzer.
-    _, api = limbo.api(AWS_ACCESS_KEY_ID="AKIAFUZZ" + uuid.uuid4().hex[:12].upper(),
-                       AWS_SECRET_ACCESS_KEY=secret, AUTH="enabled",
-                       API_KEYS=f"fuzz={hash_key(key)}", RATE_LIMIT="0")
+    _, api = limbo.api(
+        AWS_ACCESS_KEY_ID="AKIAFUZZ" + uuid.uuid4().hex[:12].upper(),
+        AWS_SECRET_ACCESS_KEY=secret,
+        AUTH="enabled",
+        API_KEYS=f"fuzz={hash_key(key)}",
+        RATE_LIMIT="0",
+    )
     report = tmp_path / "report.json"
     command = [
-        script("schemathesis"), "run", f"{api}/openapi.json",
-        "--checks", "all",
+        script("schemathesis"),
+        "run",
+        f"{api}/openapi.json",
+        "--checks",
+        "all",
         # Per operation; with the coverage and stateful phases the run passes MIN_CASES.
-        "--max-examples", str(PER_OPERATION),
+        "--max-examples",
+        str(PER_OPERATION),
         # A real key: the fuzzer also checks that wrong or missing keys get 401.
-        "--header", f"Authorization: Bearer {key}",
+        "--header",
+        f"Authorization: Bearer {key}",
         # Fixed seed: a failure here reproduces with the same command.
-        "--seed", "20261128",
-        "--generation-database", "none",
-        "--request-timeout", "20",
+        "--seed",
+        "20261128",
+        "--generation-database",
+        "none",
+        "--request-timeout",
+        "20",
         "--no-color",
-        "--report", "json",
-        "--report-json-path", str(report),
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.hostile.schemathesis_hooks",
-           "PYTHONPATH": str(ROOT)}
-    run = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True,
-                         timeout=480, check=False)
+    env = {
+        **os.environ,
+        "SCHEMATHESIS_HOOKS": "tests.hostile.schemathesis_hooks",
+        "PYTHONPATH": str(ROOT),
+    }
+    run = subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=480, check=False
+    )
     print(run.stdout[-3000:])
     summary = json.loads(report.read_text())
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

@@ -38,8 +38,9 @@ SQS_LIMIT = 1_048_576
 def envelope_json(**mail: Any) -> str:
     message_id = str(uuid.uuid4())
     request = MailRequest.model_validate({**MAIL, **mail})
-    return QueuedMail(id=message_id, owner="default", submitted_at=time.time(),
-                      mail=request).to_json()
+    return QueuedMail(
+        id=message_id, owner="default", submitted_at=time.time(), mail=request
+    ).to_json()
 
 
 def injected_envelope() -> str:
@@ -70,8 +71,10 @@ POISON: dict[str, tuple[str, dict[str, dict[str, Any]]]] = {
     # Just under the limit: the reason and source id push the dead letter over it.
     "oversize": ("{" + "x" * (SQS_LIMIT - 21), {}),
     "ten odd attributes": ("also not json", garbage_attributes()),
-    "valid body, ten odd attributes": (envelope_json(subject="odd attributes"),
-                                       garbage_attributes()),
+    "valid body, ten odd attributes": (
+        envelope_json(subject="odd attributes"),
+        garbage_attributes(),
+    ),
 }
 
 
@@ -79,9 +82,15 @@ def put_raw(aws: LocalAws, body: str, attributes: dict[str, dict[str, Any]]) -> 
     kwargs: dict[str, Any] = {}
     if attributes:
         kwargs["MessageAttributes"] = attributes
-    return str(sqs(aws).send_message(
-        QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId=f"p{uuid.uuid4().hex[:6]}",
-        MessageDeduplicationId=uuid.uuid4().hex, **kwargs)["MessageId"])
+    return str(
+        sqs(aws).send_message(
+            QueueUrl=aws.queue_url,
+            MessageBody=body,
+            MessageGroupId=f"p{uuid.uuid4().hex[:6]}",
+            MessageDeduplicationId=uuid.uuid4().hex,
+            **kwargs,
+        )["MessageId"]
+    )
 
 
 def dead_letter_size(letter: dict[str, Any]) -> int:
@@ -105,8 +114,10 @@ def test_poison_goes_to_the_dead_letter_queue_with_a_reason_and_the_worker_goes_
     wait_for(lambda: set(deliveries(sink)) >= good, timeout=60, what="the good mail")
     wait_for(lambda: queue_depth(aws) == 0, timeout=60, what="an empty queue")
     assert httpx.get(f"{worker}/health").status_code == 200
-    letters = {letter["MessageAttributes"]["limbo-source-message-id"]["StringValue"]: letter
-               for letter in dead_letters(aws)}
+    letters = {
+        letter["MessageAttributes"]["limbo-source-message-id"]["StringValue"]: letter
+        for letter in dead_letters(aws)
+    }
 
     expected_dead = {name for name in POISON if not name.startswith("valid body")}
     assert {name for name, sqs_id in ids.items() if sqs_id in letters} == expected_dead
@@ -122,9 +133,9 @@ def test_poison_goes_to_the_dead_letter_queue_with_a_reason_and_the_worker_goes_
     assert "traceparent" in odd
     assert "limbo-truncated" in letters[ids["oversize"]]["MessageAttributes"]
     # The injected subject never reached the provider; odd attributes did not stop a send.
-    subjects = [m["fields"]["subject"][0]
-                for m in httpx.get(f"{sink}/messages").json()["messages"]]
+    subjects = [m["fields"]["subject"][0] for m in httpx.get(f"{sink}/messages").json()["messages"]]
     assert not any("Bcc" in subject for subject in subjects)
     assert "odd attributes" in subjects
     assert metric(worker, "limbo_worker_messages_total", outcome="dead_lettered") == len(
-        expected_dead)
+        expected_dead
+    )

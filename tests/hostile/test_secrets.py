@@ -44,8 +44,13 @@ def test_no_credential_appears_in_logs_error_answers_or_dead_letters(
     # The sink knows another key, so Mailgun refuses ours: the 401 path is exercised.
     sink = sink_factory(SINK_API_KEY="key-" + uuid.uuid4().hex)
     _, api = limbo.api(**credentials)
-    limbo.start("limbo-mailgun-worker", MAILGUN=mailgun_key, DOMAIN="mg.example.com",
-                MAILGUN_API_URL=sink, **credentials)
+    limbo.start(
+        "limbo-mailgun-worker",
+        MAILGUN=mailgun_key,
+        DOMAIN="mg.example.com",
+        MAILGUN_API_URL=sink,
+        **credentials,
+    )
     # An unverified sender: SES refuses every send (MessageRejected).
     limbo.start("limbo-ses-worker", SESSOURCE="unverified@example.org", **credentials)
 
@@ -76,16 +81,16 @@ def test_no_credential_appears_in_logs_error_answers_or_dead_letters(
 
     wait_for(six_dead_letters, timeout=60, what="six dead letters")
     reasons = [m["MessageAttributes"]["limbo-reason"]["StringValue"] for m in letters]
-    assert any("mailgun answered 401" in r for r in reasons) or any(
-        "SES" in r for r in reasons)
+    assert any("mailgun answered 401" in r for r in reasons) or any("SES" in r for r in reasons)
 
     log = limbo.log_text()
-    everything = "\n".join([
-        log,
-        *(f"{a.status_code} {dict(a.headers)} {a.text}" for a in answers),
-        *(f"{m['Body']} {m['MessageAttributes']}" for m in letters),
-    ])
+    everything = "\n".join(
+        [
+            log,
+            *(f"{a.status_code} {dict(a.headers)} {a.text}" for a in answers),
+            *(f"{m['Body']} {m['MessageAttributes']}" for m in letters),
+        ]
+    )
     for name, value in secrets.items():
         assert value not in everything, f"{name} leaked"
     assert not re.search(r"(?i)authorization\W+(bearer|basic|aws4)", everything)
-

@@ -29,12 +29,26 @@ from limbo_shared.schema import MailRequest, QueuedMail
 from ..conftest import Limbo
 from ..reliability.helpers import queue_depth
 
-VALID: dict[str, Any] = {"from": "a@example.com", "to": ["b@example.com"], "subject": "S",
-                         "message": "T"}
+VALID: dict[str, Any] = {
+    "from": "a@example.com",
+    "to": ["b@example.com"],
+    "subject": "S",
+    "message": "T",
+}
 BREAKS = st.sampled_from(["\r", "\n", "\x00", "\r\n"])
 # Fields that end up in a header line at the provider, and how to put a value there.
-HEADER_FIELDS = ["from", "to", "cc", "bcc", "reply_to", "subject", "header name",
-                 "header value", "tag name", "tag value"]
+HEADER_FIELDS = [
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "reply_to",
+    "subject",
+    "header name",
+    "header value",
+    "tag name",
+    "tag value",
+]
 
 
 def with_value(field: str, value: str) -> dict[str, Any]:
@@ -64,22 +78,40 @@ def envelope(mail: MailRequest) -> QueuedMail:
 
 # -- header injection ---------------------------------------------------------------------
 
-@given(field=st.sampled_from(HEADER_FIELDS), before=st.text(max_size=20),
-       after=st.text(max_size=20), bad=BREAKS)
+
+@given(
+    field=st.sampled_from(HEADER_FIELDS),
+    before=st.text(max_size=20),
+    after=st.text(max_size=20),
+    bad=BREAKS,
+)
 def test_cr_lf_or_nul_anywhere_in_a_header_field_is_refused_naming_it(
     field: str, before: str, after: str, bad: str
 ) -> None:
-    good = {"from": "a@example.com", "to": "x@example.com", "cc": "x@example.com",
-            "bcc": "x@example.com", "reply_to": "x@example.com", "subject": "Hello",
-            "header name": "X-Custom", "header value": "v", "tag name": "k", "tag value": "v"}
+    good = {
+        "from": "a@example.com",
+        "to": "x@example.com",
+        "cc": "x@example.com",
+        "bcc": "x@example.com",
+        "reply_to": "x@example.com",
+        "subject": "Hello",
+        "header name": "X-Custom",
+        "header value": "v",
+        "tag name": "k",
+        "tag value": "v",
+    }
     base = good[field]
     cut = len(before) % (len(base) + 1)
     value = base[:cut] + bad + base[cut:] + after
     with pytest.raises(InvalidMail) as refused:
         parse(with_value(field, value))
     assert refused.value.status == 400
-    named = {"header name": "headers", "header value": "headers", "tag name": "tags",
-             "tag value": "tags"}.get(field, field)
+    named = {
+        "header name": "headers",
+        "header value": "headers",
+        "tag name": "tags",
+        "tag value": "tags",
+    }.get(field, field)
     assert named in refused.value.problem
 
 
@@ -94,8 +126,9 @@ def test_bodies_may_hold_line_breaks_but_never_nul(body: str, bad_at: int) -> No
 
 def display_names() -> st.SearchStrategy[str]:
     # No lone surrogates: JSON can carry them but they are not text (the API gives 400).
-    return st.text(st.characters(exclude_characters='<>"\r\n\x00\\',
-                                 exclude_categories=("Cs",)), max_size=20)
+    return st.text(
+        st.characters(exclude_characters='<>"\r\n\x00\\', exclude_categories=("Cs",)), max_size=20
+    )
 
 
 def addresses() -> st.SearchStrategy[str]:
@@ -105,18 +138,21 @@ def addresses() -> st.SearchStrategy[str]:
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(sender=addresses(), to=st.lists(addresses(), min_size=1, max_size=3),
-       subject=st.text(min_size=1, max_size=50), headers=st.dictionaries(
-           st.from_regex(r"X-[A-Za-z0-9-]{1,20}", fullmatch=True), st.text(max_size=30),
-           max_size=3))
+@given(
+    sender=addresses(),
+    to=st.lists(addresses(), min_size=1, max_size=3),
+    subject=st.text(min_size=1, max_size=50),
+    headers=st.dictionaries(
+        st.from_regex(r"X-[A-Za-z0-9-]{1,20}", fullmatch=True), st.text(max_size=30), max_size=3
+    ),
+)
 def test_nothing_accepted_puts_a_line_break_into_a_provider_header(
     sender: str, to: list[str], subject: str, headers: dict[str, str]
 ) -> None:
     # Whatever gets through validation, the fields each provider turns into header
     # lines carry no CR, LF or NUL: injection is impossible downstream too.
     try:
-        mail = parse({**VALID, "from": sender, "to": to, "subject": subject,
-                      "headers": headers})
+        mail = parse({**VALID, "from": sender, "to": to, "subject": subject, "headers": headers})
     except InvalidMail:
         assume(False)
         raise
@@ -125,9 +161,13 @@ def test_nothing_accepted_puts_a_line_break_into_a_provider_header(
             assert not set(value) & {"\r", "\n", "\x00"}, (name, value)
     request = send_email_request(envelope(mail), "limbo@example.com")
     simple = request["Content"]["Simple"]
-    lines = [request["FromEmailAddress"], simple["Subject"]["Data"],
-             *request["Destination"]["ToAddresses"], *request.get("ReplyToAddresses", []),
-             *(h["Name"] + h["Value"] for h in simple["Headers"])]
+    lines = [
+        request["FromEmailAddress"],
+        simple["Subject"]["Data"],
+        *request["Destination"]["ToAddresses"],
+        *request.get("ReplyToAddresses", []),
+        *(h["Name"] + h["Value"] for h in simple["Headers"]),
+    ]
     for line in lines:
         assert not set(line) & {"\r", "\n", "\x00"}, line
 
@@ -149,8 +189,11 @@ def test_any_json_value_is_a_mail_or_a_400(value: Any) -> None:
         assert refused.status == 400 and refused.problem
 
 
-@given(fields=st.dictionaries(st.sampled_from([*VALID, "cc", "bcc", "html", "reply_to",
-                                               "headers", "tags", "other"]), JSON))
+@given(
+    fields=st.dictionaries(
+        st.sampled_from([*VALID, "cc", "bcc", "html", "reply_to", "headers", "tags", "other"]), JSON
+    )
+)
 def test_any_value_in_any_field_is_a_mail_or_a_400(fields: dict[str, Any]) -> None:
     try:
         parse_mail(json.dumps({**VALID, **fields}).encode())
@@ -188,14 +231,25 @@ def test_duplicate_keys_at_any_level_are_refused(key: str, nested: bool) -> None
 
 # -- Unicode and IDN ----------------------------------------------------------------------
 
-IDN_DOMAINS = ["bücher.example", "例え.jp", "пример.рф", "ñandú.es", "παράδειγμα.gr",
-               "مثال.com", "דוגמה.co.il", "münchen.de"]
+IDN_DOMAINS = [
+    "bücher.example",
+    "例え.jp",
+    "пример.рф",
+    "ñandú.es",
+    "παράδειγμα.gr",
+    "مثال.com",
+    "דוגמה.co.il",
+    "münchen.de",
+]
 ASCII_LOCALS = ["info", "first.last", "a+tag"]
 UNICODE_LOCALS = ["josé", "用户", "почта", "δοκιμή"]
 
 
-@given(local=st.sampled_from(ASCII_LOCALS + UNICODE_LOCALS), domain=st.sampled_from(
-    [*IDN_DOMAINS, "example.com"]), name=st.one_of(st.none(), display_names()))
+@given(
+    local=st.sampled_from(ASCII_LOCALS + UNICODE_LOCALS),
+    domain=st.sampled_from([*IDN_DOMAINS, "example.com"]),
+    name=st.one_of(st.none(), display_names()),
+)
 def test_unicode_and_idn_addresses_are_accepted_and_handed_to_each_provider_correctly(
     local: str, domain: str, name: str | None
 ) -> None:
@@ -210,8 +264,7 @@ def test_unicode_and_idn_addresses_are_accepted_and_handed_to_each_provider_corr
         with pytest.raises(PermanentProviderError, match="non-ASCII local part"):
             send_email_request(envelope(mail), "limbo@example.com")
         return
-    [sent] = send_email_request(envelope(mail), "limbo@example.com")["Destination"][
-        "ToAddresses"]
+    [sent] = send_email_request(envelope(mail), "limbo@example.com")["Destination"]["ToAddresses"]
     assert sent.isascii()
     assert sent == ses_address(value)
     assert (f"{local}@" in sent) and ("xn--" in sent or domain.isascii())
@@ -223,8 +276,9 @@ CLIENT_TIMEOUT = 2.0
 
 
 @pytest.fixture(scope="module")
-def hostile_api(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[str, LocalAws]]:
+def hostile_api(
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, LocalAws]]:
     import uuid
 
     from limbo_devtools.local_aws import provision
@@ -244,51 +298,58 @@ def problem_of(response: httpx.Response) -> str:
 
 @settings(max_examples=40, deadline=None)
 @given(content_type=st.from_regex(r"[a-z]{1,12}/[a-z0-9.-]{1,20}", fullmatch=True))
-def test_any_non_json_content_type_is_415(hostile_api: tuple[str, LocalAws],
-                                          content_type: str) -> None:
+def test_any_non_json_content_type_is_415(
+    hostile_api: tuple[str, LocalAws], content_type: str
+) -> None:
     assume(content_type not in ("application/json", "text/json"))
     url, _ = hostile_api
-    response = httpx.post(f"{url}/v1/mail", content=json.dumps(VALID),
-                          headers={"Content-Type": content_type})
+    response = httpx.post(
+        f"{url}/v1/mail", content=json.dumps(VALID), headers={"Content-Type": content_type}
+    )
     assert response.status_code == 415
     assert content_type in problem_of(response)
 
 
-@pytest.mark.parametrize("body,status", [
-    (b"[" * 300_000 + b"]" * 300_000, 413),  # over MAX_REQUEST_BYTES before parsing
-    (b"[" * 30_000 + b"]" * 30_000, 400),    # deep but small: refused, not a crash
-    (json.dumps({**VALID, "message": "x" * 70_000}).encode(), 413),
-    (b'{"to": [' + b'"a@example.com",' * 3000 + b'"a@example.com"]}', 400),
-    (b'{"headers": {"X-A": "1", "X-A": "2"}}', 400),
-    (b'\xff\xfe{"from": 1}', 400),
-])
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        (b"[" * 300_000 + b"]" * 300_000, 413),  # over MAX_REQUEST_BYTES before parsing
+        (b"[" * 30_000 + b"]" * 30_000, 400),  # deep but small: refused, not a crash
+        (json.dumps({**VALID, "message": "x" * 70_000}).encode(), 413),
+        (b'{"to": [' + b'"a@example.com",' * 3000 + b'"a@example.com"]}', 400),
+        (b'{"headers": {"X-A": "1", "X-A": "2"}}', 400),
+        (b'\xff\xfe{"from": 1}', 400),
+    ],
+)
 def test_deep_huge_and_duplicate_json_gets_a_4xx_quickly(
     hostile_api: tuple[str, LocalAws], body: bytes, status: int
 ) -> None:
     url, _ = hostile_api
     started = time.monotonic()
-    response = httpx.post(f"{url}/v1/mail", content=body,
-                          headers={"Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        f"{url}/v1/mail", content=body, headers={"Content-Type": "application/json"}, timeout=30
+    )
     assert response.status_code == status
     problem_of(response)
     assert time.monotonic() - started < 5
 
 
-def test_a_chunked_body_over_the_limit_is_cut_off_at_413(hostile_api: tuple[str, LocalAws]
-                                                          ) -> None:
+def test_a_chunked_body_over_the_limit_is_cut_off_at_413(hostile_api: tuple[str, LocalAws]) -> None:
     url, _ = hostile_api
 
     def chunks() -> Iterator[bytes]:
         for _ in range(100):  # 100 x 4 KiB with no Content-Length: the limit still holds
             yield b" " * 4096
 
-    response = httpx.post(f"{url}/v1/mail", content=chunks(),
-                          headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        f"{url}/v1/mail", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413
 
 
-def raw_exchange(url: str, payload: bytes, wait: float, trickle: bytes = b"") -> tuple[
-        bytes, float]:
+def raw_exchange(
+    url: str, payload: bytes, wait: float, trickle: bytes = b""
+) -> tuple[bytes, float]:
     """Send ``payload`` (then ``trickle`` a byte every 0.3 s); answer what came back and when."""
     host, port = url.removeprefix("http://").split(":")
     started = time.monotonic()
@@ -315,13 +376,16 @@ def raw_exchange(url: str, payload: bytes, wait: float, trickle: bytes = b"") ->
 HEAD = b"POST /v1/mail HTTP/1.1\r\nHost: limbo\r\nContent-Type: application/json\r\n"
 
 
-@pytest.mark.parametrize("name,payload,trickle", [
-    ("idle connection", b"", b""),
-    ("partial headers", b"POST /v1/mail HTTP/1.1\r\nHost: limbo\r\n", b""),
-    ("headers one byte at a time", b"POST /v1/mail HTTP/1.1\r\n", b"X"),
-    ("stalled body", HEAD + b"Content-Length: 500\r\n\r\n" + b'{"from": ', b""),
-    ("body one byte at a time", HEAD + b"Content-Length: 500\r\n\r\n", b" "),
-])
+@pytest.mark.parametrize(
+    "name,payload,trickle",
+    [
+        ("idle connection", b"", b""),
+        ("partial headers", b"POST /v1/mail HTTP/1.1\r\nHost: limbo\r\n", b""),
+        ("headers one byte at a time", b"POST /v1/mail HTTP/1.1\r\n", b"X"),
+        ("stalled body", HEAD + b"Content-Length: 500\r\n\r\n" + b'{"from": ', b""),
+        ("body one byte at a time", HEAD + b"Content-Length: 500\r\n\r\n", b" "),
+    ],
+)
 def test_slow_clients_get_408_and_are_disconnected_within_client_timeout(
     hostile_api: tuple[str, LocalAws], name: str, payload: bytes, trickle: bytes
 ) -> None:
@@ -333,7 +397,7 @@ def test_slow_clients_get_408_and_are_disconnected_within_client_timeout(
 
 
 def test_a_truncated_body_costs_nothing_and_queues_nothing(
-    hostile_api: tuple[str, LocalAws]
+    hostile_api: tuple[str, LocalAws],
 ) -> None:
     url, aws = hostile_api
     before = queue_depth(aws)
@@ -348,8 +412,7 @@ def test_a_truncated_body_costs_nothing_and_queues_nothing(
     assert queue_depth(aws) == before + 1
 
 
-def test_many_slow_clients_do_not_keep_others_waiting(hostile_api: tuple[str, LocalAws]
-                                                      ) -> None:
+def test_many_slow_clients_do_not_keep_others_waiting(hostile_api: tuple[str, LocalAws]) -> None:
     url, _ = hostile_api
     host, port = url.removeprefix("http://").split(":")
     stalled = [socket.create_connection((host, int(port))) for _ in range(100)]
@@ -358,8 +421,7 @@ def test_many_slow_clients_do_not_keep_others_waiting(hostile_api: tuple[str, Lo
             sock.sendall(HEAD + b"Content-Length: 500\r\n\r\n{")
         started = time.monotonic()
         with ThreadPoolExecutor(4) as pool:
-            answers = list(pool.map(lambda _: httpx.post(f"{url}/v1/mail", json=VALID),
-                                    range(8)))
+            answers = list(pool.map(lambda _: httpx.post(f"{url}/v1/mail", json=VALID), range(8)))
         assert all(answer.status_code == 200 for answer in answers)
         # Answered before the stalled ones were even cut off at CLIENT_TIMEOUT.
         assert time.monotonic() - started < CLIENT_TIMEOUT

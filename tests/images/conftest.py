@@ -62,11 +62,16 @@ class Podman:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
 
-    def run(self, *args: str, check: bool = True, timeout: float = 600,
-            input: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, check: bool = True, timeout: float = 600, input: bytes | None = None
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            ["podman", *args], env=self.env, capture_output=True, text=True,
-            timeout=timeout, input=input.decode() if input else None,
+            ["podman", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input.decode() if input else None,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -85,39 +90,60 @@ def podman() -> Podman:
     containers_conf = PODMAN_DIR / "containers.conf"
     storage_conf = PODMAN_DIR / "storage.conf"
     if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: run scripts/tools (as root it installs podman, "
-                    "runc, debootstrap, uidmap and fuse-overlayfs with apt-get)", pytrace=False)
+        pytest.fail(
+            "podman is not installed: run scripts/tools (as root it installs podman, "
+            "runc, debootstrap, uidmap and fuse-overlayfs with apt-get)",
+            pytrace=False,
+        )
     if not containers_conf.exists() or not storage_conf.exists():
-        pytest.fail(f"no podman configuration in {PODMAN_DIR}: run scripts/tools",
-                    pytrace=False)
-    env = {**os.environ, "CONTAINERS_CONF": str(containers_conf),
-           "CONTAINERS_STORAGE_CONF": str(storage_conf)}
+        pytest.fail(f"no podman configuration in {PODMAN_DIR}: run scripts/tools", pytrace=False)
+    env = {
+        **os.environ,
+        "CONTAINERS_CONF": str(containers_conf),
+        "CONTAINERS_STORAGE_CONF": str(storage_conf),
+    }
     tool = Podman(env)
     probe = tool.run("image", "exists", BASE_IMAGE, check=False)
     if probe.returncode != 0:
-        pytest.fail(f"podman has no {BASE_IMAGE} image ({probe.stderr.strip() or 'missing'}): "
-                    "run scripts/tools, which makes it with debootstrap (needs root)",
-                    pytrace=False)
+        pytest.fail(
+            f"podman has no {BASE_IMAGE} image ({probe.stderr.strip() or 'missing'}): "
+            "run scripts/tools, which makes it with debootstrap (needs root)",
+            pytrace=False,
+        )
     return tool
 
 
 def build(podman: Podman, spec: ImageSpec) -> Built:
     reference = f"localhost/{spec.name}:{TAG}"
-    args = ["build", "--network", "host", "--pull=never", "--build-arg", f"BASE={BASE_IMAGE}",
-            "-f", str(ROOT / spec.dockerfile), "-t", reference]
+    args = [
+        "build",
+        "--network",
+        "host",
+        "--pull=never",
+        "--build-arg",
+        f"BASE={BASE_IMAGE}",
+        "-f",
+        str(ROOT / spec.dockerfile),
+        "-t",
+        reference,
+    ]
     # Outbound HTTPS may be re-signed by a local CA: lend the host's bundle to the build
     # (a volume, so nothing of it ends up in a layer).
     if HOST_CA_BUNDLE.exists():
         args += ["-v", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
-    previous = podman.run("image", "inspect", "--format", "{{.Id}}", reference,
-                          check=False).stdout.strip()
+    previous = podman.run(
+        "image", "inspect", "--format", "{{.Id}}", reference, check=False
+    ).stdout.strip()
     started = time.monotonic()
     podman.run(*args, str(ROOT))
     seconds = time.monotonic() - started
     # A rebuilt image leaves its predecessor untagged: drop it, so .tools/podman does not
     # grow by an image per code change (the builder's cached layers stay).
-    if previous and previous != podman.run("image", "inspect", "--format", "{{.Id}}",
-                                           reference).stdout.strip():
+    if (
+        previous
+        and previous
+        != podman.run("image", "inspect", "--format", "{{.Id}}", reference).stdout.strip()
+    ):
         podman.run("rmi", previous, check=False)
     size = int(podman.run("image", "inspect", "--format", "{{.Size}}", reference).stdout)
     return Built(reference, size, seconds)
@@ -145,12 +171,32 @@ class Containers:
         self.podman = podman
         self.names: list[str] = []
 
-    def start(self, image: str, name: str, port: int, env: dict[str, str],
-              command: Sequence[str] = (), health_path: str = "/health") -> Container:
+    def start(
+        self,
+        image: str,
+        name: str,
+        port: int,
+        env: dict[str, str],
+        command: Sequence[str] = (),
+        health_path: str = "/health",
+    ) -> Container:
         name = f"{name}-{os.getpid()}-{len(self.names)}"
-        args = ["run", "--detach", "--pull=never", "--name", name, "--network", "host",
-                "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
-                "--security-opt", "no-new-privileges"]
+        args = [
+            "run",
+            "--detach",
+            "--pull=never",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--read-only",
+            "--tmpfs",
+            "/tmp",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "no-new-privileges",
+        ]
         for key, value in env.items():
             args += ["--env", f"{key}={value}"]
         self.podman.run(*args, image, *command)
@@ -167,11 +213,13 @@ class Containers:
                     return
             except httpx.HTTPError:
                 pass
-            state = self.podman.run("inspect", "--format", "{{.State.Status}}", name,
-                                    check=False).stdout.strip()
+            state = self.podman.run(
+                "inspect", "--format", "{{.State.Status}}", name, check=False
+            ).stdout.strip()
             if state not in ("running", "created", "configured"):
-                raise AssertionError(f"{name} is {state} before {url} answered:\n"
-                                     f"{self.podman.logs(name)}")
+                raise AssertionError(
+                    f"{name} is {state} before {url} answered:\n{self.podman.logs(name)}"
+                )
             time.sleep(0.2)
         raise AssertionError(f"{url} did not answer 200 in {timeout}s:\n{self.podman.logs(name)}")
 
@@ -199,6 +247,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("container images")
     for name, built in REPORT.built.items():
         terminalreporter.write_line(
-            f"{name:22} {built.size_bytes / 1e6:6.0f} MB   built in {built.build_seconds:5.1f} s")
+            f"{name:22} {built.size_bytes / 1e6:6.0f} MB   built in {built.build_seconds:5.1f} s"
+        )
     for test, seconds in REPORT.smoke_seconds.items():
         terminalreporter.write_line(f"smoke {test:40} {seconds:5.1f} s")

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+
 from limbo_devtools.local_aws import LocalAws
 from limbo_devtools.processes import free_port
 
@@ -28,8 +29,12 @@ SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker")
 # a regression (a compiler, a cache, the dev dependencies) rather than the aim itself.
 MAX_SERVICE_IMAGE_MB = 260
 
-MAIL = {"from": "limbo@example.com", "to": ["you@example.com"], "subject": "from a container",
-        "message": "Hi from limbo's images"}
+MAIL = {
+    "from": "limbo@example.com",
+    "to": ["you@example.com"],
+    "subject": "from a container",
+    "message": "Hi from limbo's images",
+}
 
 
 def inspect(podman: Podman, reference: str) -> dict[str, Any]:
@@ -38,8 +43,7 @@ def inspect(podman: Podman, reference: str) -> dict[str, Any]:
 
 
 def aws_env(aws: LocalAws) -> dict[str, str]:
-    return {**aws.environment(), "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1",
-            "AUTH": "disabled"}
+    return {**aws.environment(), "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1", "AUTH": "disabled"}
 
 
 @pytest.mark.parametrize("name", [spec.name for spec in IMAGES])
@@ -62,21 +66,34 @@ def test_service_image_holds_no_compiler_cache_or_sources(
 ) -> None:
     assert images[name].size_bytes / 1e6 < MAX_SERVICE_IMAGE_MB
     probe = podman.run(
-        "run", "--rm", "--pull=never", "--entrypoint", "/bin/sh", images[name].reference, "-c",
+        "run",
+        "--rm",
+        "--pull=never",
+        "--entrypoint",
+        "/bin/sh",
+        images[name].reference,
+        "-c",
         "for tool in gcc cc c++ make uv pip; do command -v $tool; done;"
         "ls -d /src /root/.cache /app/.venv/lib/python3*/site-packages/pytest "
         "/app/.venv/lib/python3*/site-packages/moto 2>/dev/null; true",
     )
     assert probe.stdout.strip() == "", f"found in {name}: {probe.stdout}"
     # The service itself and the shared library are installed as packages, not links to /src.
-    imports = podman.run("run", "--rm", "--pull=never", "--entrypoint", "/app/.venv/bin/python",
-                         images[name].reference, "-c",
-                         f"import {name.replace('-', '_')}, limbo_shared; "
-                         "print(limbo_shared.__file__)")
+    imports = podman.run(
+        "run",
+        "--rm",
+        "--pull=never",
+        "--entrypoint",
+        "/app/.venv/bin/python",
+        images[name].reference,
+        "-c",
+        f"import {name.replace('-', '_')}, limbo_shared; print(limbo_shared.__file__)",
+    )
     assert "/app/.venv/lib/" in imports.stdout
     # The chart's preStop hook sleeps with the base image's /bin/sleep.
-    podman.run("run", "--rm", "--pull=never", "--entrypoint", "/bin/sleep",
-               images[name].reference, "0")
+    podman.run(
+        "run", "--rm", "--pull=never", "--entrypoint", "/bin/sleep", images[name].reference, "0"
+    )
 
 
 def test_api_and_mailgun_worker_containers_deliver_a_message(
@@ -85,12 +102,21 @@ def test_api_and_mailgun_worker_containers_deliver_a_message(
     started = time.monotonic()
     sink = sink_factory()
     api_port, worker_port = free_port(), free_port()
-    api = containers.start(images["limbo-api"].reference, "api", api_port,
-                           {**aws_env(aws), "PORT": str(api_port)})
+    api = containers.start(
+        images["limbo-api"].reference, "api", api_port, {**aws_env(aws), "PORT": str(api_port)}
+    )
     worker = containers.start(
-        images["limbo-mailgun-worker"].reference, "mailgun-worker", worker_port,
-        {**aws_env(aws), "PORT": str(worker_port), "MAILGUN": "key-test",
-         "DOMAIN": "mg.example.com", "MAILGUN_API_URL": sink})
+        images["limbo-mailgun-worker"].reference,
+        "mailgun-worker",
+        worker_port,
+        {
+            **aws_env(aws),
+            "PORT": str(worker_port),
+            "MAILGUN": "key-test",
+            "DOMAIN": "mg.example.com",
+            "MAILGUN_API_URL": sink,
+        },
+    )
     assert httpx.get(f"{api.url}/ready", timeout=5).status_code == 200
 
     response = httpx.post(f"{api.url}/v1/mail", json=MAIL, timeout=10)
@@ -117,13 +143,18 @@ def test_ses_worker_container_sends_through_the_emulator(
 ) -> None:
     started = time.monotonic()
     api_port, worker_port = free_port(), free_port()
-    api = containers.start(images["limbo-api"].reference, "api", api_port,
-                           {**aws_env(aws), "PORT": str(api_port)})
+    api = containers.start(
+        images["limbo-api"].reference, "api", api_port, {**aws_env(aws), "PORT": str(api_port)}
+    )
     subject = f"ses from a container {time.time()}"
     response = httpx.post(f"{api.url}/v1/mail", json={**MAIL, "subject": subject}, timeout=10)
     assert response.status_code == 200, response.text
-    worker = containers.start(images["limbo-ses-worker"].reference, "ses-worker", worker_port,
-                              {**aws_env(aws), "PORT": str(worker_port)})
+    worker = containers.start(
+        images["limbo-ses-worker"].reference,
+        "ses-worker",
+        worker_port,
+        {**aws_env(aws), "PORT": str(worker_port)},
+    )
 
     def sent() -> list[dict[str, Any]]:
         data = httpx.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
@@ -146,22 +177,46 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
     started = time.monotonic()
     image = images["limbo-devtools"].reference
     moto_port, sink_port = free_port(), free_port()
-    moto = containers.start(image, "moto", moto_port, {},
-                            ["/app/.venv/bin/moto_server", "-H", "127.0.0.1", "-p",
-                             str(moto_port)],
-                            health_path="/moto-api/")
+    moto = containers.start(
+        image,
+        "moto",
+        moto_port,
+        {},
+        ["/app/.venv/bin/moto_server", "-H", "127.0.0.1", "-p", str(moto_port)],
+        health_path="/moto-api/",
+    )
     setup = containers.podman.run(
-        "run", "--rm", "--pull=never", "--network", "host", "--read-only",
-        "--cap-drop", "ALL", "--env", "AWS_ACCESS_KEY_ID=testing",
-        "--env", "AWS_SECRET_ACCESS_KEY=testing", image,
-        "/app/.venv/bin/limbo-local-aws", "--endpoint", moto.url, "--region", "eu-west-1")
+        "run",
+        "--rm",
+        "--pull=never",
+        "--network",
+        "host",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--env",
+        "AWS_ACCESS_KEY_ID=testing",
+        "--env",
+        "AWS_SECRET_ACCESS_KEY=testing",
+        image,
+        "/app/.venv/bin/limbo-local-aws",
+        "--endpoint",
+        moto.url,
+        "--region",
+        "eu-west-1",
+    )
     assert "export QUEUE=" in setup.stdout and "limbo.fifo" in setup.stdout
     sqs = boto3.session.Session().client(
-        "sqs", endpoint_url=moto.url, region_name="eu-west-1",
-        aws_access_key_id="testing", aws_secret_access_key="testing")
+        "sqs",
+        endpoint_url=moto.url,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     urls = sqs.list_queues()["QueueUrls"]
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == ["limbo-dlq.fifo", "limbo.fifo"]
-    sink = containers.start(image, "sink", sink_port,
-                            {"SINK_PORT": str(sink_port), "SINK_API_KEY": "key"})
+    sink = containers.start(
+        image, "sink", sink_port, {"SINK_PORT": str(sink_port), "SINK_API_KEY": "key"}
+    )
     assert httpx.get(f"{sink.url}/messages", timeout=5).json()["count"] == 0
     REPORT.smoke_seconds["devtools"] = time.monotonic() - started

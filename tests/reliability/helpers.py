@@ -17,8 +17,12 @@ from limbo_shared.schema import MailRequest, QueuedMail
 
 T = TypeVar("T")
 
-MAIL: dict[str, Any] = {"from": "a@example.com", "to": ["b@example.com"], "subject": "S",
-                        "message": "T"}
+MAIL: dict[str, Any] = {
+    "from": "a@example.com",
+    "to": ["b@example.com"],
+    "subject": "S",
+    "message": "T",
+}
 
 
 def wait_for(
@@ -36,8 +40,7 @@ def wait_for(
 
 def sqs(aws: LocalAws) -> Any:
     """A client straight to the emulator, never through a test's proxy."""
-    return boto3.session.Session().client("sqs", endpoint_url=aws.endpoint,
-                                          region_name=aws.region)
+    return boto3.session.Session().client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
 
 
 def queue_depth(aws: LocalAws) -> int:
@@ -51,11 +54,18 @@ def queue_depth(aws: LocalAws) -> int:
 def put_envelope(aws: LocalAws, subject: str = "direct") -> str:
     """A valid message put on the queue as the API would, bypassing it; answers its id."""
     message_id = str(uuid.uuid4())
-    envelope = QueuedMail(id=message_id, owner="default", submitted_at=time.time(),
-                          mail=MailRequest.model_validate({**MAIL, "subject": subject}))
-    sqs(aws).send_message(QueueUrl=aws.queue_url, MessageBody=envelope.to_json(),
-                          MessageGroupId=f"default.{message_id[:4]}",
-                          MessageDeduplicationId=message_id)
+    envelope = QueuedMail(
+        id=message_id,
+        owner="default",
+        submitted_at=time.time(),
+        mail=MailRequest.model_validate({**MAIL, "subject": subject}),
+    )
+    sqs(aws).send_message(
+        QueueUrl=aws.queue_url,
+        MessageBody=envelope.to_json(),
+        MessageGroupId=f"default.{message_id[:4]}",
+        MessageDeduplicationId=message_id,
+    )
     return message_id
 
 
@@ -70,15 +80,20 @@ def dead_letters(aws: LocalAws) -> list[dict[str, Any]]:
     client = sqs(aws)
     letters: list[dict[str, Any]] = []
     for _ in range(100):
-        batch = client.receive_message(QueueUrl=aws.dead_letter_url, MaxNumberOfMessages=10,
-                                       VisibilityTimeout=60, MessageAttributeNames=["All"],
-                                       WaitTimeSeconds=0).get("Messages", [])
+        batch = client.receive_message(
+            QueueUrl=aws.dead_letter_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=60,
+            MessageAttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
         if not batch:
             break
         letters += batch
         for message in batch:
-            client.delete_message(QueueUrl=aws.dead_letter_url,
-                                  ReceiptHandle=message["ReceiptHandle"])
+            client.delete_message(
+                QueueUrl=aws.dead_letter_url, ReceiptHandle=message["ReceiptHandle"]
+            )
     return letters
 
 

@@ -11,14 +11,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from limbo_devtools.chaos import ChaosConfig, ChaosReport, ChaosRun
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def chaos(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
-        tuple[ChaosReport, ChaosRun]]:
+def chaos(
+    moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ChaosReport, ChaosRun]]:
     config = ChaosConfig(
         emails=500,
         endpoint=moto_endpoint,
@@ -43,8 +45,10 @@ def test_every_accepted_email_is_delivered_or_dead_lettered_with_its_reason(
     assert report.accepted == 500
     assert report.lost == 0
     # (A kill can make one email both delivered and, on its redelivery, rejected.)
-    assert report.delivered + report.dead_lettered - report.delivered_and_dead_lettered \
+    assert (
+        report.delivered + report.dead_lettered - report.delivered_and_dead_lettered
         == report.accepted
+    )
     # Only the injected permanent rejections end in the dead-letter queue.
     assert report.unexpected_dead_letters == []
     assert 0 < report.dead_lettered <= report.injected["400"]

@@ -50,8 +50,12 @@ def timed_post(api: str, subject: str) -> tuple[int, float, dict[str, Any], http
 def test_queue_outage_gives_bounded_503s_and_nothing_is_lost(
     mode: str, limbo: Limbo, aws: LocalAws, sink: str, proxy: FaultyProxy
 ) -> None:
-    env = {"AWS_ENDPOINT_URL": proxy.url, "PUBLISH_TIMEOUT": str(PUBLISH_TIMEOUT),
-           "CONCURRENCY": "20", "RETRY_BASE_SECONDS": "1"}
+    env = {
+        "AWS_ENDPOINT_URL": proxy.url,
+        "PUBLISH_TIMEOUT": str(PUBLISH_TIMEOUT),
+        "CONCURRENCY": "20",
+        "RETRY_BASE_SECONDS": "1",
+    }
     _, api = limbo.api(**env)
     workers = [limbo.mailgun_worker(sink, **env) for _ in range(2)]
     expected: set[str] = set()
@@ -100,22 +104,29 @@ def test_queue_outage_gives_bounded_503s_and_nothing_is_lost(
 
     proxy.restore()
     restored = time.monotonic()
+
     # The API recovers by itself, and readiness follows within its cache window.
     def accepted_again() -> str | None:
         status, _, body, _ = timed_post(api, "after 0")
         return str(body["id"]) if status == 200 else None
 
     expected.add(wait_for(accepted_again, timeout=20, what="a 200 after the outage"))
-    wait_for(lambda: httpx.get(f"{api}/ready", timeout=10).status_code == 200, timeout=10,
-             what="ready after the outage")
+    wait_for(
+        lambda: httpx.get(f"{api}/ready", timeout=10).status_code == 200,
+        timeout=10,
+        what="ready after the outage",
+    )
     for i in range(1, 5):
         status, _, body, _ = timed_post(api, f"after {i}")
         assert status == 200
         expected.add(body["id"])
 
     # Everything accepted is delivered once; nothing answered 503 was sent after all.
-    wait_for(lambda: set(deliveries(sink)) >= expected, timeout=60,
-             what="delivery of everything accepted")
+    wait_for(
+        lambda: set(deliveries(sink)) >= expected,
+        timeout=60,
+        what="delivery of everything accepted",
+    )
     print(f"{mode}: resumed {time.monotonic() - restored:.1f}s after the outage ended")
     time.sleep(1.0)
     delivered = deliveries(sink)

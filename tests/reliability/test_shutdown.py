@@ -40,8 +40,9 @@ class Burst:
                 if index is None:
                     return
                 try:
-                    response = http.post(f"{self.api}/v1/mail",
-                                         json={**MAIL, "subject": f"burst {index}"})
+                    response = http.post(
+                        f"{self.api}/v1/mail", json={**MAIL, "subject": f"burst {index}"}
+                    )
                 except httpx.TransportError as error:
                     # Refused or closed by a stopping server: not accepted, the client
                     # would retry elsewhere. Fine, as long as no 200 is lost.
@@ -83,12 +84,21 @@ def test_sigterm_to_the_api_during_a_burst_publishes_everything_it_accepted(
     burst.stop()
     print(burst.answers)
     # Every answer was a 200, a 503 or a refused/closed connection: never a 500.
-    assert set(burst.answers) <= {"200", "503", "ConnectError", "RemoteProtocolError",
-                                  "ReadError", "WriteError"}, burst.answers
+    assert set(burst.answers) <= {
+        "200",
+        "503",
+        "ConnectError",
+        "RemoteProtocolError",
+        "ReadError",
+        "WriteError",
+    }, burst.answers
     accepted = set(burst.accepted)
     assert len(accepted) == len(burst.accepted) >= 40
-    wait_for(lambda: set(deliveries(sink)) >= accepted, timeout=60,
-             what="delivery of every accepted email")
+    wait_for(
+        lambda: set(deliveries(sink)) >= accepted,
+        timeout=60,
+        what="delivery of every accepted email",
+    )
     time.sleep(1.0)
     delivered = deliveries(sink)
     assert set(delivered) == accepted
@@ -104,16 +114,24 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
     workers = [limbo.mailgun_worker(sink, **env)[0] for _ in range(2)]
     _, api = limbo.api()
     with ThreadPoolExecutor(12) as pool:
-        answers = list(pool.map(
-            lambda i: httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"w{i}"},
-                                 timeout=30), range(200)))
+        answers = list(
+            pool.map(
+                lambda i: httpx.post(
+                    f"{api}/v1/mail", json={**MAIL, "subject": f"w{i}"}, timeout=30
+                ),
+                range(200),
+            )
+        )
     assert all(answer.status_code == 200 for answer in answers)
     accepted = {answer.json()["id"] for answer in answers}
 
     for round_ in range(2):
         target = 40 * (round_ + 1)
-        wait_for(lambda: len(deliveries(sink)) >= target,  # noqa: B023 - called at once
-                 timeout=60, what="deliveries under way")
+        wait_for(
+            lambda: len(deliveries(sink)) >= target,  # noqa: B023 - called at once
+            timeout=60,
+            what="deliveries under way",
+        )
         victim = workers[round_]
         stopped = time.monotonic()
         victim.signal(signal.SIGTERM)
@@ -123,8 +141,11 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
         assert time.monotonic() - stopped < 12
         workers.append(limbo.mailgun_worker(sink, **env)[0])
 
-    wait_for(lambda: set(deliveries(sink)) >= accepted, timeout=90,
-             what="delivery of every accepted email")
+    wait_for(
+        lambda: set(deliveries(sink)) >= accepted,
+        timeout=90,
+        what="delivery of every accepted email",
+    )
     wait_for(lambda: queue_depth(aws) == 0, timeout=30, what="an empty queue")
     time.sleep(1.0)
     delivered = deliveries(sink)

@@ -30,8 +30,9 @@ def test_missing_attributes_give_an_empty_context() -> None:
 
 
 def test_attribute_limit_is_respected() -> None:
-    attributes = {f"a{i}": {"DataType": "String", "StringValue": "x"}
-                  for i in range(MAX_MESSAGE_ATTRIBUTES)}
+    attributes = {
+        f"a{i}": {"DataType": "String", "StringValue": "x"} for i in range(MAX_MESSAGE_ATTRIBUTES)
+    }
     with tracer.start_as_current_span("producer"):
         inject_context(attributes)
     assert len(attributes) == MAX_MESSAGE_ATTRIBUTES

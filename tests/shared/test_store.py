@@ -26,29 +26,44 @@ DAY = 86_400
 
 
 def mail(owner: str = "alice", recipients: int = 2) -> QueuedMail:
-    request = MailRequest.model_validate({
-        "from": "a@example.com", "to": [f"r{i}@example.com" for i in range(recipients)],
-        "subject": "S", "message": "secret body text",
-    })
+    request = MailRequest.model_validate(
+        {
+            "from": "a@example.com",
+            "to": [f"r{i}@example.com" for i in range(recipients)],
+            "subject": "S",
+            "message": "secret body text",
+        }
+    )
     return QueuedMail(id=str(uuid.uuid4()), owner=owner, submitted_at=time.time(), mail=request)
 
 
 def raw_item(aws: LocalAws, key: str) -> dict[str, dict[str, str]]:
     client = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name=aws.region)
-    return dict(client.get_item(TableName=aws.status_table, Key={"pk": {"S": key}},
-                                ConsistentRead=True)["Item"])
+    return dict(
+        client.get_item(TableName=aws.status_table, Key={"pk": {"S": key}}, ConsistentRead=True)[
+            "Item"
+        ]
+    )
 
 
 def calls(operation: str) -> float:
-    return REGISTRY.get_sample_value(
-        "limbo_status_store_calls_total", {"operation": operation, "result": "ok"}) or 0.0
+    return (
+        REGISTRY.get_sample_value(
+            "limbo_status_store_calls_total", {"operation": operation, "result": "ok"}
+        )
+        or 0.0
+    )
 
 
 @pytest.fixture
 async def store(tracked_aws: LocalAws) -> AsyncIterator[MessageStore]:
     assert tracked_aws.status_table is not None
-    table = open_table(tracked_aws.status_table, region=tracked_aws.region,
-                       endpoint_url=tracked_aws.endpoint, threads=16)
+    table = open_table(
+        tracked_aws.status_table,
+        region=tracked_aws.region,
+        endpoint_url=tracked_aws.endpoint,
+        threads=16,
+    )
     store = MessageStore(table, ttl_days=30)
     yield store
     await store.aclose()
@@ -56,11 +71,14 @@ async def store(tracked_aws: LocalAws) -> AsyncIterator[MessageStore]:
 
 
 def test_the_table_expires_records_through_ttl(tracked_aws: LocalAws) -> None:
-    client = boto3.client("dynamodb", endpoint_url=tracked_aws.endpoint,
-                          region_name=tracked_aws.region)
+    client = boto3.client(
+        "dynamodb", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region
+    )
     ttl = client.describe_time_to_live(TableName=tracked_aws.status_table)
-    assert ttl["TimeToLiveDescription"] == {"TimeToLiveStatus": "ENABLED",
-                                            "AttributeName": "expires_at"}
+    assert ttl["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires_at",
+    }
 
 
 async def test_queued_record_has_no_body_and_expires_after_the_ttl(
@@ -71,7 +89,11 @@ async def test_queued_record_has_no_body_and_expires_after_the_ttl(
     record = await store.get(message.id)
     assert record is not None
     assert (record.status, record.owner, record.recipients, record.attempts) == (
-        Status.QUEUED, "alice", 3, 0)
+        Status.QUEUED,
+        "alice",
+        3,
+        0,
+    )
     item = raw_item(tracked_aws, f"mail#{message.id}")
     assert int(item["expires_at"]["N"]) == int(message.submitted_at) + 30 * DAY
     stored_text = repr(item)
@@ -93,7 +115,8 @@ async def test_only_one_of_many_concurrent_claims_wins(store: MessageStore) -> N
     message = mail()
     await store.record_queued(message)
     claims = await asyncio.gather(
-        *(store.claim(message, provider="mailgun", lease_seconds=30) for _ in range(12)))
+        *(store.claim(message, provider="mailgun", lease_seconds=30) for _ in range(12))
+    )
     outcomes = [c.outcome for c in claims]
     assert outcomes.count(ClaimOutcome.CLAIMED) == 1
     busy = [c for c in claims if c.outcome is ClaimOutcome.BUSY]
@@ -110,7 +133,11 @@ async def test_a_sent_message_is_never_claimed_again(store: MessageStore) -> Non
     record = await store.get(message.id)
     assert record is not None
     assert (record.status, record.provider, record.provider_message_id, record.attempts) == (
-        Status.SENT, "mailgun", "<p1@mg>", 1)
+        Status.SENT,
+        "mailgun",
+        "<p1@mg>",
+        1,
+    )
     assert record.sent_at is not None
 
 
@@ -119,7 +146,8 @@ async def test_an_expired_lease_can_be_taken_over(store: MessageStore) -> None:
     first = await store.claim(message, provider="mailgun", lease_seconds=0.5)
     assert first.outcome is ClaimOutcome.CLAIMED
     assert (await store.claim(message, provider="mailgun", lease_seconds=30)).outcome is (
-        ClaimOutcome.BUSY)
+        ClaimOutcome.BUSY
+    )
     await asyncio.sleep(0.6)
     second = await store.claim(message, provider="mailgun", lease_seconds=30)
     assert (second.outcome, second.attempts) == (ClaimOutcome.CLAIMED, 2)
@@ -139,7 +167,11 @@ async def test_claim_creates_the_record_of_a_message_queued_without_tracking(
     record = await store.get(message.id)
     assert record is not None
     assert (record.status, record.owner, record.recipients, record.attempts) == (
-        Status.SENDING, "bob", 4, 1)
+        Status.SENDING,
+        "bob",
+        4,
+        1,
+    )
     assert record.expires_at == int(message.submitted_at) + 30 * DAY
 
 
@@ -161,8 +193,9 @@ async def test_idempotency_keys_expire_after_a_day_and_are_per_owner(
     first = await keys.reserve("alice", "k1", fingerprint="f", message_id="m1", lease_seconds=30)
     other = await keys.reserve("bob", "k1", fingerprint="f", message_id="m2", lease_seconds=30)
     assert (first.outcome, other.outcome) == (ReservationOutcome.NEW, ReservationOutcome.NEW)
-    client = boto3.client("dynamodb", endpoint_url=tracked_aws.endpoint,
-                          region_name=tracked_aws.region)
+    client = boto3.client(
+        "dynamodb", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region
+    )
     items = client.scan(TableName=tracked_aws.status_table)["Items"]
     [item] = [i for i in items if i["message_id"]["S"] == "m1"]
     assert "k1" not in item["pk"]["S"]  # stored hashed

@@ -40,8 +40,14 @@ print(json.dumps({"flushed": telemetry.shutdown(timeout=5), "exporting": telemet
 
 def run_process(**env: str) -> list[dict[str, object]]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    result = subprocess.run([sys.executable, "-c", PROCESS], env={**clean, **env},
-                            capture_output=True, text=True, timeout=30, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", PROCESS],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert result.stderr == ""
     return [json.loads(line) for line in result.stdout.splitlines()]
 
@@ -75,13 +81,17 @@ def test_with_an_endpoint_the_span_reaches_the_collector(receiver: OtlpReceiver)
     line, result = run_process(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
     assert result == {"flushed": True, "exporting": True}
     [span] = receiver.spans()
-    assert (span.name, span.service, span.trace_id) == ("probe work", "limbo-probe",
-                                                         line["trace_id"])
+    assert (span.name, span.service, span.trace_id) == (
+        "probe work",
+        "limbo-probe",
+        line["trace_id"],
+    )
 
 
 def test_sdk_disabled_exports_nothing_even_with_an_endpoint(receiver: OtlpReceiver) -> None:
-    line, result = run_process(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                               OTEL_SDK_DISABLED="TRUE")
+    line, result = run_process(
+        OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SDK_DISABLED="TRUE"
+    )
     assert result == {"flushed": True, "exporting": False}
     assert "trace_id" not in line, "no SDK, no ids"
     time.sleep(0.3)
@@ -89,7 +99,8 @@ def test_sdk_disabled_exports_nothing_even_with_an_endpoint(receiver: OtlpReceiv
 
 
 def test_service_name_and_resource_come_from_the_standard_variables(
-    telemetry: list[Telemetry], monkeypatch: pytest.MonkeyPatch,
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     telemetry.append(setup_telemetry("limbo-api"))
     assert telemetry[-1].provider is not None
@@ -99,12 +110,16 @@ def test_service_name_and_resource_come_from_the_standard_variables(
     telemetry.append(setup_telemetry("limbo-api"))
     assert telemetry[-1].provider is not None
     attributes = telemetry[-1].provider.resource.attributes
-    assert (attributes["service.name"], attributes["service.namespace"],
-            attributes["service.version"]) == ("api-eu", "mail", "1.2")
+    assert (
+        attributes["service.name"],
+        attributes["service.namespace"],
+        attributes["service.version"],
+    ) == ("api-eu", "mail", "1.2")
 
 
 def test_the_sampler_comes_from_the_standard_variable(
-    telemetry: list[Telemetry], monkeypatch: pytest.MonkeyPatch,
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     telemetry.append(setup_telemetry("limbo-api"))
@@ -113,17 +128,27 @@ def test_the_sampler_comes_from_the_standard_variable(
     assert not span.get_span_context().trace_flags.sampled
 
 
-@pytest.mark.parametrize(("variables", "exporter"), [
-    ({}, OTLPSpanExporter),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, OTLPSpanExporter),
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, GrpcExporter),
-    # The signal-specific variable wins over the general one.
-    ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"},
-     OTLPSpanExporter),
-])
+@pytest.mark.parametrize(
+    ("variables", "exporter"),
+    [
+        ({}, OTLPSpanExporter),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, OTLPSpanExporter),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, GrpcExporter),
+        # The signal-specific variable wins over the general one.
+        (
+            {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            },
+            OTLPSpanExporter,
+        ),
+    ],
+)
 def test_protocol_selects_the_exporter(
-    telemetry: list[Telemetry], monkeypatch: pytest.MonkeyPatch,
-    variables: dict[str, str], exporter: type,
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    exporter: type,
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     for name, value in variables.items():
@@ -133,29 +158,41 @@ def test_protocol_selects_the_exporter(
 
 
 def test_an_unknown_protocol_is_a_configuration_error_naming_the_variable(
-    telemetry: list[Telemetry], monkeypatch: pytest.MonkeyPatch,
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "http/json")
-    with pytest.raises(ConfigError, match=r"^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is invalid: "
-                                          r"'http/json' is not supported"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^OTEL_EXPORTER_OTLP_TRACES_PROTOCOL is invalid: "
+        r"'http/json' is not supported",
+    ):
         setup_telemetry("limbo-api")
 
 
 def test_the_api_stops_with_one_line_on_an_unknown_protocol() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    env.update(QUEUE="http://127.0.0.1:9/123456789012/q.fifo", REGION="us-east-1",
-               OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
-               OTEL_EXPORTER_OTLP_PROTOCOL="http/json", LOG_FORMAT="json")
-    result = subprocess.run([script("limbo-api")], env=env, capture_output=True, text=True,
-                            timeout=30)
+    env.update(
+        QUEUE="http://127.0.0.1:9/123456789012/q.fifo",
+        REGION="us-east-1",
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+        LOG_FORMAT="json",
+    )
+    result = subprocess.run(
+        [script("limbo-api")], env=env, capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
-    assert result.stderr == ("limbo-api: configuration error: OTEL_EXPORTER_OTLP_PROTOCOL is "
-                             "invalid: 'http/json' is not supported; use http/protobuf or grpc\n")
+    assert result.stderr == (
+        "limbo-api: configuration error: OTEL_EXPORTER_OTLP_PROTOCOL is "
+        "invalid: 'http/json' is not supported; use http/protobuf or grpc\n"
+    )
 
 
 def test_shutdown_gives_up_on_an_unreachable_collector_in_bounded_time(
-    telemetry: list[Telemetry], monkeypatch: pytest.MonkeyPatch,
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     # The exporter retries with backoff until this timeout (10 s by default).

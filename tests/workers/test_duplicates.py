@@ -32,8 +32,9 @@ def crash_after_sending(
     _, api = limbo.api(**env)
     ids = [submit(api, f"m{i:02}") for i in range(MESSAGES)]
     proxy.hold(DELETE)
-    doomed, _ = limbo.mailgun_worker(sink, AWS_ENDPOINT_URL=proxy.url, VISIBILITY_TIMEOUT="5",
-                                     **env)
+    doomed, _ = limbo.mailgun_worker(
+        sink, AWS_ENDPOINT_URL=proxy.url, VISIBILITY_TIMEOUT="5", **env
+    )
     wait_for(lambda: len(sink_messages(sink)) == MESSAGES and proxy.seen(DELETE) >= 1)
     if tracking:
         # The crash must come after `sent` was recorded: that is the window tested here.
@@ -46,8 +47,7 @@ def crash_after_sending(
 def test_a_worker_killed_before_its_delete_causes_no_second_send(
     tracked_limbo: Limbo, tracked_aws: LocalAws, holding_proxy: HoldingProxy, sink: str
 ) -> None:
-    api, ids = crash_after_sending(tracked_limbo, tracked_aws, holding_proxy, sink,
-                                   tracking=True)
+    api, ids = crash_after_sending(tracked_limbo, tracked_aws, holding_proxy, sink, tracking=True)
     _, second = tracked_limbo.mailgun_worker(sink, VISIBILITY_TIMEOUT="5")
     wait_for(lambda: queue_depth(tracked_aws) == 0, timeout=30)
     assert subjects(sink) == [f"m{i:02}" for i in range(MESSAGES)], "each exactly once"

@@ -15,9 +15,15 @@ from ..conftest import sink_messages
 
 
 def envelope(**fields: object) -> QueuedMail:
-    mail = MailRequest.model_validate({
-        "from": "a@example.com", "to": ["b@example.com", "c@example.com"],
-        "subject": "S", "message": "T", **fields})
+    mail = MailRequest.model_validate(
+        {
+            "from": "a@example.com",
+            "to": ["b@example.com", "c@example.com"],
+            "subject": "S",
+            "message": "T",
+            **fields,
+        }
+    )
     return QueuedMail(id="m-1", owner="default", submitted_at=0.0, mail=mail)
 
 
@@ -26,9 +32,16 @@ def settings(url: str = "https://api.mailgun.net", key: str = "key-test") -> Mai
 
 
 def test_form_fields_repeat_recipients_and_map_extras() -> None:
-    fields = form_fields(envelope(cc=["d@example.com"], bcc=["e@example.com"], html="<p>",
-                                  reply_to=["r@example.com"], headers={"X-Campaign": "7"},
-                                  tags={"kind": "welcome"}))
+    fields = form_fields(
+        envelope(
+            cc=["d@example.com"],
+            bcc=["e@example.com"],
+            html="<p>",
+            reply_to=["r@example.com"],
+            headers={"X-Campaign": "7"},
+            tags={"kind": "welcome"},
+        )
+    )
     assert fields.count(("to", "b@example.com")) == 1 and ("to", "c@example.com") in fields
     assert ("cc", "d@example.com") in fields and ("bcc", "e@example.com") in fields
     assert ("html", "<p>") in fields and ("h:Reply-To", "r@example.com") in fields
@@ -48,10 +61,15 @@ def run(provider: MailgunProvider, mail: QueuedMail) -> str:
 
 @pytest.mark.parametrize(
     "status,error",
-    [(400, PermanentProviderError), (401, PermanentProviderError),
-     (403, PermanentProviderError), (429, TransientProviderError),
-     (500, TransientProviderError), (503, TransientProviderError),
-     (404, TransientProviderError)],
+    [
+        (400, PermanentProviderError),
+        (401, PermanentProviderError),
+        (403, PermanentProviderError),
+        (429, TransientProviderError),
+        (500, TransientProviderError),
+        (503, TransientProviderError),
+        (404, TransientProviderError),
+    ],
 )
 def test_status_classification(status: int, error: type[Exception]) -> None:
     def answer(request: httpx.Request) -> httpx.Response:
@@ -71,8 +89,9 @@ def test_request_uses_basic_auth_and_domain_path() -> None:
         seen.append(request)
         return httpx.Response(200, json={"id": "<x@mg>", "message": "Queued. Thank you."})
 
-    provider = MailgunProvider(settings(url="https://api.eu.mailgun.net"),
-                               transport=httpx.MockTransport(answer))
+    provider = MailgunProvider(
+        settings(url="https://api.eu.mailgun.net"), transport=httpx.MockTransport(answer)
+    )
     assert run(provider, envelope()) == "<x@mg>"
     assert seen[0].url == "https://api.eu.mailgun.net/v3/mg.example.com/messages"
     assert seen[0].headers["authorization"].startswith("Basic ")

@@ -29,9 +29,14 @@ def wait_for(predicate: Any, timeout: float = 20.0) -> Any:
 
 def dead_letters(aws: LocalAws) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-    return list(sqs.receive_message(QueueUrl=aws.dead_letter_url, MaxNumberOfMessages=10,
-                                    VisibilityTimeout=0,
-                                    MessageAttributeNames=["All"]).get("Messages", []))
+    return list(
+        sqs.receive_message(
+            QueueUrl=aws.dead_letter_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+    )
 
 
 def queue_depth(aws: LocalAws) -> int:
@@ -41,13 +46,15 @@ def queue_depth(aws: LocalAws) -> int:
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
     return int(attributes["ApproximateNumberOfMessages"]) + int(
-        attributes["ApproximateNumberOfMessagesNotVisible"])
+        attributes["ApproximateNumberOfMessagesNotVisible"]
+    )
 
 
 def put_raw(aws: LocalAws, body: str, dedup: str) -> None:
     sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-    sqs.send_message(QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId="g",
-                     MessageDeduplicationId=dedup)
+    sqs.send_message(
+        QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=dedup
+    )
 
 
 def test_poison_messages_go_to_the_dead_letter_queue_and_the_worker_goes_on(

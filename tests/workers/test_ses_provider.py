@@ -14,21 +14,30 @@ from limbo_shared.schema import MailRequest, QueuedMail
 
 
 def envelope(sender: str = "limbo@example.com", **fields: object) -> QueuedMail:
-    mail = MailRequest.model_validate({
-        "from": sender, "to": ["b@example.com"], "subject": "S", "message": "T", **fields})
+    mail = MailRequest.model_validate(
+        {"from": sender, "to": ["b@example.com"], "subject": "S", "message": "T", **fields}
+    )
     return QueuedMail(id="m-1", owner="default", submitted_at=0.0, mail=mail)
 
 
 def test_request_maps_every_field() -> None:
     request = send_email_request(
-        envelope(cc=["c@example.com"], bcc=["d@example.com"], html="<p>",
-                 reply_to=["r@example.com"], headers={"X-A": "1"}, tags={"k": "v"}),
+        envelope(
+            cc=["c@example.com"],
+            bcc=["d@example.com"],
+            html="<p>",
+            reply_to=["r@example.com"],
+            headers={"X-A": "1"},
+            tags={"k": "v"},
+        ),
         "limbo@example.com",
     )
     assert request["FromEmailAddress"] == "limbo@example.com"
-    assert request["Destination"] == {"ToAddresses": ["b@example.com"],
-                                      "CcAddresses": ["c@example.com"],
-                                      "BccAddresses": ["d@example.com"]}
+    assert request["Destination"] == {
+        "ToAddresses": ["b@example.com"],
+        "CcAddresses": ["c@example.com"],
+        "BccAddresses": ["d@example.com"],
+    }
     simple = request["Content"]["Simple"]
     assert simple["Body"]["Html"]["Data"] == "<p>"
     assert {"Name": "X-A", "Value": "1"} in simple["Headers"]
@@ -44,8 +53,9 @@ def test_other_from_becomes_reply_to_behind_the_verified_source() -> None:
 
 def send(aws: LocalAws, source: str, mail: QueuedMail) -> str:
     async def go() -> str:
-        provider = SesProvider(SesSettings(sessource=source, region=aws.region,
-                                           aws_endpoint_url=aws.endpoint))
+        provider = SesProvider(
+            SesSettings(sessource=source, region=aws.region, aws_endpoint_url=aws.endpoint)
+        )
         try:
             return await provider.send(mail)
         finally:

@@ -23,14 +23,16 @@ def status(api: str, message_id: str) -> dict[str, Any]:
 
 
 def status_becomes(api: str, message_id: str, wanted: str, timeout: float = 20) -> dict[str, Any]:
-    return dict(wait_for(lambda: (r := status(api, message_id))["status"] == wanted and r,
-                         timeout=timeout))
+    return dict(
+        wait_for(lambda: (r := status(api, message_id))["status"] == wanted and r, timeout=timeout)
+    )
 
 
 def outcome_count(worker: str, outcome: str) -> float:
     values = httpx.get(f"{worker}/metrics", headers={"Accept": "application/json"}).json()["values"]
-    return float(values.get(
-        f"limbo_worker_messages_total{{outcome={outcome},provider=mailgun}}", 0.0))
+    return float(
+        values.get(f"limbo_worker_messages_total{{outcome={outcome},provider=mailgun}}", 0.0)
+    )
 
 
 def submit(api: str, subject: str = "S") -> str:
@@ -39,9 +41,7 @@ def submit(api: str, subject: str = "S") -> str:
     return str(response.json()["id"])
 
 
-def test_a_sent_message_records_the_provider_and_its_id(
-    tracked_limbo: Limbo, sink: str
-) -> None:
+def test_a_sent_message_records_the_provider_and_its_id(tracked_limbo: Limbo, sink: str) -> None:
     _, api = tracked_limbo.api()
     message_id = submit(api)
     assert status(api, message_id)["status"] == "queued"
@@ -88,11 +88,14 @@ def test_giving_up_after_the_last_attempt_is_recorded_as_failed(
 ) -> None:
     # Two attempts before the dead-letter queue (the worker reads the redrive policy).
     sqs = boto3.client("sqs", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region)
-    attributes = sqs.get_queue_attributes(QueueUrl=tracked_aws.queue_url,
-                                          AttributeNames=["RedrivePolicy"])["Attributes"]
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=tracked_aws.queue_url, AttributeNames=["RedrivePolicy"]
+    )["Attributes"]
     policy = json.loads(attributes["RedrivePolicy"])
-    sqs.set_queue_attributes(QueueUrl=tracked_aws.queue_url, Attributes={
-        "RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 2})})
+    sqs.set_queue_attributes(
+        QueueUrl=tracked_aws.queue_url,
+        Attributes={"RedrivePolicy": json.dumps({**policy, "maxReceiveCount": 2})},
+    )
     _, api = tracked_limbo.api()
     message_id = submit(api)
     # Backoff rounds down to 0 s: the second attempt follows at once.
@@ -111,10 +114,18 @@ def test_a_copy_of_a_sent_message_is_deleted_without_sending(
     status_becomes(api, message_id, "sent")
     # The same envelope again, as SQS redelivers it (deduplication only lasts 5 minutes).
     sqs = boto3.client("sqs", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region)
-    envelope = QueuedMail(id=message_id, owner="default", submitted_at=time.time(),
-                          mail=MailRequest.model_validate({**MAIL, "subject": "S"}))
-    sqs.send_message(QueueUrl=tracked_aws.queue_url, MessageBody=envelope.to_json(),
-                     MessageGroupId="default.0", MessageDeduplicationId=f"{message_id}-again")
+    envelope = QueuedMail(
+        id=message_id,
+        owner="default",
+        submitted_at=time.time(),
+        mail=MailRequest.model_validate({**MAIL, "subject": "S"}),
+    )
+    sqs.send_message(
+        QueueUrl=tracked_aws.queue_url,
+        MessageBody=envelope.to_json(),
+        MessageGroupId="default.0",
+        MessageDeduplicationId=f"{message_id}-again",
+    )
     wait_for(lambda: outcome_count(worker, "duplicate") == 1)
     wait_for(lambda: queue_depth(tracked_aws) == 0)
     assert len(sink_messages(sink)) == 1

@@ -117,11 +117,14 @@ class ChaosReport:
         if self.lost:
             found.append(f"{self.lost} accepted emails were lost: {self.lost_ids[:5]}")
         if self.unexpected_dead_letters:
-            found.append(f"{len(self.unexpected_dead_letters)} dead letters were not injected "
-                         f"400s: {self.unexpected_dead_letters[:3]}")
+            found.append(
+                f"{len(self.unexpected_dead_letters)} dead letters were not injected "
+                f"400s: {self.unexpected_dead_letters[:3]}"
+            )
         if self.dead_lettered > self.injected.get("400", 0):
-            found.append(f"{self.dead_lettered} dead letters for "
-                         f"{self.injected.get('400', 0)} injected 400s")
+            found.append(
+                f"{self.dead_lettered} dead letters for {self.injected.get('400', 0)} injected 400s"
+            )
         if self.failed_restarts:
             found.append(f"{self.failed_restarts} worker restarts failed")
         if self.left_on_queue:
@@ -131,8 +134,10 @@ class ChaosReport:
         if not self.tracking and self.duplicated > self.duplicate_bound:
             found.append(f"{self.duplicated} duplicates exceed the bound {self.duplicate_bound}")
         if self.unaccepted_deliveries:
-            found.append(f"{self.unaccepted_deliveries} emails were delivered although the "
-                         "API had refused them (a client retry would send them twice)")
+            found.append(
+                f"{self.unaccepted_deliveries} emails were delivered although the "
+                "API had refused them (a client retry would send them twice)"
+            )
         if self.refused > self.emails // 100:
             found.append(f"the API refused {self.refused} of {self.emails} emails")
         return found
@@ -145,8 +150,11 @@ class ChaosReport:
             ("refused by the API", self.refused),
             ("delivered", self.delivered),
             ("dead-lettered (injected 400)", self.dead_lettered),
-            ("duplicated", f"{self.duplicated} (bound {self.duplicate_bound}; "
-                           f"{self.slow_duplicates} after an injected slow answer)"),
+            (
+                "duplicated",
+                f"{self.duplicated} (bound {self.duplicate_bound}; "
+                f"{self.slow_duplicates} after an injected slow answer)",
+            ),
             ("delivered and dead-lettered", self.delivered_and_dead_lettered),
             ("lost", self.lost),
             ("workers killed (SIGKILL)", self.kills),
@@ -260,8 +268,13 @@ class ChaosRun:
             print(f"[chaos {time.strftime('%H:%M:%S')}] {text}", flush=True)
 
     def _start(self, name: str, argv: list[str], env: dict[str, str], health: str) -> Process:
-        process = Process(name, argv, env=env, health_url=health,
-                          log_path=self.logs / f"{name}-{health.split(':')[2].split('/')[0]}.log")
+        process = Process(
+            name,
+            argv,
+            env=env,
+            health_url=health,
+            log_path=self.logs / f"{name}-{health.split(':')[2].split('/')[0]}.log",
+        )
         process.start(timeout=60)
         self._processes.append(process)
         return process
@@ -284,13 +297,19 @@ class ChaosRun:
         port = free_port()
         config = self.config
         return self._start(
-            "limbo-mailgun-worker", [script("limbo-mailgun-worker")],
+            "limbo-mailgun-worker",
+            [script("limbo-mailgun-worker")],
             self.limbo_env(
-                PORT=str(port), MAILGUN=self.mailgun_key, DOMAIN="mg.example.com",
-                MAILGUN_API_URL=self._sink, CONCURRENCY=str(config.concurrency),
+                PORT=str(port),
+                MAILGUN=self.mailgun_key,
+                DOMAIN="mg.example.com",
+                MAILGUN_API_URL=self._sink,
+                CONCURRENCY=str(config.concurrency),
                 SEND_TIMEOUT=str(config.send_timeout),
                 VISIBILITY_TIMEOUT=str(config.visibility_timeout),
-                RETRY_BASE_SECONDS="1", RETRY_MAX_SECONDS="5", SHUTDOWN_GRACE="10",
+                RETRY_BASE_SECONDS="1",
+                RETRY_MAX_SECONDS="5",
+                SHUTDOWN_GRACE="10",
             ),
             f"http://127.0.0.1:{port}/health",
         )
@@ -309,14 +328,17 @@ class ChaosRun:
         }
         if config.seed is not None:
             env["SINK_SEED"] = str(config.seed)
-        self._start("sink", [script("limbo-mailgun-sink")], env,
-                    f"http://127.0.0.1:{port}/health")
+        self._start("sink", [script("limbo-mailgun-sink")], env, f"http://127.0.0.1:{port}/health")
         return f"http://127.0.0.1:{port}"
 
     def _start_moto(self) -> str:
         port = free_port()
-        self._start("moto", [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)], {},
-                    f"http://127.0.0.1:{port}/moto-api/")
+        self._start(
+            "moto",
+            [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            {},
+            f"http://127.0.0.1:{port}/moto-api/",
+        )
         return f"http://127.0.0.1:{port}"
 
     # -- the run ---------------------------------------------------------------------
@@ -331,18 +353,27 @@ class ChaosRun:
                 # The tracking store's table, where provision() knows how to make it.
                 extra["status_table"] = config.env["STATUS_TABLE"]
             self._aws = provision(
-                endpoint, queue_name=f"chaos{uuid.uuid4().hex[:10]}.fifo",
-                visibility_timeout=config.visibility_timeout, **extra,
+                endpoint,
+                queue_name=f"chaos{uuid.uuid4().hex[:10]}.fifo",
+                visibility_timeout=config.visibility_timeout,
+                **extra,
             )
             self._sqs = boto3.session.Session().client(
-                "sqs", endpoint_url=endpoint, region_name=self._aws.region)
+                "sqs", endpoint_url=endpoint, region_name=self._aws.region
+            )
             self._sink = self._start_sink()
             port = free_port()
-            self._start("limbo-api", [script("limbo-api")], self.limbo_env(PORT=str(port)),
-                        f"http://127.0.0.1:{port}/health")
+            self._start(
+                "limbo-api",
+                [script("limbo-api")],
+                self.limbo_env(PORT=str(port)),
+                f"http://127.0.0.1:{port}/health",
+            )
             self._api = f"http://127.0.0.1:{port}"
-            self.say(f"queue {self._aws.queue_url}, sink {self._sink}, api {self._api}, "
-                     f"logs in {self.logs}")
+            self.say(
+                f"queue {self._aws.queue_url}, sink {self._sink}, api {self._api}, "
+                f"logs in {self.logs}"
+            )
             workers.start()
             started = time.monotonic()
             accepted, refused = self._submit()
@@ -427,9 +458,11 @@ class ChaosRun:
         assert self._aws is not None
         attributes = self._sqs.get_queue_attributes(
             QueueUrl=self._aws.queue_url,
-            AttributeNames=["ApproximateNumberOfMessages",
-                            "ApproximateNumberOfMessagesNotVisible",
-                            "ApproximateNumberOfMessagesDelayed"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
 
@@ -456,8 +489,11 @@ class ChaosRun:
         empty = 0
         while empty < 3:
             batch = self._sqs.receive_message(
-                QueueUrl=self._aws.dead_letter_url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
-                VisibilityTimeout=60, MessageAttributeNames=["All"],
+                QueueUrl=self._aws.dead_letter_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=60,
+                MessageAttributeNames=["All"],
             ).get("Messages", [])
             if not batch:
                 empty += 1
@@ -466,8 +502,9 @@ class ChaosRun:
             letters += batch
             self._sqs.delete_message_batch(
                 QueueUrl=self._aws.dead_letter_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                         for i, m in enumerate(batch)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)
+                ],
             )
         return letters
 
@@ -485,8 +522,11 @@ class ChaosRun:
         dead: dict[str, str] = {}
         unexpected = []
         for letter in self._dead_letters():
-            reason = letter.get("MessageAttributes", {}).get(
-                "limbo-reason", {}).get("StringValue", "(no reason)")
+            reason = (
+                letter.get("MessageAttributes", {})
+                .get("limbo-reason", {})
+                .get("StringValue", "(no reason)")
+            )
             try:
                 message_id = str(json.loads(letter["Body"])["id"])
             except (ValueError, KeyError, TypeError):
@@ -495,8 +535,7 @@ class ChaosRun:
             if INJECTED_400 not in reason:
                 unexpected.append(f"{message_id}: {reason}")
         duplicated = sum(count - 1 for count in deliveries.values() if count > 1)
-        slow_duplicates = sum(
-            min(slow[i], deliveries[i] - 1) for i in slow if deliveries[i] > 1)
+        slow_duplicates = sum(min(slow[i], deliveries[i] - 1) for i in slow if deliveries[i] > 1)
         lost = sorted(accepted - set(deliveries) - set(dead))
         config = self.config
         return ChaosReport(
@@ -512,8 +551,8 @@ class ChaosRun:
             injected=dict(sink.get("failures", {})),
             # A killed worker can have sent at most its in-flight messages without
             # deleting them; an injected slow answer is accepted after the timeout.
-            duplicate_bound=kills * config.concurrency + int(sink.get("failures", {})
-                                                             .get("slow", 0)),
+            duplicate_bound=kills * config.concurrency
+            + int(sink.get("failures", {}).get("slow", 0)),
             slow_duplicates=slow_duplicates,
             delivered_and_dead_lettered=len(set(deliveries) & set(dead)),
             unaccepted_deliveries=len(set(deliveries) - accepted),
@@ -551,20 +590,39 @@ def _pair(text: str) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="limbo-chaos", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="limbo-chaos",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--emails", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--kill-every", type=_pair, default=(2.0, 5.0), metavar="LOW,HIGH",
-                        help="seconds between two SIGKILLs, drawn uniformly (default 2,5)")
+    parser.add_argument(
+        "--kill-every",
+        type=_pair,
+        default=(2.0, 5.0),
+        metavar="LOW,HIGH",
+        help="seconds between two SIGKILLs, drawn uniformly (default 2,5)",
+    )
     parser.add_argument("--concurrency", type=int, default=32, help="CONCURRENCY per worker")
     parser.add_argument("--clients", type=int, default=16, help="parallel submitting clients")
-    parser.add_argument("--backlog", type=int, default=200,
-                        help="pause submitting while the queue holds more (default 200)")
-    parser.add_argument("--endpoint", default=None,
-                        help="an SQS emulator already running (default: start a moto server)")
-    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                        help="extra environment for the API and workers, e.g. STATUS_TABLE=...")
+    parser.add_argument(
+        "--backlog",
+        type=int,
+        default=200,
+        help="pause submitting while the queue holds more (default 200)",
+    )
+    parser.add_argument(
+        "--endpoint",
+        default=None,
+        help="an SQS emulator already running (default: start a moto server)",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the API and workers, e.g. STATUS_TABLE=...",
+    )
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--settle-timeout", type=float, default=600.0)
     parser.add_argument("--logs", type=Path, default=None, help="where process logs go")
@@ -574,10 +632,18 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
         os.environ.setdefault(name, value)
     config = ChaosConfig(
-        emails=args.emails, workers=args.workers, kill_every=args.kill_every,
-        concurrency=args.concurrency, clients=args.clients, backlog=args.backlog,
-        endpoint=args.endpoint, env=env, seed=args.seed, settle_timeout=args.settle_timeout,
-        logs=args.logs, progress=not args.json,
+        emails=args.emails,
+        workers=args.workers,
+        kill_every=args.kill_every,
+        concurrency=args.concurrency,
+        clients=args.clients,
+        backlog=args.backlog,
+        endpoint=args.endpoint,
+        env=env,
+        seed=args.seed,
+        settle_timeout=args.settle_timeout,
+        logs=args.logs,
+        progress=not args.json,
     )
     # SIGTERM (e.g. a CI time-out) tears the processes down like Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

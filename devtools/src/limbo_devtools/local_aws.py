@@ -43,7 +43,9 @@ class LocalAws:
 
 def _client(service: str, endpoint: str, region: str) -> Any:
     return boto3.session.Session().client(
-        service, endpoint_url=endpoint, region_name=region,
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
         aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
     )
@@ -106,15 +108,25 @@ def create_status_table(dynamodb: Any, name: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"))
+    parser.add_argument(
+        "--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+    )
     parser.add_argument("--region", default=os.environ.get("REGION", "us-east-1"))
     parser.add_argument("--queue-name", default="limbo.fifo")
     parser.add_argument("--sender", default="limbo@example.com")
-    parser.add_argument("--status-table", default="limbo-status",
-                        help="DynamoDB table for message tracking; '' for none")
+    parser.add_argument(
+        "--status-table",
+        default="limbo-status",
+        help="DynamoDB table for message tracking; '' for none",
+    )
     args = parser.parse_args()
-    aws = provision(args.endpoint, region=args.region, queue_name=args.queue_name,
-                    sender=args.sender, status_table=args.status_table or None)
+    aws = provision(
+        args.endpoint,
+        region=args.region,
+        queue_name=args.queue_name,
+        sender=args.sender,
+        status_table=args.status_table or None,
+    )
     for key, value in aws.environment().items():
         print(f"export {key}={value}")
 

@@ -39,7 +39,8 @@ Send an email, then ask for its status with the id it answers:
 
   curl -s http://127.0.0.1:{api}/v1/mail -H "Authorization: Bearer $LIMBO_KEY" \\
     -H 'Content-Type: application/json' -H 'Idempotency-Key: hello-1' \\
-    -d '{{"from": "limbo@example.com", "to": ["you@example.com"], "subject": "Hello", "message": "Hi from limbo"}}'
+    -d '{{"from": "limbo@example.com", "to": ["you@example.com"],
+         "subject": "Hello", "message": "Hi from limbo"}}'
   curl -s http://127.0.0.1:{api}/v1/mail/<id> -H "Authorization: Bearer $LIMBO_KEY"
 
 Each delivery is logged as an event "sent" by limbo-ses-worker or limbo-mailgun-worker
@@ -59,8 +60,11 @@ def main() -> None:
     logs = args.logs or Path(tempfile.mkdtemp(prefix="limbo-local-"))
     logs.mkdir(parents=True, exist_ok=True)
     endpoint = f"http://127.0.0.1:{args.moto_port}"
-    base_env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console")}
+    base_env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
+    }
     processes: list[Process] = []
 
     def stop_all(*_: object) -> None:
@@ -70,34 +74,65 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, stop_all)
     try:
-        moto = Process("moto", [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
-                       env=base_env, health_url=f"{endpoint}/moto-api/", log_path=logs / "moto.log")
+        moto = Process(
+            "moto",
+            [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
+            env=base_env,
+            health_url=f"{endpoint}/moto-api/",
+            log_path=logs / "moto.log",
+        )
         processes.append(moto.start())
-        sink = Process("sink", [script("limbo-mailgun-sink")],
-                       env={"SINK_PORT": str(args.sink_port), "SINK_API_KEY": "local-mailgun-key"},
-                       health_url=f"http://127.0.0.1:{args.sink_port}/health",
-                       log_path=logs / "sink.log")
+        sink = Process(
+            "sink",
+            [script("limbo-mailgun-sink")],
+            env={"SINK_PORT": str(args.sink_port), "SINK_API_KEY": "local-mailgun-key"},
+            health_url=f"http://127.0.0.1:{args.sink_port}/health",
+            log_path=logs / "sink.log",
+        )
         processes.append(sink.start())
         os.environ.update(base_env)
         aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status")
         env = {**base_env, **aws.environment()}
         demo_key = mint_key()
-        api = Process("api", [script("limbo-api")],
-                      env={**env, "PORT": str(args.api_port), "AUTH": "enabled",
-                           "API_KEYS": f"demo={hash_key(demo_key)}"},
-                      health_url=f"http://127.0.0.1:{args.api_port}/health")
+        api = Process(
+            "api",
+            [script("limbo-api")],
+            env={
+                **env,
+                "PORT": str(args.api_port),
+                "AUTH": "enabled",
+                "API_KEYS": f"demo={hash_key(demo_key)}",
+            },
+            health_url=f"http://127.0.0.1:{args.api_port}/health",
+        )
         processes.append(api.start())
-        mailgun = Process("mailgun-worker", [script("limbo-mailgun-worker")], env={
-            **env, "PORT": "9092", "MAILGUN": "local-mailgun-key", "DOMAIN": "example.com",
-            "MAILGUN_API_URL": f"http://127.0.0.1:{args.sink_port}"},
-            health_url="http://127.0.0.1:9092/health")
+        mailgun = Process(
+            "mailgun-worker",
+            [script("limbo-mailgun-worker")],
+            env={
+                **env,
+                "PORT": "9092",
+                "MAILGUN": "local-mailgun-key",
+                "DOMAIN": "example.com",
+                "MAILGUN_API_URL": f"http://127.0.0.1:{args.sink_port}",
+            },
+            health_url="http://127.0.0.1:9092/health",
+        )
         processes.append(mailgun.start())
         if not args.no_ses:
-            ses = Process("ses-worker", [script("limbo-ses-worker")], env={**env, "PORT": "9091"},
-                          health_url="http://127.0.0.1:9091/health")
+            ses = Process(
+                "ses-worker",
+                [script("limbo-ses-worker")],
+                env={**env, "PORT": "9091"},
+                health_url="http://127.0.0.1:9091/health",
+            )
             processes.append(ses.start())
-        print(BANNER.format(api=args.api_port, sink=args.sink_port, moto=args.moto_port,
-                            logs=logs, key=demo_key), flush=True)
+        print(
+            BANNER.format(
+                api=args.api_port, sink=args.sink_port, moto=args.moto_port, logs=logs, key=demo_key
+            ),
+            flush=True,
+        )
         while all(p.popen is not None and p.popen.poll() is None for p in processes):
             time.sleep(0.5)
         dead = [p.name for p in processes if p.popen is not None and p.popen.poll() is not None]

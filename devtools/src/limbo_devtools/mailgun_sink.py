@@ -91,8 +91,9 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
         ):
-            return JSONResponse({"message": "send application/x-www-form-urlencoded"},
-                                status_code=400)
+            return JSONResponse(
+                {"message": "send application/x-www-form-urlencoded"}, status_code=400
+            )
         fields: dict[str, list[str]] = {}
         for key, value in parse_qsl((await request.body()).decode(), keep_blank_values=True):
             fields.setdefault(key, []).append(value)
@@ -100,15 +101,20 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
             return JSONResponse({"message": "'from' and 'to' are required"}, status_code=400)
         roll = rng.random()
         injected: str | None = None
-        for kind, rate in (("500", config.fail_500), ("429", config.fail_429),
-                           ("slow", config.fail_slow), ("400", config.fail_400)):
+        for kind, rate in (
+            ("500", config.fail_500),
+            ("429", config.fail_429),
+            ("slow", config.fail_slow),
+            ("400", config.fail_400),
+        ):
             if roll < rate:
                 state.failures[kind] = state.failures.get(kind, 0) + 1
                 if kind == "500":
                     return JSONResponse({"message": "injected failure"}, status_code=500)
                 if kind == "429":
-                    return JSONResponse({"message": "slow down"}, status_code=429,
-                                        headers={"Retry-After": "1"})
+                    return JSONResponse(
+                        {"message": "slow down"}, status_code=429, headers={"Retry-After": "1"}
+                    )
                 if kind == "slow":
                     # Like a real provider, the message is still accepted after the
                     # client gave up: a retry then sends it twice.
@@ -122,13 +128,15 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         message_id = f"<{uuid.uuid4().hex}@{request.path_params['domain']}>"
         state.accepted += 1
         if config.record:
-            state.messages.append({
-                "id": message_id,
-                "domain": request.path_params["domain"],
-                "received_at": received_at,
-                "fields": fields,
-                "injected": injected,
-            })
+            state.messages.append(
+                {
+                    "id": message_id,
+                    "domain": request.path_params["domain"],
+                    "received_at": received_at,
+                    "fields": fields,
+                    "injected": injected,
+                }
+            )
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 
     async def messages(request: Request) -> Response:
@@ -140,23 +148,31 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         if request.query_params.get("count_only"):
             # Polled many times a second by the benchmark: keep it cheap.
             return JSONResponse({"count": state.accepted, "failures": state.failures})
-        return JSONResponse({"count": state.accepted, "failures": state.failures,
-                             "messages": state.messages})
+        return JSONResponse(
+            {"count": state.accepted, "failures": state.failures, "messages": state.messages}
+        )
 
     async def health(request: Request) -> Response:
         return JSONResponse({"health": "ok"})
 
-    return Starlette(routes=[
-        Route("/v3/{domain}/messages", send, methods=["POST"]),
-        Route("/messages", messages, methods=["GET", "DELETE"]),
-        Route("/health", health),
-    ])
+    return Starlette(
+        routes=[
+            Route("/v3/{domain}/messages", send, methods=["POST"]),
+            Route("/messages", messages, methods=["GET", "DELETE"]),
+            Route("/health", health),
+        ]
+    )
 
 
 def main() -> None:
     port = int(os.environ.get("SINK_PORT", os.environ.get("PORT", "8025")))
-    uvicorn.run(create_app(), host=os.environ.get("SINK_HOST", "127.0.0.1"), port=port,
-                log_level="warning", access_log=False)
+    uvicorn.run(
+        create_app(),
+        host=os.environ.get("SINK_HOST", "127.0.0.1"),
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

@@ -69,22 +69,29 @@ def decode(body: bytes, received_at: float) -> list[ReceivedSpan]:
         service = str(_attributes(resource_spans.resource.attributes).get("service.name", ""))
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
-                spans.append(ReceivedSpan(
-                    service=service,
-                    name=span.name,
-                    kind=Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
-                    trace_id=span.trace_id.hex(),
-                    span_id=span.span_id.hex(),
-                    parent_span_id=span.parent_span_id.hex(),
-                    attributes=_attributes(span.attributes),
-                    links=tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
-                    events=tuple((event.name, _attributes(event.attributes))
-                                 for event in span.events),
-                    status=Status.StatusCode.Name(span.status.code).removeprefix("STATUS_CODE_"),
-                    start_ns=span.start_time_unix_nano,
-                    end_ns=span.end_time_unix_nano,
-                    received_at=received_at,
-                ))
+                spans.append(
+                    ReceivedSpan(
+                        service=service,
+                        name=span.name,
+                        kind=Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        attributes=_attributes(span.attributes),
+                        links=tuple(
+                            (link.trace_id.hex(), link.span_id.hex()) for link in span.links
+                        ),
+                        events=tuple(
+                            (event.name, _attributes(event.attributes)) for event in span.events
+                        ),
+                        status=Status.StatusCode.Name(span.status.code).removeprefix(
+                            "STATUS_CODE_"
+                        ),
+                        start_ns=span.start_time_unix_nano,
+                        end_ns=span.end_time_unix_nano,
+                        received_at=received_at,
+                    )
+                )
     return spans
 
 
@@ -123,8 +130,9 @@ class OtlpReceiver:
 
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="otlp-receiver")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="otlp-receiver"
+        )
 
     @property
     def endpoint(self) -> str:
@@ -177,8 +185,10 @@ def format_trace(spans: list[ReceivedSpan]) -> str:
             duration = (span.end_ns - span.start_ns) / 1e6
             links = f"  links: {len(span.links)}" if span.links else ""
             status = "  ERROR" if span.status == "ERROR" else ""
-            lines.append(f"{'  ' * depth}{span.name}  [{span.kind}, {span.service}]"
-                         f"  +{offset:.1f} ms, {duration:.1f} ms{links}{status}")
+            lines.append(
+                f"{'  ' * depth}{span.name}  [{span.kind}, {span.service}]"
+                f"  +{offset:.1f} ms, {duration:.1f} ms{links}{status}"
+            )
             walk(span.span_id, depth + 1)
 
     walk("", 0)
@@ -189,8 +199,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4318)
-    parser.add_argument("--quiet-seconds", type=float, default=2.0,
-                        help="print a trace once no span of it arrived for this long")
+    parser.add_argument(
+        "--quiet-seconds",
+        type=float,
+        default=2.0,
+        help="print a trace once no span of it arrived for this long",
+    )
     args = parser.parse_args()
     receiver = OtlpReceiver(args.host, args.port).start()
     print(f"OTLP/HTTP receiver on {receiver.endpoint}/v1/traces", flush=True)

@@ -29,12 +29,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None) -> None:
+def wait_http(
+    url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode} before answering")
+            raise RuntimeError(
+                f"{url}: the process exited with {process.returncode} before answering"
+            )
         try:
             if httpx.get(url, timeout=1.0).status_code < 500:
                 return

@@ -41,8 +41,9 @@ class FaultyProxy:
         # Connections accepted in each mode: how hard clients knock during an outage.
         self.accepted: dict[str, int] = {"pass": 0, "stall": 0, "refuse": 0}
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-proxy",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="tcp-proxy", daemon=True
+        )
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
         self._stalled: set[asyncio.StreamWriter] = set()
@@ -89,7 +90,8 @@ class FaultyProxy:
 
     async def _listen(self) -> None:
         self._server = await asyncio.start_server(
-            self._accept, self.host, self.port, reuse_address=True)
+            self._accept, self.host, self.port, reuse_address=True
+        )
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _set(self, mode: Mode) -> None:
@@ -134,8 +136,10 @@ class FaultyProxy:
                 _reset(writer)
                 return
             self._connections.add(up_writer)
-            pipes = [asyncio.ensure_future(self._pipe(reader, up_writer, writer)),
-                     asyncio.ensure_future(self._pipe(up_reader, writer, up_writer))]
+            pipes = [
+                asyncio.ensure_future(self._pipe(reader, up_writer, writer)),
+                asyncio.ensure_future(self._pipe(up_reader, writer, up_writer)),
+            ]
             try:
                 # HTTP clients do not half-close: when one side ends, the pair is over.
                 await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -156,8 +160,9 @@ class FaultyProxy:
         while await reader.read(_CHUNK):
             pass
 
-    async def _pipe(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter,
-                    own: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, own: asyncio.StreamWriter
+    ) -> None:
         try:
             while data := await source.read(_CHUNK):
                 if self.mode == "stall":
@@ -180,8 +185,9 @@ def _reset(writer: asyncio.StreamWriter) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--upstream", required=True, help="host:port to forward to")
     parser.add_argument("--outage", choices=["refuse", "stall"], default=None)

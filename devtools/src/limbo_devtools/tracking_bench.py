@@ -24,13 +24,18 @@ from typing import Any
 
 import boto3
 import httpx
+
 from limbo_api.auth import hash_key, mint_key
 
 from .local_aws import LocalAws, provision
 from .processes import Process, free_port, script
 
-MAIL = {"from": "bench@example.com", "to": ["to@example.com"], "subject": "bench",
-        "message": "bench body"}
+MAIL = {
+    "from": "bench@example.com",
+    "to": ["to@example.com"],
+    "subject": "bench",
+    "message": "bench body",
+}
 
 
 @dataclass
@@ -51,40 +56,47 @@ class Result:
             "api_requests_per_s": round(self.requests / self.seconds, 1),
             "p50_ms": round(statistics.median(ordered) * 1000, 1),
             "p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1),
-            "api_store_calls_per_msg": {k: round(v / self.requests, 3)
-                                        for k, v in self.api_store_calls.items()},
+            "api_store_calls_per_msg": {
+                k: round(v / self.requests, 3) for k, v in self.api_store_calls.items()
+            },
             "worker_msgs_per_s": round(self.drained / self.drain_seconds, 1),
-            "worker_store_calls_per_msg": {k: round(v / max(1, self.drained), 3)
-                                           for k, v in self.worker_store_calls.items()},
+            "worker_store_calls_per_msg": {
+                k: round(v / max(1, self.drained), 3) for k, v in self.worker_store_calls.items()
+            },
         }
 
 
 def store_calls(base_url: str) -> dict[str, float]:
-    values = httpx.get(f"{base_url}/metrics", headers={"Accept": "application/json"},
-                       timeout=10).json()["values"]
+    values = httpx.get(
+        f"{base_url}/metrics", headers={"Accept": "application/json"}, timeout=10
+    ).json()["values"]
     calls: dict[str, float] = {}
     for name, value in values.items():
         if name.startswith("limbo_status_store_calls_total{"):
-            labels = dict(part.split("=", 1) for part in name[name.index("{") + 1:-1].split(","))
+            labels = dict(part.split("=", 1) for part in name[name.index("{") + 1 : -1].split(","))
             key = labels["operation"] + ("" if labels["result"] == "ok" else f"/{labels['result']}")
             calls[key] = value
     return calls
 
 
-async def burst(url: str, key: str, count: int, concurrency: int, idempotent: bool
-                ) -> tuple[float, list[float]]:
+async def burst(
+    url: str, key: str, count: int, concurrency: int, idempotent: bool
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     remaining = iter(range(count))
     headers = {"Authorization": f"Bearer {key}"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, limits=limits, timeout=30
+    ) as client:
+
         async def user() -> None:
             for i in remaining:
                 extra = {"Idempotency-Key": f"bench-{uuid.uuid4()}"} if idempotent else {}
                 started = time.perf_counter()
-                response = await client.post("/v1/mail", json={**MAIL, "subject": f"b{i}"},
-                                             headers=extra)
+                response = await client.post(
+                    "/v1/mail", json={**MAIL, "subject": f"b{i}"}, headers=extra
+                )
                 latencies.append(time.perf_counter() - started)
                 response.raise_for_status()
 
@@ -104,32 +116,53 @@ def depth(aws: LocalAws) -> int:
 
 def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespace) -> Result:
     tracking = name != "off"
-    aws = provision(endpoint, queue_name=f"b{uuid.uuid4().hex[:10]}.fifo",
-                    status_table="bench-status" if tracking else None)
+    aws = provision(
+        endpoint,
+        queue_name=f"b{uuid.uuid4().hex[:10]}.fifo",
+        status_table="bench-status" if tracking else None,
+    )
     key = mint_key()
-    base = {**aws.environment(), "LOG_LEVEL": "warning", "LOG_FORMAT": "json",
-            "STATUS_TABLE": aws.status_table or ""}
+    base = {
+        **aws.environment(),
+        "LOG_LEVEL": "warning",
+        "LOG_FORMAT": "json",
+        "STATUS_TABLE": aws.status_table or "",
+    }
     port = free_port()
-    api = Process("api", [script("limbo-api")], env={
-        **base, "PORT": str(port), "API_KEYS": f"bench={hash_key(key)}", "RATE_LIMIT": "0"},
-        health_url=f"http://127.0.0.1:{port}/health", log_path=logs / f"api-{name}.log").start()
+    api = Process(
+        "api",
+        [script("limbo-api")],
+        env={**base, "PORT": str(port), "API_KEYS": f"bench={hash_key(key)}", "RATE_LIMIT": "0"},
+        health_url=f"http://127.0.0.1:{port}/health",
+        log_path=logs / f"api-{name}.log",
+    ).start()
     url = f"http://127.0.0.1:{port}"
     try:
         asyncio.run(burst(url, key, args.warmup, args.concurrency, name == "on+key"))
         before = store_calls(url)
         seconds, latencies = asyncio.run(
-            burst(url, key, args.requests, args.concurrency, name == "on+key"))
+            burst(url, key, args.requests, args.concurrency, name == "on+key")
+        )
         after = store_calls(url)
     finally:
         api.stop()
     api_calls = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
     total = depth(aws)
     worker_port = free_port()
-    worker = Process("worker", [script("limbo-mailgun-worker")], env={
-        **base, "PORT": str(worker_port), "MAILGUN": "bench-key", "DOMAIN": "bench.example.com",
-        "MAILGUN_API_URL": sink, "WAIT_TIME_SECONDS": "1"},
+    worker = Process(
+        "worker",
+        [script("limbo-mailgun-worker")],
+        env={
+            **base,
+            "PORT": str(worker_port),
+            "MAILGUN": "bench-key",
+            "DOMAIN": "bench.example.com",
+            "MAILGUN_API_URL": sink,
+            "WAIT_TIME_SECONDS": "1",
+        },
         health_url=f"http://127.0.0.1:{worker_port}/health",
-        log_path=logs / f"worker-{name}.log")
+        log_path=logs / f"worker-{name}.log",
+    )
     started = time.perf_counter()
     worker.start()
     try:
@@ -148,23 +181,41 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="configurations alternate")
-    parser.add_argument("--emulator", default="limbo-moto", choices=["limbo-moto", "moto_server"],
-                        help="moto_server skips the DynamoDB serialisation (faster, not atomic)")
-    parser.add_argument("--sink-latency-ms", type=int, default=0,
-                        help="the provider's answer time (Mailgun is ~100-300 ms)")
+    parser.add_argument(
+        "--emulator",
+        default="limbo-moto",
+        choices=["limbo-moto", "moto_server"],
+        help="moto_server skips the DynamoDB serialisation (faster, not atomic)",
+    )
+    parser.add_argument(
+        "--sink-latency-ms",
+        type=int,
+        default=0,
+        help="the provider's answer time (Mailgun is ~100-300 ms)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     logs = Path(tempfile.mkdtemp(prefix="limbo-bench-"))
     moto_port, sink_port = free_port(), free_port()
     endpoint = f"http://127.0.0.1:{moto_port}"
-    moto = Process("moto", [script(args.emulator), "-p", str(moto_port)],
-                   health_url=f"{endpoint}/moto-api/", log_path=logs / "moto.log").start()
-    sink = Process("sink", [script("limbo-mailgun-sink")],
-                   env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0",
-                        "SINK_LATENCY_MS": str(args.sink_latency_ms)},
-                   health_url=f"http://127.0.0.1:{sink_port}/health",
-                   log_path=logs / "sink.log").start()
+    moto = Process(
+        "moto",
+        [script(args.emulator), "-p", str(moto_port)],
+        health_url=f"{endpoint}/moto-api/",
+        log_path=logs / "moto.log",
+    ).start()
+    sink = Process(
+        "sink",
+        [script("limbo-mailgun-sink")],
+        env={
+            "SINK_PORT": str(sink_port),
+            "SINK_RECORD": "0",
+            "SINK_LATENCY_MS": str(args.sink_latency_ms),
+        },
+        health_url=f"http://127.0.0.1:{sink_port}/health",
+        log_path=logs / "sink.log",
+    ).start()
     rows = []
     try:
         for _ in range(args.rounds):
@@ -177,8 +228,10 @@ def main() -> None:
         moto.stop()
     for name in ("off", "on", "on+key"):
         mine = [r for r in rows if r["config"] == name]
-        print(f"{name:7} API {statistics.mean(r['api_requests_per_s'] for r in mine):7.1f} req/s"
-              f"   worker {statistics.mean(r['worker_msgs_per_s'] for r in mine):6.1f} msg/s")
+        print(
+            f"{name:7} API {statistics.mean(r['api_requests_per_s'] for r in mine):7.1f} req/s"
+            f"   worker {statistics.mean(r['worker_msgs_per_s'] for r in mine):6.1f} msg/s"
+        )
 
 
 if __name__ == "__main__":

@@ -133,7 +133,7 @@ class Batcher(Generic[T, R]):
                     raise RuntimeError(
                         f"flush answered {len(results)} results for {len(batch)} items"
                     )
-            except BaseException as error:  # noqa: BLE001 - every waiter must hear of it
+            except BaseException as error:
                 for entry in batch:
                     if not entry.future.done():
                         entry.future.set_exception(error)

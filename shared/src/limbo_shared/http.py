@@ -25,7 +25,9 @@ def _summary(registry: CollectorRegistry) -> dict[str, Any]:
             if sample.name.endswith(("_total", "_count", "_sum")) or family.type == "gauge":
                 key = sample.name
                 if sample.labels:
-                    key += "{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}"
+                    key += (
+                        "{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}"
+                    )
                 values[key] = sample.value
     return values
 

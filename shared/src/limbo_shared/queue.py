@@ -54,8 +54,11 @@ class OutgoingMessage:
             total += len(name.encode()) + len(attribute["DataType"].encode())
             value = attribute.get("StringValue")
             # Binary attributes count too (a dead letter carries what arrived).
-            total += len(value.encode()) if isinstance(value, str) else len(
-                attribute.get("BinaryValue") or b"")
+            total += (
+                len(value.encode())
+                if isinstance(value, str)
+                else len(attribute.get("BinaryValue") or b"")
+            )
         return total
 
 
@@ -163,14 +166,14 @@ class SqsQueue:
             for raw in response.get("Messages", [])
         ]
 
-    async def delete_batch(self, receipt_handles: Sequence[str]) -> list[None | BaseException]:
+    async def delete_batch(self, receipt_handles: Sequence[str]) -> list[BaseException | None]:
         entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles)]
         response = await self._call("delete_message_batch", Entries=entries)
         return _per_entry(len(entries), response, lambda ok: None)
 
     async def change_visibility_batch(
         self, changes: Sequence[tuple[str, int]]
-    ) -> list[None | BaseException]:
+    ) -> list[BaseException | None]:
         entries = [
             {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": max(0, int(timeout))}
             for i, (handle, timeout) in enumerate(changes)
@@ -180,7 +183,9 @@ class SqsQueue:
 
 
 def _per_entry(count: int, response: dict[str, Any], value: Any) -> list[Any]:
-    results: list[Any] = [EntryFailed("Missing", "SQS did not answer for this entry", False)] * count
+    results: list[Any] = [
+        EntryFailed("Missing", "SQS did not answer for this entry", False)
+    ] * count
     for ok in response.get("Successful", []):
         results[int(ok["Id"])] = value(ok)
     for failed in response.get("Failed", []):

@@ -42,8 +42,19 @@ _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
 # rewrite the envelope behind the validation above.
 _RESERVED_HEADERS = frozenset(
     {
-        "from", "to", "cc", "bcc", "subject", "reply-to", "sender", "return-path",
-        "content-type", "content-transfer-encoding", "mime-version", "date", "message-id",
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "reply-to",
+        "sender",
+        "return-path",
+        "content-type",
+        "content-transfer-encoding",
+        "mime-version",
+        "date",
+        "message-id",
     }
 )
 
@@ -69,10 +80,7 @@ def _email_address(value: str) -> str:
     value = value.strip()
     # Either a bare address or `Display Name <address>`; anything else (two addresses,
     # a comma list) would reach the provider as more recipients than were validated.
-    if value.endswith(">") and "<" in value:
-        address = value[:-1].rpartition("<")[2]
-    else:
-        address = value
+    address = value[:-1].rpartition("<")[2] if value.endswith(">") and "<" in value else value
     if not address or any(c in address for c in "<>,; \t"):
         raise ValueError("not a valid email address")
     try:
@@ -110,14 +118,20 @@ _NO_BREAKS_PATTERN = r"^[^\r\n\u0000]*$"
 _NO_NUL_PATTERN = r"^[^\u0000]*$"
 _TAG_PATTERN = r"^[A-Za-z0-9_-]+$"
 # Reserved names in any letter case, as alternatives of per-letter classes.
-_RESERVED_PATTERN = "^(?:" + "|".join(
-    "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name)
-    for name in sorted(_RESERVED_HEADERS)
-) + ")$"
+_RESERVED_PATTERN = (
+    "^(?:"
+    + "|".join(
+        "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name)
+        for name in sorted(_RESERVED_HEADERS)
+    )
+    + ")$"
+)
 # email_validator refuses special-use domains (RFC 6761: test, invalid, localhost...).
-_SPECIAL_USE_PATTERN = "@(?:[^@]*\\.)?(?:" + "|".join(
-    "".join(f"[{c.upper()}{c}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES
-) + ")\\.?>?$"
+_SPECIAL_USE_PATTERN = (
+    "@(?:[^@]*\\.)?(?:"
+    + "|".join("".join(f"[{c.upper()}{c}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    + ")\\.?>?$"
+)
 
 
 def _document_constraints(schema: dict[str, Any]) -> None:
@@ -130,8 +144,13 @@ def _document_constraints(schema: dict[str, Any]) -> None:
 
     def address() -> dict[str, Any]:
         # Stated as an email address; `Name <addr>` (see the descriptions) is accepted too.
-        return {"type": "string", "format": "email", "minLength": 3, "maxLength": 254,
-                "not": {"pattern": _SPECIAL_USE_PATTERN}}
+        return {
+            "type": "string",
+            "format": "email",
+            "minLength": 3,
+            "maxLength": 254,
+            "not": {"pattern": _SPECIAL_USE_PATTERN},
+        }
 
     properties["from"].update(address())
     for name in ("to", "cc", "bcc", "reply_to"):
@@ -143,7 +162,9 @@ def _document_constraints(schema: dict[str, Any]) -> None:
     properties["message"]["pattern"] = _NO_NUL_PATTERN
     properties["html"]["anyOf"][0]["pattern"] = _NO_NUL_PATTERN
     properties["headers"]["propertyNames"] = {
-        "pattern": _HEADER_NAME.pattern, "not": {"pattern": _RESERVED_PATTERN}}
+        "pattern": _HEADER_NAME.pattern,
+        "not": {"pattern": _RESERVED_PATTERN},
+    }
     properties["headers"]["additionalProperties"]["pattern"] = _NO_BREAKS_PATTERN
     tag = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": _TAG_PATTERN}
     properties["tags"].pop("patternProperties", None)
@@ -154,14 +175,20 @@ def _document_constraints(schema: dict[str, Any]) -> None:
 class MailRequest(BaseModel):
     """An email as a client submits it to ``POST /v1/mail``."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=True, frozen=True,
-                              json_schema_extra=_document_constraints)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        populate_by_name=True,
+        frozen=True,
+        json_schema_extra=_document_constraints,
+    )
 
     from_: Address = Field(alias="from", description="Sender, `addr` or `Name <addr>`")
     to: list[Address] = Field(
         min_length=1,
         description=f"Recipients (`addr` or `Name <addr>`), at least one; at most "
-                    f"{MAX_RECIPIENTS} across to, cc and bcc")
+        f"{MAX_RECIPIENTS} across to, cc and bcc",
+    )
     cc: list[Address] = Field(default_factory=list)
     bcc: list[Address] = Field(default_factory=list)
     subject: HeaderText = Field(min_length=1)

@@ -47,8 +47,13 @@ def main() -> None:
     # client's retry a second email. It also bounds a call to connect + read timeout,
     # which the publisher's IN_FLIGHT_GRACE relies on.
     client = make_client(
-        "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url,
-        max_pool_connections=pool, max_attempts=1, connect_timeout=2.0, read_timeout=5.0,
+        "sqs",
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        max_pool_connections=pool,
+        max_attempts=1,
+        connect_timeout=2.0,
+        read_timeout=5.0,
     )
     queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
     try:
@@ -81,17 +86,26 @@ def main() -> None:
 def _announce(settings: ApiSettings, keys: ApiKeys | None) -> None:
     """Say at start-up what an operator must not discover later: open API, no tracking."""
     if keys is None:
-        log.warning("authentication is off (AUTH=disabled): anyone who can reach the API can "
-                    "send mail, all of it as owner 'default', without rate limits")
+        log.warning(
+            "authentication is off (AUTH=disabled): anyone who can reach the API can "
+            "send mail, all of it as owner 'default', without rate limits"
+        )
     else:
-        log.info("API keys loaded", names=keys.names,
-                 rate_limit=settings.rate_limit or "off", rate_burst=settings.rate_burst)
+        log.info(
+            "API keys loaded",
+            names=keys.names,
+            rate_limit=settings.rate_limit or "off",
+            rate_burst=settings.rate_burst,
+        )
     if settings.status_table is None:
-        log.warning("message tracking is off (STATUS_TABLE is unset): no GET /v1/mail/{id}, "
-                    "no Idempotency-Key, and delivery is at-least-once")
+        log.warning(
+            "message tracking is off (STATUS_TABLE is unset): no GET /v1/mail/{id}, "
+            "no Idempotency-Key, and delivery is at-least-once"
+        )
     else:
-        log.info("message tracking is on", table=settings.status_table,
-                 ttl_days=settings.status_ttl_days)
+        log.info(
+            "message tracking is on", table=settings.status_table, ttl_days=settings.status_ttl_days
+        )
 
 
 if __name__ == "__main__":

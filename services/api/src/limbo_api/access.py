@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import math
 
-from limbo_shared.http import problem
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from limbo_shared.http import problem
 
 from .auth import ApiKeys
 from .ratelimit import TokenBuckets
@@ -53,8 +54,11 @@ class AccessControl:
             if name is None:
                 # One answer for a missing, unknown or revoked key: no hint which it was.
                 response = problem(
-                    401, "a valid API key is required, sent as a Bearer token in the Authorization header",
-                    headers={"WWW-Authenticate": 'Bearer realm="limbo"'}, message=refused,
+                    401,
+                    "a valid API key is required, "
+                    "sent as a Bearer token in the Authorization header",
+                    headers={"WWW-Authenticate": 'Bearer realm="limbo"'},
+                    message=refused,
                 )
                 await response(scope, receive, send)
                 return
@@ -64,8 +68,10 @@ class AccessControl:
                 wait = self.limiter.take(owner)
                 if wait > 0:
                     response = problem(
-                        429, f"rate limit of {self.limiter.rate:g} requests/s for this API key",
-                        headers={"Retry-After": str(max(1, math.ceil(wait)))}, message=refused,
+                        429,
+                        f"rate limit of {self.limiter.rate:g} requests/s for this API key",
+                        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                        message=refused,
                     )
                     await response(scope, receive, send)
                     return

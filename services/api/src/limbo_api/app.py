@@ -26,7 +26,7 @@ from .auth import load_api_keys
 from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
 from .metrics import ApiMetrics
 from .openapi import openapi_document
-from .publisher import MAX_BODY_BYTES, PublishFailed, Publisher
+from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .ratelimit import TokenBuckets
 from .settings import ApiSettings
 from .tracing import instrument_app
@@ -134,7 +134,9 @@ class _RequestMetrics:
 
 
 def create_app(
-    settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics | None = None,
+    settings: ApiSettings,
+    queue: SqsQueue,
+    metrics: ApiMetrics | None = None,
     ledger: Ledger | None = None,
 ) -> Starlette:
     """Raises ConfigError when the API keys are missing or malformed."""
@@ -142,7 +144,10 @@ def create_app(
     keys = load_api_keys(settings)
     ledger = ledger or open_ledger(settings)
     publisher = Publisher(
-        queue, metrics, lanes=settings.group_lanes, max_in_flight=settings.publish_concurrency,
+        queue,
+        metrics,
+        lanes=settings.group_lanes,
+        max_in_flight=settings.publish_concurrency,
         timeout=settings.publish_timeout,
     )
     readiness = _Readiness(queue)
@@ -168,14 +173,21 @@ def create_app(
     async def submit(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
-            return problem(415, f"Content-Type {content_type!r} is not supported; send application/json")
+            return problem(
+                415, f"Content-Type {content_type!r} is not supported; send application/json"
+            )
         try:
             body = await _read_body(request, settings.max_request_bytes, settings.client_timeout)
         except TimeoutError:
-            return problem(408, f"the body did not arrive within CLIENT_TIMEOUT="
-                                f"{settings.client_timeout:g}s", headers={"Connection": "close"})
+            return problem(
+                408,
+                f"the body did not arrive within CLIENT_TIMEOUT={settings.client_timeout:g}s",
+                headers={"Connection": "close"},
+            )
         except _TooLarge:
-            return problem(413, f"body is larger than MAX_REQUEST_BYTES={settings.max_request_bytes}")
+            return problem(
+                413, f"body is larger than MAX_REQUEST_BYTES={settings.max_request_bytes}"
+            )
         except ClientDisconnect:
             return problem(400, "the client went away before the body was complete")
         try:
@@ -191,7 +203,9 @@ def create_app(
         except ValueError:
             return problem(400, "body contains text that is not valid Unicode (a lone surrogate)")
         if len(queue_body.encode()) > MAX_BODY_BYTES:
-            return problem(413, f"message is larger than one queue message allows ({MAX_BODY_BYTES} bytes)")
+            return problem(
+                413, f"message is larger than one queue message allows ({MAX_BODY_BYTES} bytes)"
+            )
         ticket = await ledger.begin(
             owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, envelope.id
         )
@@ -208,13 +222,17 @@ def create_app(
                     await publisher.publish(envelope, queue_body)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
-                return problem(503, "the status store is unavailable; retry later",
-                               headers={"Retry-After": "5"})
+                return problem(
+                    503,
+                    "the status store is unavailable; retry later",
+                    headers={"Retry-After": "5"},
+                )
             except PublishFailed as failure:
                 log.warning("not queued", reason=failure.reason)
                 if failure.retryable:
-                    return problem(503, "the queue is unavailable; retry later",
-                                   headers={"Retry-After": "5"})
+                    return problem(
+                        503, "the queue is unavailable; retry later", headers={"Retry-After": "5"}
+                    )
                 return problem(400, f"the queue refused the message: {failure.reason}")
             log.info("queued", recipients=mail_request.recipient_count)
         return JSONResponse({"Message": "submitted", "id": message_id})
@@ -242,14 +260,17 @@ def create_app(
     )
 
     async def not_found(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"Message": "not found", "Problem": f"no route {request.url.path}"},
-                            status_code=404)
+        return JSONResponse(
+            {"Message": "not found", "Problem": f"no route {request.url.path}"}, status_code=404
+        )
 
     async def not_allowed(request: Request, exc: Exception) -> Response:
         # RFC 9110 requires Allow on a 405; Starlette's exception carries it.
-        return JSONResponse({"Message": "not submitted",
-                             "Problem": f"method {request.method} is not allowed here"},
-                            status_code=405, headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            {"Message": "not submitted", "Problem": f"method {request.method} is not allowed here"},
+            status_code=405,
+            headers=getattr(exc, "headers", None),
+        )
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
@@ -258,7 +279,7 @@ def create_app(
     if settings.rate_limit:
         limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app.add_middleware(AccessControl, keys=keys, limiter=limiter)
-    app.add_middleware(_RequestMetrics, metrics=metrics)  # type: ignore[arg-type]
+    app.add_middleware(_RequestMetrics, metrics=metrics)
     app.state.publisher = publisher
     app.state.ledger = ledger
     app.state.api_keys = keys

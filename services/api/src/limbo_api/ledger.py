@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from starlette.responses import JSONResponse, Response
+
 from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
@@ -25,7 +27,6 @@ from limbo_shared.store import (
     StoreUnavailable,
     open_table,
 )
-from starlette.responses import JSONResponse, Response
 
 from .settings import ApiSettings
 
@@ -52,8 +53,12 @@ class Ticket:
 def fingerprint(mail: MailRequest) -> str:
     # The validated request, canonically serialised: whitespace or key order in the body
     # does not make "the same body" different.
-    canonical = json.dumps(mail.model_dump(mode="json", by_alias=True), sort_keys=True,
-                           separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        mail.model_dump(mode="json", by_alias=True),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -88,7 +93,10 @@ class Ledger:
             return problem(501, f"{IDEMPOTENCY_HEADER} cannot be honoured: {_TRACKING_OFF}")
         try:
             reservation = await self.keys.reserve(
-                owner, key, fingerprint=fingerprint(mail), message_id=message_id,
+                owner,
+                key,
+                fingerprint=fingerprint(mail),
+                message_id=message_id,
                 lease_seconds=self.lease_seconds,
             )
         except StoreUnavailable as error:
@@ -96,16 +104,26 @@ class Ledger:
             return _unavailable()
         match reservation.outcome:
             case ReservationOutcome.NEW | ReservationOutcome.TAKEOVER:
-                return Ticket(reservation.message_id, owner, key,
-                              takeover=reservation.outcome is ReservationOutcome.TAKEOVER)
+                return Ticket(
+                    reservation.message_id,
+                    owner,
+                    key,
+                    takeover=reservation.outcome is ReservationOutcome.TAKEOVER,
+                )
             case ReservationOutcome.REPLAY:
-                return JSONResponse({"Message": "submitted", "id": reservation.message_id},
-                                    headers={"Idempotent-Replayed": "true"})
+                return JSONResponse(
+                    {"Message": "submitted", "id": reservation.message_id},
+                    headers={"Idempotent-Replayed": "true"},
+                )
             case ReservationOutcome.CONFLICT:
                 return problem(409, f"{IDEMPOTENCY_HEADER} was already used with a different body")
             case ReservationOutcome.IN_PROGRESS:
-                return problem(409, f"a request with this {IDEMPOTENCY_HEADER} is still being "
-                                    "processed; retry later", headers={"Retry-After": "1"})
+                return problem(
+                    409,
+                    f"a request with this {IDEMPOTENCY_HEADER} is still being "
+                    "processed; retry later",
+                    headers={"Retry-After": "1"},
+                )
 
     @asynccontextmanager
     async def recording(self, ticket: Ticket, envelope: QueuedMail) -> AsyncIterator[None]:
@@ -156,13 +174,16 @@ class Ledger:
         try:
             await self.keys.abandon(ticket.owner, ticket.idempotency_key, ticket.message_id)
         except StoreUnavailable as error:
-            log.warning("idempotency key not released; it frees itself when its lease ends",
-                        error=str(error))
+            log.warning(
+                "idempotency key not released; it frees itself when its lease ends",
+                error=str(error),
+            )
 
     async def lookup(self, owner: str, message_id: str) -> Response:
         if self.store is None:
-            return problem(501, f"status lookups are not available: {_TRACKING_OFF}",
-                           message="not found")
+            return problem(
+                501, f"status lookups are not available: {_TRACKING_OFF}", message="not found"
+            )
         not_found = problem(404, f"no message {message_id!r} for this API key", message="not found")
         try:
             uuid.UUID(message_id)
@@ -172,8 +193,12 @@ class Ledger:
             record = await self.store.get(message_id)
         except StoreUnavailable as error:
             log.warning("status lookup failed", error=str(error))
-            return problem(503, "the status store is unavailable; retry later",
-                           headers={"Retry-After": "5"}, message="unavailable")
+            return problem(
+                503,
+                "the status store is unavailable; retry later",
+                headers={"Retry-After": "5"},
+                message="unavailable",
+            )
         # Another key's message is answered exactly like an unknown one.
         if record is None or record.owner != owner:
             return not_found
@@ -191,9 +216,13 @@ def open_ledger(settings: ApiSettings) -> Ledger:
     lease = settings.publish_timeout + 10
     if settings.status_table is None:
         return Ledger(None, None, lease_seconds=lease)
-    table = open_table(settings.status_table, region=settings.region,
-                       endpoint_url=settings.aws_endpoint_url,
-                       threads=settings.publish_concurrency + 8)
-    store = MessageStore(table, ttl_days=settings.status_ttl_days,
-                         max_in_flight=settings.publish_concurrency)
+    table = open_table(
+        settings.status_table,
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        threads=settings.publish_concurrency + 8,
+    )
+    store = MessageStore(
+        table, ttl_days=settings.status_ttl_days, max_in_flight=settings.publish_concurrency
+    )
     return Ledger(store, IdempotencyKeys(table), lease_seconds=lease)

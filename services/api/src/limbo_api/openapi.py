@@ -40,15 +40,27 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 _OPEN: dict[str, Any] = {"security": []}
-_UNAUTHORIZED = _problem("Missing or wrong API key (send it as a Bearer token in the Authorization header)")
+_UNAUTHORIZED = _problem(
+    "Missing or wrong API key (send it as a Bearer token in the Authorization header)"
+)
 _RATE_LIMITED = _problem("Over this API key's rate limit", retry_after=True)
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _MESSAGE_STATUS = {
     "type": "object",
     "required": [
-        "id", "owner", "status", "provider", "provider_message_id", "attempts", "last_error",
-        "recipients", "created_at", "updated_at", "sent_at", "expires_at",
+        "id",
+        "owner",
+        "status",
+        "provider",
+        "provider_message_id",
+        "attempts",
+        "last_error",
+        "recipients",
+        "created_at",
+        "updated_at",
+        "sent_at",
+        "expires_at",
     ],
     "properties": {
         "id": {"type": "string"},
@@ -71,7 +83,7 @@ _IDEMPOTENCY_KEY = {
     "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 256},
     "description": "Kept 24 hours per API key: a repeat with the same body gets the first "
-                   "answer (header `Idempotent-Replayed: true`) and queues nothing.",
+    "answer (header `Idempotent-Replayed: true`) and queues nothing.",
 }
 
 
@@ -88,16 +100,48 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Queue email for sending through AWS SES or Mailgun.",
         },
         "paths": {
-            "/": {"get": {"operationId": "hello", **_OPEN, "responses": {"200": _json(
-                {"type": "object", "required": ["hello"],
-                 "properties": {"hello": {"type": "string"}}}, "Greeting")}}},
-            "/health": {"get": {"operationId": "health", **_OPEN, "responses": {"200": _json(
-                {"type": "object", "required": ["health"],
-                 "properties": {"health": {"type": "string"}}}, "The process is alive")}}},
-            "/ready": {"get": {"operationId": "ready", **_OPEN, "responses": {
-                "200": _json({"type": "object"}, "The queue is reachable"),
-                "503": _json({"type": "object"}, "The queue is unreachable"),
-            }}},
+            "/": {
+                "get": {
+                    "operationId": "hello",
+                    **_OPEN,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["hello"],
+                                "properties": {"hello": {"type": "string"}},
+                            },
+                            "Greeting",
+                        )
+                    },
+                }
+            },
+            "/health": {
+                "get": {
+                    "operationId": "health",
+                    **_OPEN,
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["health"],
+                                "properties": {"health": {"type": "string"}},
+                            },
+                            "The process is alive",
+                        )
+                    },
+                }
+            },
+            "/ready": {
+                "get": {
+                    "operationId": "ready",
+                    **_OPEN,
+                    "responses": {
+                        "200": _json({"type": "object"}, "The queue is reachable"),
+                        "503": _json({"type": "object"}, "The queue is unreachable"),
+                    },
+                }
+            },
             "/v1/mail": {
                 "post": {
                     "operationId": "submitMail",
@@ -105,8 +149,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/MailRequest"}}},
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/MailRequest"}
+                            }
+                        },
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Submitted"}, "Queued"),
@@ -114,13 +161,17 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body is too large"),
                         "401": _UNAUTHORIZED,
-                        "409": _problem("Idempotency-Key used with a different body, or its "
-                                        "first request is still in progress", True),
+                        "409": _problem(
+                            "Idempotency-Key used with a different body, or its "
+                            "first request is still in progress",
+                            True,
+                        ),
                         "415": _problem("The body is not JSON"),
                         "429": _RATE_LIMITED,
                         "501": _problem("Idempotency-Key sent, but tracking is off"),
-                        "503": _problem("The queue or the status store is unavailable; "
-                                        "retry later", True),
+                        "503": _problem(
+                            "The queue or the status store is unavailable; retry later", True
+                        ),
                     },
                 }
             },
@@ -128,8 +179,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "get": {
                     "operationId": "getMail",
                     "summary": "Where a message is: its status record",
-                    "parameters": [{"name": "id", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}],
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/MessageStatus"}, "The record"),
                         "401": _UNAUTHORIZED,
@@ -140,12 +192,26 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 }
             },
-            "/metrics": {"get": {"operationId": "metrics", **_OPEN, "responses": {
-                "200": {"description": "Prometheus text, or JSON with Accept: application/json"},
-            }}},
-            "/openapi.json": {"get": {"operationId": "openapi", **_OPEN, "responses": {
-                "200": _json({"type": "object"}, "This document"),
-            }}},
+            "/metrics": {
+                "get": {
+                    "operationId": "metrics",
+                    **_OPEN,
+                    "responses": {
+                        "200": {
+                            "description": "Prometheus text, or JSON with Accept: application/json"
+                        },
+                    },
+                }
+            },
+            "/openapi.json": {
+                "get": {
+                    "operationId": "openapi",
+                    **_OPEN,
+                    "responses": {
+                        "200": _json({"type": "object"}, "This document"),
+                    },
+                }
+            },
         },
         "security": [{"apiKey": []}],
         "components": {
@@ -154,7 +220,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "type": "http",
                     "scheme": "bearer",
                     "description": "An API key minted by limbo-api-key; its name owns the mail. "
-                                   "Not required when the API runs with AUTH=disabled.",
+                    "Not required when the API runs with AUTH=disabled.",
                 },
             },
             "schemas": {
@@ -170,6 +236,6 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "id": {"type": "string", "description": "limbo's message id"},
                     },
                 },
-            }
+            },
         },
     }

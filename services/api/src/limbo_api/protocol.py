@@ -57,13 +57,15 @@ class _HeadTimeoutProtocol(HttpToolsProtocol):
         self._head_timer = None
         if self.transport.is_closing():
             return
-        body = (b'{"Message":"not submitted","Problem":"the request was not complete within '
-                + str(self.head_timeout).encode() + b's"}')
+        body = (
+            b'{"Message":"not submitted","Problem":"the request was not complete within '
+            + str(self.head_timeout).encode()
+            + b's"}'
+        )
         self.transport.write(_REQUEST_TIMEOUT % (len(body), body))
         self.transport.close()
 
 
 def bounded_protocol(head_timeout: float) -> type[Any]:
     """The protocol class to pass as uvicorn's ``http``, with this head timeout."""
-    return type("BoundedHttpToolsProtocol", (_HeadTimeoutProtocol,),
-                {"head_timeout": head_timeout})
+    return type("BoundedHttpToolsProtocol", (_HeadTimeoutProtocol,), {"head_timeout": head_timeout})

@@ -49,8 +49,14 @@ def group_id(owner: str, message_id: str, lanes: int) -> str:
 
 class Publisher:
     def __init__(
-        self, queue: SqsQueue, metrics: ApiMetrics, *, lanes: int, max_in_flight: int,
-        timeout: float, in_flight_grace: float = IN_FLIGHT_GRACE,
+        self,
+        queue: SqsQueue,
+        metrics: ApiMetrics,
+        *,
+        lanes: int,
+        max_in_flight: int,
+        timeout: float,
+        in_flight_grace: float = IN_FLIGHT_GRACE,
     ) -> None:
         self.queue = queue
         self._metrics = metrics

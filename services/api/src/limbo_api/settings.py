@@ -3,9 +3,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator
+
 from limbo_shared.config import QueueSettings
 from limbo_shared.store import StatusSettings
-from pydantic import Field, field_validator
 
 __all__ = ["ApiSettings"]
 
@@ -43,6 +44,7 @@ class ApiSettings(QueueSettings, StatusSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
     # Seconds a client has to send a request's head, and again its body; a slower one
     # gets 408 and loses the connection, so slow clients cannot hold the server.
     client_timeout: float = Field(default=10.0, gt=0, le=300)

@@ -13,7 +13,6 @@ from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
 
-
 __all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
 
 # 404 can be Mailgun's eventual consistency right after a domain is added: retry it.
@@ -63,8 +62,14 @@ def form_fields(mail: QueuedMail) -> list[tuple[str, str]]:
 class MailgunProvider:
     name = "mailgun"
 
-    def __init__(self, settings: MailgunSettings, *, max_connections: int = 100,
-                 timeout: float = 10.0, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        settings: MailgunSettings,
+        *,
+        max_connections: int = 100,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.server_address = urlsplit(settings.mailgun_api_url).hostname or "mailgun"
         # The request is built from parts fixed at start-up and handed straight to the
         # transport: httpx.AsyncClient.post re-merges the URL, runs the auth flow and the
@@ -92,8 +97,11 @@ class MailgunProvider:
 
     async def send(self, mail: QueuedMail) -> str:
         request = httpx.Request(
-            "POST", self._url, headers=self._headers,
-            content=urlencode(form_fields(mail)).encode(), extensions={"timeout": self._timeout},
+            "POST",
+            self._url,
+            headers=self._headers,
+            content=urlencode(form_fields(mail)).encode(),
+            extensions={"timeout": self._timeout},
         )
         try:
             response = await self._transport.handle_async_request(request)

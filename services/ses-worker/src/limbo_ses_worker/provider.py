@@ -65,11 +65,13 @@ def ses_address(value: str) -> str:
     if not local.isascii():
         raise PermanentProviderError(
             f"SES cannot send to or from {address!r}: a non-ASCII local part needs "
-            "SMTPUTF8, which SES does not support")
+            "SMTPUTF8, which SES does not support"
+        )
     if not domain.isascii():
         try:
-            domain = validate_email(address, check_deliverability=False,
-                                    allow_smtputf8=False).ascii_domain
+            domain = validate_email(
+                address, check_deliverability=False, allow_smtputf8=False
+            ).ascii_domain
         except EmailNotValidError as error:
             raise PermanentProviderError(f"SES cannot take {address!r}: {error}") from None
     return formataddr((name, f"{local}@{domain}"), charset="utf-8")
@@ -171,6 +173,13 @@ class SesProvider:
 
 
 _TRANSIENT_CODES = frozenset(
-    {"TooManyRequestsException", "Throttling", "ThrottlingException", "LimitExceededException",
-     "ServiceUnavailable", "InternalFailure", "RequestTimeout"}
+    {
+        "TooManyRequestsException",
+        "Throttling",
+        "ThrottlingException",
+        "LimitExceededException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "RequestTimeout",
+    }
 )

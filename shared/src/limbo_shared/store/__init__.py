@@ -28,9 +28,7 @@ __all__ = [
 ]
 
 
-def open_table(
-    name: str, *, region: str, endpoint_url: str | None, threads: int
-) -> DynamoTable:
+def open_table(name: str, *, region: str, endpoint_url: str | None, threads: int) -> DynamoTable:
     """A table on its own thread pool, so store calls never queue behind SQS long polls."""
     client = make_client(
         "dynamodb", region=region, endpoint_url=endpoint_url, max_pool_connections=threads

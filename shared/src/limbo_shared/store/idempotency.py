@@ -76,14 +76,22 @@ class IdempotencyKeys:
             old = refused.item or await self._read(owner, key)
             if old is None:  # deleted between the two calls: the first request gave up
                 return await self.reserve(
-                    owner, key, fingerprint=fingerprint, message_id=message_id,
+                    owner,
+                    key,
+                    fingerprint=fingerprint,
+                    message_id=message_id,
                     lease_seconds=lease_seconds,
                 )
             return await self._existing(owner, key, old, fingerprint, now, lease_seconds)
         return Reservation(ReservationOutcome.NEW, message_id)
 
     async def _existing(
-        self, owner: str, key: str, old: dict[str, Any], fingerprint: str, now: float,
+        self,
+        owner: str,
+        key: str,
+        old: dict[str, Any],
+        fingerprint: str,
+        now: float,
         lease_seconds: float,
     ) -> Reservation:
         old_id = old["message_id"]["S"]
@@ -143,6 +151,8 @@ class IdempotencyKeys:
                 ConditionExpression="message_id = :id AND #state = :pending",
                 ExpressionAttributeNames={"#state": "state"},
                 ExpressionAttributeValues={
-                    ":expired": {"N": "0"}, ":id": {"S": message_id}, ":pending": {"S": _PENDING}
+                    ":expired": {"N": "0"},
+                    ":id": {"S": message_id},
+                    ":pending": {"S": _PENDING},
                 },
             )

@@ -169,8 +169,9 @@ class MessageStore:
         except ConditionFailed as refused:
             return self._refused(mail.id, refused.item, now)
         record = MessageRecord.from_item(response["Attributes"])
-        return Claim(ClaimOutcome.CLAIMED, mail.id, token=token, attempts=record.attempts,
-                     record=record)
+        return Claim(
+            ClaimOutcome.CLAIMED, mail.id, token=token, attempts=record.attempts, record=record
+        )
 
     def _refused(self, message_id: str, item: dict[str, Any] | None, now: float) -> Claim:
         if item is not None and item.get("status", {}).get("S") == Status.SENT.value:
@@ -188,8 +189,14 @@ class MessageStore:
         if claim.record is None:
             raise ValueError("only a CLAIMED claim can be marked sent")
         now = time.time()
-        sent = replace(claim.record, status=Status.SENT, provider=provider,
-                       provider_message_id=provider_message_id, sent_at=now, updated_at=now)
+        sent = replace(
+            claim.record,
+            status=Status.SENT,
+            provider=provider,
+            provider_message_id=provider_message_id,
+            sent_at=now,
+            updated_at=now,
+        )
         await self._writer.submit(sent.to_item())
 
     async def mark_unsent(self, claim: Claim, status: Status, error: str) -> None:

@@ -109,7 +109,9 @@ def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
     # One thread per possible concurrent claim would be wasteful; claims are short calls.
     threads = min(32, settings.concurrency)
     table = open_table(
-        settings.status_table, region=settings.region, endpoint_url=settings.aws_endpoint_url,
+        settings.status_table,
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
         threads=threads,
     )
     store = MessageStore(table, ttl_days=settings.status_ttl_days)

@@ -9,6 +9,7 @@ released with backoff, permanent ones go to the dead-letter queue with their rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -129,7 +130,7 @@ class Worker:
             task.cancel()
         if self._handlers:
             await asyncio.wait(set(self._handlers), timeout=1.0)
-        done, pending = await asyncio.wait(pollers, timeout=max(0.1, deadline - loop.time()))
+        _done, pending = await asyncio.wait(pollers, timeout=max(0.1, deadline - loop.time()))
         for task in pending:
             task.cancel()
         await self._deleter.aclose()
@@ -143,9 +144,11 @@ class Worker:
         while not self.stopping:
             async with self._capacity:
                 await self._capacity.wait_for(
-                    lambda: self.stopping
-                    or len(self._in_flight) + self._reserved + RECEIVE_BATCH
-                    <= max(self.settings.concurrency, RECEIVE_BATCH)
+                    lambda: (
+                        self.stopping
+                        or len(self._in_flight) + self._reserved + RECEIVE_BATCH
+                        <= max(self.settings.concurrency, RECEIVE_BATCH)
+                    )
                 )
                 if self.stopping:
                     return
@@ -203,10 +206,8 @@ class Worker:
             self._capacity.notify_all()
 
     async def _sleep_unless_stopping(self, seconds: float) -> None:
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        except TimeoutError:
-            pass
 
     # -- one message ---------------------------------------------------------------------
 
@@ -217,22 +218,23 @@ class Worker:
         if producer_span.is_valid:
             links.insert(0, Link(producer_span))
         try:
-            with tracer.start_as_current_span(
-                f"process {self.queue.name}",
-                context=producer,
-                kind=SpanKind.CONSUMER,
-                links=links,
-                attributes={
-                    "messaging.system": "aws_sqs",
-                    "messaging.operation.name": "process",
-                    "messaging.operation.type": "process",
-                    "messaging.destination.name": self.queue.name,
-                    "messaging.message.id": message.message_id,
-                    "messaging.aws.sqs.receive_count": message.receive_count,
-                    "limbo.provider": self.provider.name,
-                },
-            ) as span, bind_message(
-                provider=self.provider.name, sqs_message_id=message.message_id
+            with (
+                tracer.start_as_current_span(
+                    f"process {self.queue.name}",
+                    context=producer,
+                    kind=SpanKind.CONSUMER,
+                    links=links,
+                    attributes={
+                        "messaging.system": "aws_sqs",
+                        "messaging.operation.name": "process",
+                        "messaging.operation.type": "process",
+                        "messaging.destination.name": self.queue.name,
+                        "messaging.message.id": message.message_id,
+                        "messaging.aws.sqs.receive_count": message.receive_count,
+                        "limbo.provider": self.provider.name,
+                    },
+                ) as span,
+                bind_message(provider=self.provider.name, sqs_message_id=message.message_id),
             ):
                 # Bound here, not only after parsing, so an unparseable message's lines
                 # still say which provider and which queue message they are about.
@@ -268,8 +270,9 @@ class Worker:
             except PermanentProviderError as error:
                 span.set_status(Status(StatusCode.ERROR, error.reason))
                 await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
-                await self._dead_letter(message, f"rejected by {self.provider.name}: {error.reason}",
-                                        outcome="rejected")
+                await self._dead_letter(
+                    message, f"rejected by {self.provider.name}: {error.reason}", outcome="rejected"
+                )
                 return
             except TransientProviderError as error:
                 # Recorded before the message is released, so its next receipt can claim it.
@@ -313,8 +316,10 @@ class Worker:
         with tracer.start_as_current_span(
             f"{self.provider.name} send",
             kind=SpanKind.CLIENT,
-            attributes={"server.address": self.provider.server_address,
-                        "limbo.provider": self.provider.name},
+            attributes={
+                "server.address": self.provider.server_address,
+                "limbo.provider": self.provider.name,
+            },
         ) as span:
             started = time.perf_counter()
             try:
@@ -330,7 +335,7 @@ class Worker:
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 span.set_attribute("error.type", type(error).__name__)
                 raise
-            except Exception as error:  # noqa: BLE001 - a provider bug must not lose mail
+            except Exception as error:
                 log.exception("provider raised unexpectedly; retrying later")
                 span.set_status(Status(StatusCode.ERROR, repr(error)))
                 raise TransientProviderError(f"unexpected error: {error!r}") from error
@@ -350,7 +355,7 @@ class Worker:
         ) as span:
             try:
                 await self._deleter.submit(message.receipt_handle)
-            except Exception as error:  # noqa: BLE001 - the send happened; say so and go on
+            except Exception as error:
                 self.metrics.queue_error("delete")
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 log.warning("delete failed; the message may be delivered again", error=str(error))
@@ -370,11 +375,13 @@ class Worker:
         if retry_after is not None:
             delay = min(self.settings.retry_max_seconds, max(delay, retry_after))
         span.add_event("retry", {"reason": reason, "attempt": attempt, "delay_seconds": delay})
-        log.warning("send failed, will retry", reason=reason, attempt=attempt, delay=round(delay, 1))
+        log.warning(
+            "send failed, will retry", reason=reason, attempt=attempt, delay=round(delay, 1)
+        )
         self.metrics.outcome("retried")
         try:
             await self._visibility.submit((message.receipt_handle, int(delay)))
-        except Exception as error:  # noqa: BLE001 - the message reappears after its timeout
+        except Exception as error:
             self.metrics.queue_error("change_visibility")
             log.warning("could not set retry delay", error=str(error))
 
@@ -400,8 +407,9 @@ class Worker:
         )
         for result in results:
             if isinstance(result, BaseException):
-                log.warning("could not release message; it returns after its timeout",
-                            error=str(result))
+                log.warning(
+                    "could not release message; it returns after its timeout", error=str(result)
+                )
 
     # -- keeping slow sends invisible -------------------------------------------------------
 
@@ -423,8 +431,9 @@ class Worker:
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:
                 self.metrics.queue_error("change_visibility")
-                log.warning("could not extend visibility", failures=len(failures),
-                            error=str(failures[0]))
+                log.warning(
+                    "could not extend visibility", failures=len(failures), error=str(failures[0])
+                )
 
 
 def _dead_letter_message(message: ReceivedMessage, reason: str) -> OutgoingMessage:
@@ -440,8 +449,10 @@ def _dead_letter_message(message: ReceivedMessage, reason: str) -> OutgoingMessa
         "limbo-reason": {"DataType": "String", "StringValue": reason},
         "limbo-source-message-id": {"DataType": "String", "StringValue": message.message_id},
     }
-    carried = sorted(message.message_attributes.items(),
-                     key=lambda item: item[0] not in ("traceparent", "tracestate"))
+    carried = sorted(
+        message.message_attributes.items(),
+        key=lambda item: item[0] not in ("traceparent", "tracestate"),
+    )
     room = MAX_MESSAGE_ATTRIBUTES - len(own) - 1  # one spare for limbo-truncated
     attributes = {**dict(carried[:room]), **own}
     dead = OutgoingMessage(
@@ -457,8 +468,7 @@ def _dead_letter_message(message: ReceivedMessage, reason: str) -> OutgoingMessa
     note = {"DataType": "String", "StringValue": f"body cut from {original} bytes"}
     keep = max(0, original - excess - 100)
     body = dead.body.encode()[:keep].decode(errors="ignore")
-    return replace(dead, body=body or "(empty)",
-                   attributes={**attributes, "limbo-truncated": note})
+    return replace(dead, body=body or "(empty)", attributes={**attributes, "limbo-truncated": note})
 
 
 def _first_error(error: ValidationError) -> str:
