@@ -139,6 +139,16 @@ class SqsQueue:
         response = await self._call("send_message", **kwargs)
         return str(response["MessageId"])
 
+    async def send_standard(
+        self, body: str, attributes: dict[str, dict[str, Any]] | None = None
+    ) -> str:
+        """SendMessage to a standard queue (no group, no deduplication id)."""
+        kwargs: dict[str, Any] = {"MessageBody": body}
+        if attributes:
+            kwargs["MessageAttributes"] = attributes
+        response = await self._call("send_message", **kwargs)
+        return str(response["MessageId"])
+
     async def receive(
         self, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[ReceivedMessage]:

@@ -18,19 +18,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
-from limbo_shared.schema import QueuedMail
-from limbo_shared.store import StoreUnavailable
+from limbo_shared.schema import MailRequest, QueuedMail
+from limbo_shared.store import StoreUnavailable, Suppressions, WebhookTokens
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
 from .auth import load_api_keys
 from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
-from .metrics import ApiMetrics
+from .metrics import SUPPRESSED_SENDS, ApiMetrics
 from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .ratelimit import TokenBuckets
 from .settings import ApiSettings
+from .suppression_routes import suppression_routes
 from .tracing import instrument_app
 from .validation import InvalidMail, parse_mail
+from .webhooks import MAILGUN_WEBHOOK_PATH, MailgunWebhook
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
 
@@ -104,6 +106,37 @@ class _Readiness:
             self._ready = True
 
 
+class _AllSuppressed(Exception):
+    def __init__(self, addresses: list[str]) -> None:
+        super().__init__("every recipient is suppressed")
+        self.addresses = addresses
+
+
+async def _without_suppressed(
+    suppressions: Suppressions, owner: str, mail: MailRequest
+) -> tuple[MailRequest, list[str]]:
+    """The request without its suppressed recipients, and those recipients (as given).
+
+    Raises _AllSuppressed when nobody in To is left: a message needs a To recipient.
+    """
+    everyone = [*mail.to, *mail.cc, *mail.bcc]
+    hits = await suppressions.suppressed(owner, everyone)
+    if not hits:
+        return mail, []
+    suppressed = [address for address in everyone if address in hits]
+    to = [address for address in mail.to if address not in hits]
+    if not to:
+        raise _AllSuppressed(suppressed)
+    remaining = mail.model_copy(
+        update={
+            "to": to,
+            "cc": [address for address in mail.cc if address not in hits],
+            "bcc": [address for address in mail.bcc if address not in hits],
+        }
+    )
+    return remaining, suppressed
+
+
 class _RequestMetrics:
     """Counts every request by route template (never by raw path) and status."""
 
@@ -133,6 +166,31 @@ class _RequestMetrics:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
+def _webhook_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
+    """The Mailgun webhook route, when its key, the events queue and the store are set."""
+    key = settings.mailgun_webhook_signing_key
+    if key is None or settings.events_queue is None or ledger.store is None:
+        return []
+    from concurrent.futures import ThreadPoolExecutor
+
+    from limbo_shared.aws import make_client
+
+    client = make_client(
+        "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2
+    )
+    events = SqsQueue(
+        client, settings.events_queue, ThreadPoolExecutor(4, thread_name_prefix="events")
+    )
+    webhook = MailgunWebhook(
+        signing_key=key.get_secret_value(),
+        tolerance=settings.mailgun_webhook_tolerance,
+        tokens=WebhookTokens(ledger.store.table),
+        events=events,
+        read_timeout=settings.client_timeout,
+    )
+    return [Route(MAILGUN_WEBHOOK_PATH, webhook, methods=["POST"])]
+
+
 def create_app(
     settings: ApiSettings,
     queue: SqsQueue,
@@ -151,6 +209,7 @@ def create_app(
         timeout=settings.publish_timeout,
     )
     readiness = _Readiness(queue)
+    suppressions = ledger.suppressions if settings.suppression == "enabled" else None
     document = openapi_document(version("limbo-api"))
 
     async def hello(request: Request) -> Response:
@@ -195,6 +254,31 @@ def create_app(
         except InvalidMail as error:
             return problem(error.status, error.problem)
         owner = owner_of(request)
+        submitted = mail_request
+        suppressed: list[str] = []
+        if suppressions is not None:
+            try:
+                mail_request, suppressed = await _without_suppressed(
+                    suppressions, owner, mail_request
+                )
+            except _AllSuppressed as refused:
+                SUPPRESSED_SENDS.inc(len(refused.addresses))
+                return JSONResponse(
+                    {
+                        "Message": "not submitted",
+                        "Problem": "every To recipient is on the suppression list: "
+                        + ", ".join(refused.addresses),
+                        "suppressed": refused.addresses,
+                    },
+                    status_code=422,
+                )
+            except StoreUnavailable as error:
+                log.warning("not queued: suppression list unavailable", error=str(error))
+                return problem(
+                    503,
+                    "the status store is unavailable; retry later",
+                    headers={"Retry-After": "5"},
+                )
         envelope = QueuedMail(
             id=str(uuid.uuid4()), owner=owner, submitted_at=time.time(), mail=mail_request
         )
@@ -206,8 +290,9 @@ def create_app(
             return problem(
                 413, f"message is larger than one queue message allows ({MAX_BODY_BYTES} bytes)"
             )
+        # The request as submitted: a repeat is the same request whatever the list says now.
         ticket = await ledger.begin(
-            owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, envelope.id
+            owner, request.headers.get(IDEMPOTENCY_HEADER), submitted, envelope.id
         )
         if isinstance(ticket, Response):
             return ticket
@@ -218,7 +303,7 @@ def create_app(
             queue_body = envelope.to_json()
         with bind_message(message_id=message_id):
             try:
-                async with ledger.recording(ticket, envelope):
+                async with ledger.recording(ticket, envelope, suppressed):
                     await publisher.publish(envelope, queue_body)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
@@ -234,7 +319,12 @@ def create_app(
                         503, "the queue is unavailable; retry later", headers={"Retry-After": "5"}
                     )
                 return problem(400, f"the queue refused the message: {failure.reason}")
-            log.info("queued", recipients=mail_request.recipient_count)
+            log.info("queued", recipients=mail_request.recipient_count, suppressed=len(suppressed))
+        if suppressed:
+            SUPPRESSED_SENDS.inc(len(suppressed))
+            return JSONResponse(
+                {"Message": "submitted", "id": message_id, "suppressed": suppressed}
+            )
         return JSONResponse({"Message": "submitted", "id": message_id})
 
     async def status(request: Request) -> Response:
@@ -255,6 +345,8 @@ def create_app(
             Route("/openapi.json", openapi),
             Route("/v1/mail", submit, methods=["POST"]),
             Route("/v1/mail/{message_id}", status, methods=["GET"]),
+            *suppression_routes(ledger.suppressions),
+            *_webhook_routes(settings, ledger),
         ],
         lifespan=lifespan,
     )

@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -21,10 +21,14 @@ from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
+    DeliveryOutcomes,
     IdempotencyKeys,
+    MessageRecord,
     MessageStore,
+    RecipientOutcome,
     ReservationOutcome,
     StoreUnavailable,
+    Suppressions,
     open_table,
 )
 
@@ -70,11 +74,19 @@ def _unavailable() -> Response:
 
 class Ledger:
     def __init__(
-        self, store: MessageStore | None, keys: IdempotencyKeys | None, *, lease_seconds: float
+        self,
+        store: MessageStore | None,
+        keys: IdempotencyKeys | None,
+        *,
+        lease_seconds: float,
+        outcomes: DeliveryOutcomes | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
         self.lease_seconds = lease_seconds
+        self.outcomes = outcomes
+        self.suppressions = suppressions
 
     async def begin(
         self, owner: str, key: str | None, mail: MailRequest, message_id: str
@@ -126,7 +138,9 @@ class Ledger:
                 )
 
     @asynccontextmanager
-    async def recording(self, ticket: Ticket, envelope: QueuedMail) -> AsyncIterator[None]:
+    async def recording(
+        self, ticket: Ticket, envelope: QueuedMail, suppressed: Sequence[str] = ()
+    ) -> AsyncIterator[None]:
         """Write `queued` before the body runs (the publish); settle the key after it.
 
         Raises StoreUnavailable when `queued` cannot be written: the message is then not
@@ -137,9 +151,9 @@ class Ledger:
             return
         try:
             if ticket.takeover:
-                await self.store.record_queued_if_absent(envelope)
+                await self.store.record_queued_if_absent(envelope, suppressed)
             else:
-                await self.store.record_queued(envelope)
+                await self.store.record_queued(envelope, suppressed)
         except StoreUnavailable:
             await self._abandon(ticket)
             raise
@@ -190,7 +204,9 @@ class Ledger:
         except ValueError:
             return not_found
         try:
-            record = await self.store.get(message_id)
+            record, outcomes = await asyncio.gather(
+                self.store.get(message_id), self._outcomes(message_id)
+            )
         except StoreUnavailable as error:
             log.warning("status lookup failed", error=str(error))
             return problem(
@@ -202,9 +218,14 @@ class Ledger:
         # Another key's message is answered exactly like an unknown one.
         if record is None or record.owner != owner:
             return not_found
-        return JSONResponse(record.public())
+        return JSONResponse(public_status(record, outcomes))
+
+    async def _outcomes(self, message_id: str) -> list[RecipientOutcome]:
+        return [] if self.outcomes is None else await self.outcomes.get(message_id)
 
     async def aclose(self) -> None:
+        if self.suppressions is not None:
+            await self.suppressions.aclose()
         if self.store is not None:
             await self.store.aclose()
             self.store.table.close()
@@ -225,4 +246,23 @@ def open_ledger(settings: ApiSettings) -> Ledger:
     store = MessageStore(
         table, ttl_days=settings.status_ttl_days, max_in_flight=settings.publish_concurrency
     )
-    return Ledger(store, IdempotencyKeys(table), lease_seconds=lease)
+    return Ledger(
+        store,
+        IdempotencyKeys(table),
+        lease_seconds=lease,
+        outcomes=DeliveryOutcomes(table, ttl_days=settings.status_ttl_days),
+        suppressions=Suppressions(table, max_in_flight=settings.publish_concurrency),
+    )
+
+
+def public_status(record: MessageRecord, outcomes: list[RecipientOutcome]) -> dict[str, object]:
+    """The record as GET answers it, with each recipient's delivery outcome.
+
+    Once the provider reported back, ``status`` is the furthest outcome among the
+    recipients (``delivered``, ``bounced``...); ``delivery`` has each one.
+    """
+    answer = record.public()
+    answer["delivery"] = [outcome.public() for outcome in outcomes]
+    if outcomes:
+        answer["status"] = max(outcomes, key=lambda outcome: outcome.precedence).outcome
+    return answer

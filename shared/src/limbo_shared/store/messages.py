@@ -64,7 +64,7 @@ class MessageStore:
         """The TTL attribute: DynamoDB deletes the record some time after this epoch second."""
         return int(created_at) + self.ttl_seconds
 
-    def queued_record(self, mail: QueuedMail) -> MessageRecord:
+    def queued_record(self, mail: QueuedMail, suppressed: Sequence[str] = ()) -> MessageRecord:
         return MessageRecord(
             id=mail.id,
             owner=mail.owner,
@@ -73,20 +73,23 @@ class MessageStore:
             created_at=mail.submitted_at,
             updated_at=mail.submitted_at,
             expires_at=self.expiry(mail.submitted_at),
+            suppressed=tuple(suppressed),
         )
 
     # -- the API's side -----------------------------------------------------------------
 
-    async def record_queued(self, mail: QueuedMail) -> None:
+    async def record_queued(self, mail: QueuedMail, suppressed: Sequence[str] = ()) -> None:
         """Write ``queued``, sharing a BatchWriteItem with concurrent requests."""
-        await self._writer.submit(self.queued_record(mail).to_item())
+        await self._writer.submit(self.queued_record(mail, suppressed).to_item())
 
-    async def record_queued_if_absent(self, mail: QueuedMail) -> bool:
+    async def record_queued_if_absent(
+        self, mail: QueuedMail, suppressed: Sequence[str] = ()
+    ) -> bool:
         """Write ``queued`` unless a record exists (a retried request reusing its id)."""
         try:
             await self.table.call(
                 "put_item",
-                Item=self.queued_record(mail).to_item(),
+                Item=self.queued_record(mail, suppressed).to_item(),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except ConditionFailed:

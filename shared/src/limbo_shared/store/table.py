@@ -82,6 +82,21 @@ class DynamoTable:
         _CALLS.labels("batch_write_item", "ok").inc()
         return response
 
+    async def batch_get(self, keys: list[dict[str, Any]], *, projection: str = "pk") -> Any:
+        """BatchGetItem of up to 100 keys; the caller retries ``UnprocessedKeys``."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(
+            self.client.batch_get_item,
+            RequestItems={self.name: {"Keys": keys, "ProjectionExpression": projection}},
+        )
+        try:
+            response = await loop.run_in_executor(self._executor, call)
+        except (ClientError, BotoCoreError) as error:
+            _CALLS.labels("batch_get_item", "error").inc()
+            raise StoreUnavailable(f"DynamoDB batch_get_item failed: {error}") from error
+        _CALLS.labels("batch_get_item", "ok").inc()
+        return response
+
 
 class Update:
     """Builds an UpdateExpression with every name and value behind a placeholder.

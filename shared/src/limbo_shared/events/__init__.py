@@ -1,0 +1,31 @@
+"""Delivery events: providers' notifications parsed into limbo's :class:`DeliveryEvent`."""
+
+from .mailgun import MailgunEventSource, MailgunSignature, sign_mailgun, verify_mailgun
+from .model import (
+    MAX_DIAGNOSTIC,
+    BounceType,
+    DeliveryEvent,
+    DeliveryOutcome,
+    EventRejected,
+    EventSource,
+)
+from .ses import LIMBO_ID_TAG, SesEventSource, parse_ses_record
+from .sns import SnsEnvelope, SnsVerifier
+
+__all__ = [
+    "LIMBO_ID_TAG",
+    "MAX_DIAGNOSTIC",
+    "BounceType",
+    "DeliveryEvent",
+    "DeliveryOutcome",
+    "EventRejected",
+    "EventSource",
+    "MailgunEventSource",
+    "MailgunSignature",
+    "SesEventSource",
+    "SnsEnvelope",
+    "SnsVerifier",
+    "parse_ses_record",
+    "sign_mailgun",
+    "verify_mailgun",
+]
