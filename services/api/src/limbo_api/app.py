@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
@@ -15,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from limbo_shared.aws import make_client
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
@@ -171,9 +173,7 @@ def _webhook_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
     key = settings.mailgun_webhook_signing_key
     if key is None or settings.events_queue is None or ledger.store is None:
         return []
-    from concurrent.futures import ThreadPoolExecutor
 
-    from limbo_shared.aws import make_client
 
     client = make_client(
         "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2

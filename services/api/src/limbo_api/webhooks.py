@@ -15,7 +15,12 @@ from opentelemetry.trace import SpanKind
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from limbo_shared.events import EventRejected, MailgunEventSource, verify_mailgun
+from limbo_shared.events import (
+    EVENT_SOURCE_ATTRIBUTE,
+    EventRejected,
+    MailgunEventSource,
+    verify_mailgun,
+)
 from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.propagation import inject_context
@@ -24,15 +29,12 @@ from limbo_shared.store import StoreUnavailable, WebhookTokens
 
 from .metrics import WEBHOOKS
 
-__all__ = ["EVENT_SOURCE_ATTRIBUTE", "MAILGUN_WEBHOOK_PATH", "MailgunWebhook"]
+__all__ = ["MAILGUN_WEBHOOK_PATH", "MailgunWebhook"]
 
 log = get_logger("limbo.api")
 tracer = trace.get_tracer("limbo.api")
 
 MAILGUN_WEBHOOK_PATH = "/v1/events/mailgun"
-# The message attribute that tells limbo-events which source's body it holds; SNS
-# envelopes (SES) carry none.
-EVENT_SOURCE_ATTRIBUTE = "limbo_event_source"
 # Mailgun's webhook bodies are a few kilobytes.
 MAX_WEBHOOK_BYTES = 256 * 1024
 

@@ -10,6 +10,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator
 
 from limbo_shared.config import LoggingSettings
+from limbo_shared.events import LIMBO_ID_TAG
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
 
@@ -56,6 +57,8 @@ def form_fields(mail: QueuedMail) -> list[tuple[str, str]]:
     fields += [("o:tag", f"{name}:{value}") for name, value in request.tags.items()]
     # Lets a bounce or webhook be matched back to limbo's id.
     fields.append(("h:X-Limbo-Message-Id", mail.id))
+    # Comes back in every webhook's user-variables: how an event finds its message.
+    fields.append((f"v:{LIMBO_ID_TAG}", mail.id))
     return fields
 
 

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from limbo_shared.aws import make_client
 from limbo_shared.config import LoggingSettings
+from limbo_shared.events import LIMBO_ID_TAG
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
 
@@ -111,8 +112,9 @@ def send_email_request(
         arguments["FromEmailAddress"] = ses_address(request.from_)
     if reply_to:
         arguments["ReplyToAddresses"] = [ses_address(a) for a in reply_to]
-    if request.tags:
-        arguments["EmailTags"] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
+    # limbo_id comes back in every SES event's mail.tags: how an event finds its message.
+    tags = [{"Name": n, "Value": v} for n, v in request.tags.items() if n != LIMBO_ID_TAG]
+    arguments["EmailTags"] = [*tags, {"Name": LIMBO_ID_TAG, "Value": mail.id}]
     if configuration_set:
         arguments["ConfigurationSetName"] = configuration_set
     return arguments

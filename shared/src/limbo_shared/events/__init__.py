@@ -2,6 +2,7 @@
 
 from .mailgun import MailgunEventSource, MailgunSignature, sign_mailgun, verify_mailgun
 from .model import (
+    EVENT_SOURCE_ATTRIBUTE,
     MAX_DIAGNOSTIC,
     BounceType,
     DeliveryEvent,
@@ -13,6 +14,7 @@ from .ses import LIMBO_ID_TAG, SesEventSource, parse_ses_record
 from .sns import SnsEnvelope, SnsVerifier
 
 __all__ = [
+    "EVENT_SOURCE_ATTRIBUTE",
     "LIMBO_ID_TAG",
     "MAX_DIAGNOSTIC",
     "BounceType",

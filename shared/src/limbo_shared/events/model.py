@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Protocol
 
 __all__ = [
+    "EVENT_SOURCE_ATTRIBUTE",
     "MAX_DIAGNOSTIC",
     "BounceType",
     "DeliveryEvent",
@@ -16,6 +17,9 @@ __all__ = [
     "bounded_diagnostic",
 ]
 
+# The SQS message attribute naming the source of a queued event body; the API sets it on
+# the webhooks it queues, SNS envelopes (SES) carry none.
+EVENT_SOURCE_ATTRIBUTE = "limbo_event_source"
 # A provider's diagnostic (an SMTP reply, a reason) is kept this long at most.
 MAX_DIAGNOSTIC = 500
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from opentelemetry import propagate
+
 from ..batching import Batcher
 from ..schema import QueuedMail
 from .records import MessageRecord, Status, message_key
@@ -32,6 +34,12 @@ MAX_ERROR_TEXT = 500
 # A record in one of these states may be claimed by a worker. `failed` and `rejected`
 # are included so that an operator's redrive from the dead-letter queue sends again.
 _CLAIMABLE = (Status.QUEUED, Status.RETRYING, Status.FAILED, Status.REJECTED)
+
+
+def _current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
 
 
 class ClaimOutcome(Enum):
@@ -74,6 +82,7 @@ class MessageStore:
             updated_at=mail.submitted_at,
             expires_at=self.expiry(mail.submitted_at),
             suppressed=tuple(suppressed),
+            traceparent=_current_traceparent(),
         )
 
     # -- the API's side -----------------------------------------------------------------

@@ -83,6 +83,8 @@ class MessageRecord:
     sent_at: float | None = None
     # Recipients left out of the send because they are on the suppression list.
     suppressed: tuple[str, ...] = ()
+    # W3C traceparent of the submission, so a delivery event's span joins the message's trace.
+    traceparent: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The DynamoDB item (attribute-value form)."""
@@ -97,7 +99,7 @@ class MessageRecord:
             "expires_at": {"N": str(self.expires_at)},
             "attempts": {"N": str(self.attempts)},
         }
-        for name in ("provider", "provider_message_id", "last_error"):
+        for name in ("provider", "provider_message_id", "last_error", "traceparent"):
             value = getattr(self, name)
             if value is not None:
                 item[name] = {"S": value}
@@ -128,6 +130,7 @@ class MessageRecord:
             provider_message_id=text("provider_message_id"),
             last_error=text("last_error"),
             sent_at=number("sent_at"),
+            traceparent=text("traceparent"),
             suppressed=tuple(entry["S"] for entry in item.get("suppressed", {}).get("L", [])),
         )
 

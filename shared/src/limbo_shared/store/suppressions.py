@@ -19,7 +19,7 @@ from typing import Any
 
 from ..batching import Batcher
 from .records import _iso
-from .table import DynamoTable, StoreUnavailable
+from .table import ConditionFailed, DynamoTable, StoreUnavailable
 
 __all__ = [
     "SUPPRESSION_INDEX",
@@ -113,8 +113,13 @@ class Suppressions:
         source: str,
         detail: str | None = None,
         message_id: str | None = None,
-    ) -> None:
-        """Suppress ``address`` (a put: the latest reason is the one shown)."""
+        keep_existing: bool = False,
+    ) -> bool:
+        """Suppress ``address``; False when ``keep_existing`` and it already was.
+
+        Events keep an existing entry (a duplicate does not reset its date); a manual
+        entry replaces it with the operator's reason.
+        """
         address = normalize_address(address)
         item: dict[str, Any] = {
             **_key(owner, address),
@@ -128,7 +133,12 @@ class Suppressions:
             item["detail"] = {"S": detail[:MAX_DETAIL]}
         if message_id:
             item["message_id"] = {"S": message_id}
-        await self.table.call("put_item", Item=item)
+        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if keep_existing else {}
+        try:
+            await self.table.call("put_item", Item=item, **condition)
+        except ConditionFailed:
+            return False
+        return True
 
     async def get(self, owner: str, address: str) -> Suppression | None:
         response = await self.table.call(
