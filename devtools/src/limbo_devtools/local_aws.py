@@ -1,5 +1,7 @@
 """Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
-and (when asked) the DynamoDB status table with its TTL.
+and (when asked) the DynamoDB status table with its TTL and the delivery-event path:
+SNS topic, standard events queue (with its DLQ and the policy that lets the topic send),
+the subscription, and an SES configuration set whose event destination is the topic.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -26,11 +28,24 @@ class LocalAws:
     endpoint: str
     sender: str
     status_table: str | None = None
+    events_queue_url: str | None = None
+    events_topic_arn: str | None = None
+    configuration_set: str | None = None
 
     def environment(self) -> dict[str, str]:
         tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
+        events = {}
+        if self.events_queue_url and self.events_topic_arn and self.configuration_set:
+            events = {
+                "EVENTS_QUEUE": self.events_queue_url,
+                "SES_EVENTS_TOPIC_ARN": self.events_topic_arn,
+                "SES_CONFIGURATION_SET": self.configuration_set,
+                # The emulator cannot sign as SNS does; real deployments keep this on.
+                "SNS_VERIFY_SIGNATURES": "false",
+            }
         return {
             **tracking,
+            **events,
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
@@ -60,6 +75,7 @@ def provision(
     max_receive_count: int = 5,
     visibility_timeout: int = 30,
     status_table: str | None = None,
+    events: bool = False,
 ) -> LocalAws:
     sqs = _client("sqs", endpoint, region)
     base = queue_name.removesuffix(".fifo")
@@ -84,17 +100,101 @@ def provision(
     ses.create_email_identity(EmailIdentity=sender)
     if status_table is not None:
         create_status_table(_client("dynamodb", endpoint, region), status_table)
-    return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
+    if not events:
+        return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
+    events_url, topic_arn, configuration_set = provision_events(endpoint, region, base)
+    return LocalAws(
+        queue_url,
+        dead_letter_url,
+        region,
+        endpoint,
+        sender,
+        status_table,
+        events_url,
+        topic_arn,
+        configuration_set,
+    )
+
+
+def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, str]:
+    """The README's deploy commands, against the emulator: queue, topic, set. Idempotent."""
+    sqs = _client("sqs", endpoint, region)
+    dead_letter_url = sqs.create_queue(
+        QueueName=f"{base}-events-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    dead_letter_arn = _queue_arn(sqs, dead_letter_url)
+    queue_url = sqs.create_queue(
+        QueueName=f"{base}-events",
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 10}
+            )
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    sns = _client("sns", endpoint, region)
+    topic_arn = sns.create_topic(Name=f"{base}-ses-events")["TopicArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    # The SNS envelope is kept (no RawMessageDelivery): limbo-events checks its TopicArn
+    # and verifies its signature.
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    configuration_set = f"{base}-events"
+    ses = _client("ses", endpoint, region)
+    with contextlib.suppress(ses.exceptions.ConfigurationSetAlreadyExistsException):
+        ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
+    with contextlib.suppress(ses.exceptions.EventDestinationAlreadyExistsException):
+        ses.create_configuration_set_event_destination(
+            ConfigurationSetName=configuration_set,
+            EventDestination={
+                "Name": "limbo-sns",
+                "Enabled": True,
+                "MatchingEventTypes": ["bounce", "complaint", "delivery"],
+                "SNSDestination": {"TopicARN": topic_arn},
+            },
+        )
+    return queue_url, topic_arn, configuration_set
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
 
 
 def create_status_table(dynamodb: Any, name: str) -> None:
-    """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`."""
+    """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`,
+    and the sparse index `suppressions` that lists one API key's suppression list."""
     # Idempotent, like the queues: an existing table is kept.
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
         dynamodb.create_table(
             TableName=name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "supp_owner", "AttributeType": "S"},
+                {"AttributeName": "supp_address", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "suppressions",
+                    "KeySchema": [
+                        {"AttributeName": "supp_owner", "KeyType": "HASH"},
+                        {"AttributeName": "supp_address", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
@@ -126,6 +226,7 @@ def main() -> None:
         queue_name=args.queue_name,
         sender=args.sender,
         status_table=args.status_table or None,
+        events=bool(args.status_table),
     )
     for key, value in aws.environment().items():
         print(f"export {key}={value}")

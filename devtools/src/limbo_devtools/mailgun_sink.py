@@ -3,7 +3,9 @@
 For the local run, the tests and the benchmark. ``GET /messages`` lists what arrived
 (``?count_only=1``: only how many),
 ``DELETE /messages`` forgets it. Response latency and failures can be injected through
-the environment, so the same sink plays a slow or flaky provider.
+the environment, so the same sink plays a slow or flaky provider. With
+``SINK_WEBHOOK_URL`` and ``SINK_WEBHOOK_SIGNING_KEY`` it posts signed webhooks back for
+its test addresses at ``SINK_EVENTS_DOMAIN`` (see mailgun_webhooks.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .mailgun_webhooks import post_webhooks, simulated_events
+
 __all__ = ["SinkConfig", "create_app", "main"]
 
 
@@ -39,6 +43,10 @@ class SinkConfig:
     # Remember full messages (fields) or only counts; the benchmark keeps memory flat.
     record: bool = True
     seed: int | None = None
+    # Where to post delivery webhooks for test addresses, and the key to sign them.
+    webhook_url: str | None = None
+    webhook_signing_key: str | None = None
+    events_domain: str = "mailgun-simulator.example.com"
 
     @classmethod
     def from_env(cls) -> SinkConfig:
@@ -54,6 +62,9 @@ class SinkConfig:
             fail_400=float(env.get("SINK_FAIL_400", "0")),
             record=env.get("SINK_RECORD", "1") != "0",
             seed=int(seed) if seed else None,
+            webhook_url=env.get("SINK_WEBHOOK_URL") or None,
+            webhook_signing_key=env.get("SINK_WEBHOOK_SIGNING_KEY") or None,
+            events_domain=env.get("SINK_EVENTS_DOMAIN", "mailgun-simulator.example.com").lower(),
         )
 
 
@@ -62,6 +73,7 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    webhooks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
 def _authorized(request: Request, api_key: str | None) -> bool:
@@ -137,6 +149,14 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
                     "injected": injected,
                 }
             )
+        if config.webhook_url and config.webhook_signing_key:
+            bodies = simulated_events(
+                config.webhook_signing_key, fields, config.events_domain, message_id
+            )
+            if bodies:
+                task = asyncio.create_task(post_webhooks(config.webhook_url, bodies))
+                state.webhooks.add(task)
+                task.add_done_callback(state.webhooks.discard)
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 
     async def messages(request: Request) -> Response:
