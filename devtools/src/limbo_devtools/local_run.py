@@ -1,8 +1,10 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
 Starts an AWS emulator (moto server) with the FIFO queue, its dead-letter queue, a
-verified SES identity and the DynamoDB status table; a Mailgun-compatible sink; the API
-(with one demo API key, printed at start); the SES and Mailgun workers.
+verified SES identity, the DynamoDB status table and the delivery-event path (SNS topic,
+events queue, configuration set); a Mailgun-compatible sink that posts signed webhooks
+back; the API (with one demo API key, printed at start); the SES and Mailgun workers;
+limbo-events.
 Both workers consume the one queue, so each message is sent by whichever is free (and
 a message one provider fails on may be sent by the other on retry).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -21,6 +24,7 @@ from limbo_api.auth import hash_key, mint_key
 
 from .local_aws import provision
 from .processes import Process, script
+from .ses_events import SIMULATOR_DOMAIN
 
 BANNER = """
 limbo is running.
@@ -44,8 +48,17 @@ Send an email, then ask for its status with the id it answers:
   curl -s http://127.0.0.1:{api}/v1/mail/<id> -H "Authorization: Bearer $LIMBO_KEY"
 
 Each delivery is logged as an event "sent" by limbo-ses-worker or limbo-mailgun-worker
-below. Ctrl-C stops everything.
+below. Delivery events come back for the test addresses: SES's mailbox simulator
+(success@, bounce@, complaint@simulator.amazonses.com) and the sink's
+(success@, bounce@, tempfail@, complaint@, unsubscribe@{mailgun_events}). Send to a
+bounce address, and watch the status become "bounced" and the address appear here:
+
+  curl -s http://127.0.0.1:{api}/v1/suppressions -H "Authorization: Bearer $LIMBO_KEY"
+
+Ctrl-C stops everything.
 """
+
+MAILGUN_EVENTS_DOMAIN = "mailgun-simulator.example.com"
 
 
 def main() -> None:
@@ -77,21 +90,32 @@ def main() -> None:
         moto = Process(
             "moto",
             [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
-            env=base_env,
+            # The sink's test addresses get SES's simulated events too, whichever sends.
+            env={**base_env, "SES_SIMULATOR_DOMAINS": MAILGUN_EVENTS_DOMAIN},
             health_url=f"{endpoint}/moto-api/",
             log_path=logs / "moto.log",
         )
         processes.append(moto.start())
+        # Minted per run: the sink signs with it, the API verifies with it.
+        webhook_key = secrets.token_hex(16)
         sink = Process(
             "sink",
             [script("limbo-mailgun-sink")],
-            env={"SINK_PORT": str(args.sink_port), "SINK_API_KEY": "local-mailgun-key"},
+            env={
+                "SINK_PORT": str(args.sink_port),
+                "SINK_API_KEY": "local-mailgun-key",
+                "SINK_WEBHOOK_URL": f"http://127.0.0.1:{args.api_port}/v1/events/mailgun",
+                "SINK_WEBHOOK_SIGNING_KEY": webhook_key,
+                # Both workers take from the one queue: whichever sends to SES's simulator
+                # addresses, the same events come back.
+                "SINK_EVENTS_DOMAINS": f"{MAILGUN_EVENTS_DOMAIN},{SIMULATOR_DOMAIN}",
+            },
             health_url=f"http://127.0.0.1:{args.sink_port}/health",
             log_path=logs / "sink.log",
         )
         processes.append(sink.start())
         os.environ.update(base_env)
-        aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status")
+        aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status", events=True)
         env = {**base_env, **aws.environment()}
         demo_key = mint_key()
         api = Process(
@@ -102,6 +126,7 @@ def main() -> None:
                 "PORT": str(args.api_port),
                 "AUTH": "enabled",
                 "API_KEYS": f"demo={hash_key(demo_key)}",
+                "MAILGUN_WEBHOOK_SIGNING_KEY": webhook_key,
             },
             health_url=f"http://127.0.0.1:{args.api_port}/health",
         )
@@ -127,9 +152,21 @@ def main() -> None:
                 health_url="http://127.0.0.1:9091/health",
             )
             processes.append(ses.start())
+        events = Process(
+            "events",
+            [script("limbo-events")],
+            env={**env, "PORT": "9093"},
+            health_url="http://127.0.0.1:9093/health",
+        )
+        processes.append(events.start())
         print(
             BANNER.format(
-                api=args.api_port, sink=args.sink_port, moto=args.moto_port, logs=logs, key=demo_key
+                api=args.api_port,
+                sink=args.sink_port,
+                moto=args.moto_port,
+                logs=logs,
+                key=demo_key,
+                mailgun_events=MAILGUN_EVENTS_DOMAIN,
             ),
             flush=True,
         )

@@ -5,7 +5,7 @@ For the local run, the tests and the benchmark. ``GET /messages`` lists what arr
 ``DELETE /messages`` forgets it. Response latency and failures can be injected through
 the environment, so the same sink plays a slow or flaky provider. With
 ``SINK_WEBHOOK_URL`` and ``SINK_WEBHOOK_SIGNING_KEY`` it posts signed webhooks back for
-its test addresses at ``SINK_EVENTS_DOMAIN`` (see mailgun_webhooks.py).
+its test addresses at ``SINK_EVENTS_DOMAINS`` (see mailgun_webhooks.py).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class SinkConfig:
     # Where to post delivery webhooks for test addresses, and the key to sign them.
     webhook_url: str | None = None
     webhook_signing_key: str | None = None
-    events_domain: str = "mailgun-simulator.example.com"
+    # Domains whose addresses are test addresses (SINK_EVENTS_DOMAINS, comma-separated).
+    events_domains: frozenset[str] = frozenset({"mailgun-simulator.example.com"})
 
     @classmethod
     def from_env(cls) -> SinkConfig:
@@ -64,7 +65,13 @@ class SinkConfig:
             seed=int(seed) if seed else None,
             webhook_url=env.get("SINK_WEBHOOK_URL") or None,
             webhook_signing_key=env.get("SINK_WEBHOOK_SIGNING_KEY") or None,
-            events_domain=env.get("SINK_EVENTS_DOMAIN", "mailgun-simulator.example.com").lower(),
+            events_domains=frozenset(
+                domain.strip().lower()
+                for domain in env.get("SINK_EVENTS_DOMAINS", "mailgun-simulator.example.com").split(
+                    ","
+                )
+                if domain.strip()
+            ),
         )
 
 
@@ -151,7 +158,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
             )
         if config.webhook_url and config.webhook_signing_key:
             bodies = simulated_events(
-                config.webhook_signing_key, fields, config.events_domain, message_id
+                config.webhook_signing_key, fields, config.events_domains, message_id
             )
             if bodies:
                 task = asyncio.create_task(post_webhooks(config.webhook_url, bodies))

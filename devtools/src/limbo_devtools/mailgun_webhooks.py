@@ -24,7 +24,9 @@ __all__ = ["SIMULATED", "post_webhooks", "simulated_events", "webhook"]
 # local part -> the events Mailgun would report, in order.
 SIMULATED: dict[str, list[tuple[str, str | None]]] = {
     "success": [("delivered", None)],
+    "ooto": [("delivered", None)],
     "bounce": [("failed", "permanent")],
+    "suppressionlist": [("failed", "permanent")],
     "tempfail": [("failed", "temporary"), ("delivered", None)],
     "complaint": [("delivered", None), ("complained", None)],
     "unsubscribe": [("delivered", None), ("unsubscribed", None)],
@@ -85,7 +87,7 @@ def webhook(
 
 
 def simulated_events(
-    key: str, fields: dict[str, list[str]], domain: str, provider_message_id: str
+    key: str, fields: dict[str, list[str]], domains: frozenset[str], provider_message_id: str
 ) -> list[dict[str, Any]]:
     """Webhooks for the recipients of one accepted message that are test addresses."""
     limbo_id = next(iter(fields.get("v:limbo_id", [])), None)
@@ -94,7 +96,7 @@ def simulated_events(
         for value in fields.get(name, []):
             address = parseaddr(value)[1].lower()
             local, _, host = address.partition("@")
-            if host != domain or local not in SIMULATED:
+            if host not in domains or local not in SIMULATED:
                 continue
             for event, severity in SIMULATED[local]:
                 bodies.append(

@@ -10,6 +10,8 @@ with SES's own API), so the event takes the real SNS → SQS path:
 - ``success@`` and ``ooto@``: Delivery
 - ``bounce@``: Bounce, Permanent/General;  ``suppressionlist@``: Permanent/OnAccountSuppressionList
 - ``complaint@``: Delivery, then Complaint (abuse)
+
+``SES_SIMULATOR_DOMAINS`` (comma-separated) adds domains that behave the same way.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def ses_records(
     records: list[dict[str, Any]] = []
     for address in recipients:
         local, _, domain = address.partition("@")
-        if domain != SIMULATOR_DOMAIN:
+        if domain not in domains:
             continue
         delivery = {
             "eventType": "Delivery",
@@ -136,8 +138,11 @@ def _topic(account: str, region: str, configuration_set: str, event_type: str) -
 
 
 class SesEventPublisher:
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(
+        self, app: WsgiApp, domains: frozenset[str] = frozenset({SIMULATOR_DOMAIN})
+    ) -> None:
         self.app = app
+        self.domains = domains
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") != _SEND_PATH:
@@ -168,7 +173,7 @@ class SesEventPublisher:
 
         match = _REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
         region = match.group(1) if match else "us-east-1"
-        for record in ses_records(request, message_id, configuration_set):
+        for record in ses_records(request, message_id, configuration_set, self.domains):
             topic = _topic(DEFAULT_ACCOUNT_ID, region, configuration_set, record["eventType"])
             if topic is not None:
                 sns_backends[DEFAULT_ACCOUNT_ID][region].publish(json.dumps(record), arn=topic)

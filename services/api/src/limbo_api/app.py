@@ -174,7 +174,6 @@ def _webhook_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
     if key is None or settings.events_queue is None or ledger.store is None:
         return []
 
-
     client = make_client(
         "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2
     )
@@ -188,7 +187,7 @@ def _webhook_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
         events=events,
         read_timeout=settings.client_timeout,
     )
-    return [Route(MAILGUN_WEBHOOK_PATH, webhook, methods=["POST"])]
+    return [Route(MAILGUN_WEBHOOK_PATH, webhook.handle, methods=["POST"])]
 
 
 def create_app(

@@ -56,7 +56,7 @@ class MailgunWebhook:
         self._read_timeout = read_timeout
         self._source = MailgunEventSource()
 
-    async def __call__(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response:
         try:
             async with asyncio.timeout(self._read_timeout):
                 body = await request.body()
