@@ -23,7 +23,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
-from .ses_events import SIMULATOR_DOMAIN, SesEventPublisher
+from .ses_events import SesEventPublisher
 
 __all__ = ["OneDynamoDbCallAtATime", "main"]
 

@@ -38,7 +38,10 @@ def _now() -> str:
 
 
 def ses_records(
-    request: dict[str, Any], message_id: str, configuration_set: str
+    request: dict[str, Any],
+    message_id: str,
+    configuration_set: str,
+    domains: frozenset[str] = frozenset({SIMULATOR_DOMAIN}),
 ) -> list[dict[str, Any]]:
     """The event records SES would publish for the simulator recipients of one send."""
     destination = request.get("Destination") or {}
