@@ -92,9 +92,13 @@ def _cursor(address: str) -> str:
 
 def _address_of_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = cursor + "=" * (-len(cursor) % 4)
+        address = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        raise ValueError("cursor is not one this API handed out") from None
+        address = ""
+    if "@" not in address:
+        raise ValueError("cursor is not one this API handed out")
+    return address
 
 
 class Suppressions:
