@@ -42,7 +42,17 @@ def test_request_maps_every_field() -> None:
     assert simple["Body"]["Html"]["Data"] == "<p>"
     assert {"Name": "X-A", "Value": "1"} in simple["Headers"]
     assert request["ReplyToAddresses"] == ["r@example.com"]
-    assert request["EmailTags"] == [{"Name": "k", "Value": "v"}]
+    # limbo's id rides as an EmailTag: SES returns it in every event's mail.tags.
+    assert request["EmailTags"] == [
+        {"Name": "k", "Value": "v"},
+        {"Name": "limbo_id", "Value": "m-1"},
+    ]
+
+
+def test_the_configuration_set_is_named_when_set() -> None:
+    assert "ConfigurationSetName" not in send_email_request(envelope(), "limbo@example.com")
+    request = send_email_request(envelope(), "limbo@example.com", "limbo-events")
+    assert request["ConfigurationSetName"] == "limbo-events"
 
 
 def test_other_from_becomes_reply_to_behind_the_verified_source() -> None:
