@@ -3,7 +3,7 @@ every package (see workspace.py for how they are found).
 
 Each runs as a subprocess from the repository root, with the configuration in the root
 pyproject, and fails showing the tool's own report. mypy keeps its cache in
-``.mypy_cache``: a fresh clone pays a full check once (about 40 s on a loaded 2-core
+``.mypy_cache``: a fresh clone pays a full check once (15-40 s on a loaded 2-core
 machine), later runs only recheck what changed.
 """
 
@@ -17,7 +17,7 @@ from limbo_devtools.processes import script
 
 from .workspace import ROOT, services, typed_sources
 
-# A cold mypy run takes ~40 s on a loaded 2-core machine; leave it far more than that.
+# A cold mypy run takes up to ~40 s on a loaded 2-core machine; leave it far more.
 TOOL_TIMEOUT = 240.0
 
 
