@@ -13,9 +13,13 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import boto3
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_sqs import SQSClient
 
 __all__ = ["LocalAws", "provision"]
 
@@ -56,14 +60,20 @@ class LocalAws:
         }
 
 
-def _client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
+class _ClientArguments(TypedDict):
+    endpoint_url: str
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+def _client_arguments(endpoint: str, region: str) -> _ClientArguments:
+    return {
+        "endpoint_url": endpoint,
+        "region_name": region,
+        "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
 
 
 def provision(
@@ -77,7 +87,8 @@ def provision(
     status_table: str | None = None,
     events: bool = False,
 ) -> LocalAws:
-    sqs = _client("sqs", endpoint, region)
+    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    sqs = session.client("sqs", **arguments)
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
@@ -96,10 +107,10 @@ def provision(
             ),
         },
     )["QueueUrl"]
-    ses = _client("sesv2", endpoint, region)
+    ses = session.client("sesv2", **arguments)
     ses.create_email_identity(EmailIdentity=sender)
     if status_table is not None:
-        create_status_table(_client("dynamodb", endpoint, region), status_table)
+        create_status_table(session.client("dynamodb", **arguments), status_table)
     if not events:
         return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
     events_url, topic_arn, configuration_set = provision_events(endpoint, region, base)
@@ -118,7 +129,8 @@ def provision(
 
 def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, str]:
     """The README's deploy commands, against the emulator: queue, topic, set. Idempotent."""
-    sqs = _client("sqs", endpoint, region)
+    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    sqs = session.client("sqs", **arguments)
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-events-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
     )["QueueUrl"]
@@ -132,7 +144,7 @@ def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, s
         },
     )["QueueUrl"]
     queue_arn = _queue_arn(sqs, queue_url)
-    sns = _client("sns", endpoint, region)
+    sns = session.client("sns", **arguments)
     topic_arn = sns.create_topic(Name=f"{base}-ses-events")["TopicArn"]
     policy = {
         "Version": "2012-10-17",
@@ -151,7 +163,7 @@ def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, s
     # and verifies its signature.
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
     configuration_set = f"{base}-events"
-    ses = _client("ses", endpoint, region)
+    ses = session.client("ses", **arguments)
     with contextlib.suppress(ses.exceptions.ConfigurationSetAlreadyExistsException):
         ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
     with contextlib.suppress(ses.exceptions.EventDestinationAlreadyExistsException):
@@ -167,12 +179,12 @@ def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, s
     return queue_url, topic_arn, configuration_set
 
 
-def _queue_arn(sqs: Any, url: str) -> str:
+def _queue_arn(sqs: SQSClient, url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(attributes["Attributes"]["QueueArn"])
 
 
-def create_status_table(dynamodb: Any, name: str) -> None:
+def create_status_table(dynamodb: DynamoDBClient, name: str) -> None:
     """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`,
     and the sparse index `suppressions` that lists one API key's suppression list."""
     # Idempotent, like the queues: an existing table is kept.

@@ -98,24 +98,27 @@ class DeliveryOutcomes:
         try:
             await self.table.call(
                 "update_item",
-                Key={"pk": {"S": outcome_key(event.message_id)}},
-                UpdateExpression=(
-                    "SET #r = :outcome, #expires = if_not_exists(#expires, :expires), "
-                    "#updated = :now"
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": outcome_key(event.message_id)}},
+                    UpdateExpression=(
+                        "SET #r = :outcome, #expires = if_not_exists(#expires, :expires), "
+                        "#updated = :now"
+                    ),
+                    ConditionExpression="attribute_not_exists(#r) OR #r.#precedence < :precedence",
+                    ExpressionAttributeNames={
+                        "#r": _attribute(recipient),
+                        "#precedence": "precedence",
+                        "#expires": "expires_at",
+                        "#updated": "updated_at",
+                    },
+                    ExpressionAttributeValues={
+                        ":outcome": {"M": value},
+                        ":precedence": {"N": str(event.precedence)},
+                        ":expires": {"N": str(int(created_at) + self.ttl_seconds)},
+                        ":now": {"N": repr(time.time())},
+                    },
                 ),
-                ConditionExpression="attribute_not_exists(#r) OR #r.#precedence < :precedence",
-                ExpressionAttributeNames={
-                    "#r": _attribute(recipient),
-                    "#precedence": "precedence",
-                    "#expires": "expires_at",
-                    "#updated": "updated_at",
-                },
-                ExpressionAttributeValues={
-                    ":outcome": {"M": value},
-                    ":precedence": {"N": str(event.precedence)},
-                    ":expires": {"N": str(int(created_at) + self.ttl_seconds)},
-                    ":now": {"N": repr(time.time())},
-                },
             )
         except ConditionFailed:
             return False
@@ -123,7 +126,10 @@ class DeliveryOutcomes:
 
     async def get(self, message_id: str) -> list[RecipientOutcome]:
         response = await self.table.call(
-            "get_item", Key={"pk": {"S": outcome_key(message_id)}}, ConsistentRead=True
+            "get_item",
+            lambda client, table: client.get_item(
+                TableName=table, Key={"pk": {"S": outcome_key(message_id)}}, ConsistentRead=True
+            ),
         )
         item: dict[str, Any] = response.get("Item") or {}
         outcomes = [RecipientOutcome.from_map(v) for k, v in item.items() if k.startswith(_PREFIX)]

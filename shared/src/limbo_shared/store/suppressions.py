@@ -137,16 +137,28 @@ class Suppressions:
             item["detail"] = {"S": detail[:MAX_DETAIL]}
         if message_id:
             item["message_id"] = {"S": message_id}
-        condition = {"ConditionExpression": "attribute_not_exists(pk)"} if keep_existing else {}
         try:
-            await self.table.call("put_item", Item=item, **condition)
+            if keep_existing:
+                await self.table.call(
+                    "put_item",
+                    lambda client, table: client.put_item(
+                        TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                    ),
+                )
+            else:
+                await self.table.call(
+                    "put_item", lambda client, table: client.put_item(TableName=table, Item=item)
+                )
         except ConditionFailed:
             return False
         return True
 
     async def get(self, owner: str, address: str) -> Suppression | None:
         response = await self.table.call(
-            "get_item", Key=_key(owner, normalize_address(address)), ConsistentRead=True
+            "get_item",
+            lambda client, table: client.get_item(
+                TableName=table, Key=_key(owner, normalize_address(address)), ConsistentRead=True
+            ),
         )
         item = response.get("Item")
         return Suppression.from_item(item) if item else None
@@ -154,7 +166,10 @@ class Suppressions:
     async def remove(self, owner: str, address: str) -> bool:
         """True when there was an entry to remove."""
         response = await self.table.call(
-            "delete_item", Key=_key(owner, normalize_address(address)), ReturnValues="ALL_OLD"
+            "delete_item",
+            lambda client, table: client.delete_item(
+                TableName=table, Key=_key(owner, normalize_address(address)), ReturnValues="ALL_OLD"
+            ),
         )
         return bool(response.get("Attributes"))
 
@@ -174,7 +189,10 @@ class Suppressions:
                 "supp_owner": {"S": owner},
                 "supp_address": {"S": address},
             }
-        response = await self.table.call("query", **arguments)
+        response = await self.table.call(
+            "query",
+            lambda client, table: client.query(TableName=table, **arguments),
+        )
         entries = [Suppression.from_item(item) for item in response.get("Items", [])]
         last = response.get("LastEvaluatedKey")
         next_cursor = _cursor(last["supp_address"]["S"]) if last and entries else None

@@ -25,12 +25,15 @@ class WebhookTokens:
             # DynamoDB deletes expired items late: an expired one counts as absent.
             await self.table.call(
                 "put_item",
-                Item={
-                    "pk": {"S": f"hook#{source}#{digest}"},
-                    "expires_at": {"N": str(int(now + keep_seconds) + 1)},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                ExpressionAttributeValues={":now": {"N": repr(now)}},
+                lambda client, table: client.put_item(
+                    TableName=table,
+                    Item={
+                        "pk": {"S": f"hook#{source}#{digest}"},
+                        "expires_at": {"N": str(int(now + keep_seconds) + 1)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                ),
             )
         except ConditionFailed:
             return False
@@ -39,4 +42,9 @@ class WebhookTokens:
     async def forget(self, source: str, token: str) -> None:
         """The webhook was not queued after all: its retry must be accepted."""
         digest = hashlib.sha256(token.encode()).hexdigest()
-        await self.table.call("delete_item", Key={"pk": {"S": f"hook#{source}#{digest}"}})
+        await self.table.call(
+            "delete_item",
+            lambda client, table: client.delete_item(
+                TableName=table, Key={"pk": {"S": f"hook#{source}#{digest}"}}
+            ),
+        )
