@@ -164,10 +164,10 @@ class SqsQueue:
         self, body: str, attributes: dict[str, dict[str, Any]] | None = None
     ) -> str:
         """SendMessage to a standard queue (no group, no deduplication id)."""
-        kwargs: dict[str, Any] = {"MessageBody": body}
+        request: SendMessageRequestTypeDef = {"QueueUrl": self.url, "MessageBody": body}
         if attributes:
-            kwargs["MessageAttributes"] = attributes
-        response = await self._call("send_message", **kwargs)
+            request["MessageAttributes"] = _sqs_attributes(attributes)
+        response = await self._call("send_message", lambda: self.client.send_message(**request))
         return str(response["MessageId"])
 
     async def receive(
