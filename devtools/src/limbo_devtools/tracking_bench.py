@@ -1,8 +1,8 @@
 """``python -m limbo_devtools.tracking_bench``: what message tracking costs.
 
 Starts the emulator, then for each configuration (tracking off, on, on with an
-Idempotency-Key on every request) a fresh queue, the real API process and a burst of
-POST /v1/mail from an asyncio httpx load generator; then a real Mailgun worker drains
+Idempotency-Key on every request, on without the suppression-list check) a fresh queue,
+the real API process and a burst of POST /v1/mail from an asyncio httpx load generator; then a real Mailgun worker drains
 that queue into a sink. Prints requests/s, drain messages/s and the status-store calls
 per message read from each process's own metrics. moto is far slower than DynamoDB and
 SQS, so the ratios mean more than the absolute numbers.
@@ -132,7 +132,15 @@ def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespac
     api = Process(
         "api",
         [script("limbo-api")],
-        env={**base, "PORT": str(port), "API_KEYS": f"bench={hash_key(key)}", "RATE_LIMIT": "0"},
+        env={
+            **base,
+            "PORT": str(port),
+            "API_KEYS": f"bench={hash_key(key)}",
+            "RATE_LIMIT": "0",
+            # "on" checks every recipient against the suppression list (a shared
+            # BatchGetItem); "on-nosupp" measures what that check costs.
+            "SUPPRESSION": "disabled" if name == "on-nosupp" else "enabled",
+        },
         health_url=f"http://127.0.0.1:{port}/health",
         log_path=logs / f"api-{name}.log",
     ).start()
@@ -182,6 +190,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="configurations alternate")
     parser.add_argument(
+        "--configs",
+        default="off,on,on+key,on-nosupp",
+        help="comma-separated: off, on, on+key, on-nosupp",
+    )
+    parser.add_argument(
         "--emulator",
         default="limbo-moto",
         choices=["limbo-moto", "moto_server"],
@@ -218,18 +231,19 @@ def main() -> None:
     ).start()
     rows = []
     try:
+        configs = [name.strip() for name in args.configs.split(",") if name.strip()]
         for _ in range(args.rounds):
-            for name in ("off", "on", "on+key"):
+            for name in configs:
                 row = run(name, endpoint, logs, f"http://127.0.0.1:{sink_port}", args).row()
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
         sink.stop()
         moto.stop()
-    for name in ("off", "on", "on+key"):
+    for name in configs:
         mine = [r for r in rows if r["config"] == name]
         print(
-            f"{name:7} API {statistics.mean(r['api_requests_per_s'] for r in mine):7.1f} req/s"
+            f"{name:9} API {statistics.mean(r['api_requests_per_s'] for r in mine):7.1f} req/s"
             f"   worker {statistics.mean(r['worker_msgs_per_s'] for r in mine):6.1f} msg/s"
         )
 
