@@ -4,8 +4,8 @@ Starts the emulator, then for each configuration (tracking off, on, on with an
 Idempotency-Key on every request, on without the suppression-list check) a fresh queue,
 the real API process and a burst of POST /v1/mail from an asyncio httpx load generator;
 then a real Mailgun worker drains that queue into a sink. Prints requests/s, drain
-messages/s and the status-store calls per message read from each process's own metrics. moto is far slower than DynamoDB and
-SQS, so the ratios mean more than the absolute numbers.
+messages/s and the status-store calls per message read from each process's own metrics.
+moto is far slower than DynamoDB and SQS, so the ratios mean more than the absolute numbers.
 """
 
 from __future__ import annotations
