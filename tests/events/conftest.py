@@ -39,16 +39,17 @@ def events_limbo(events_aws: LocalAws, tmp_path: Path) -> Iterator[Limbo]:
 
 
 def wait_for(
-    condition: Callable[[], Any], *, timeout: float = 60.0, what: str = "condition"
+    condition: Callable[[], Any], *, timeout: float = 90.0, what: str = "condition"
 ) -> Any:
     """Poll until ``condition()`` is truthy; generous, because the machine may be busy."""
     deadline = time.monotonic() + timeout
+    value = None
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {value!r}")
 
 
 def status(api: str, message_id: str) -> dict[str, Any]:
