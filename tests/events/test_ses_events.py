@@ -5,7 +5,6 @@ applies them to the status and the suppression list."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import boto3
 import httpx
@@ -36,12 +35,14 @@ def _inject(
     record = json.dumps(ses_records(request, "ses-id", "set")[kind]).replace(simulated, address)
     envelope = {"Type": "Notification", "MessageId": "x", "TopicArn": topic, "Message": record}
     sqs = boto3.client("sqs", endpoint_url=limbo.aws.endpoint, region_name=limbo.aws.region)
+    assert limbo.aws.events_queue_url is not None
     sqs.send_message(QueueUrl=limbo.aws.events_queue_url, MessageBody=json.dumps(envelope))
 
 
 def _drained(limbo: Limbo) -> bool:
     sqs = boto3.client("sqs", endpoint_url=limbo.aws.endpoint, region_name=limbo.aws.region)
-    attributes: dict[str, Any] = sqs.get_queue_attributes(
+    assert limbo.aws.events_queue_url is not None
+    attributes = sqs.get_queue_attributes(
         QueueUrl=limbo.aws.events_queue_url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
     )["Attributes"]
