@@ -155,6 +155,8 @@ def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespac
     finally:
         api.stop()
     api_calls = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+    if args.no_drain:
+        return Result(name, args.requests, seconds, latencies, api_calls, 0, 1.0, {})
     total = depth(aws)
     worker_port = free_port()
     worker = Process(
@@ -189,6 +191,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="configurations alternate")
+    parser.add_argument(
+        "--no-drain", action="store_true", help="measure the API only (no worker drain)"
+    )
     parser.add_argument(
         "--configs",
         default="off,on,on+key,on-nosupp",
