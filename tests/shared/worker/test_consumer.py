@@ -7,7 +7,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
 from limbo_shared.queue import ReceivedMessage
+from limbo_shared.worker.circuit import Circuit
 from limbo_shared.worker.consumer import (
     Consumer,
     DeadLetter,
@@ -15,6 +19,7 @@ from limbo_shared.worker.consumer import (
     Done,
     Outcome,
     Retry,
+    Unavailable,
     max_receive_count,
 )
 
@@ -247,3 +252,74 @@ async def test_an_idle_consumer_stops_at_once_and_releases_what_a_late_poll_brin
     assert time.monotonic() - started < 1.0
     [late] = queue.stored.values()
     assert (late.handle, 0) in queue.visibility_changes()
+
+
+class Flaky:
+    """A dependency the test switches on and off; its circuit probes it quickly."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.circuit = Circuit("store_unavailable", self.probe, first_probe=0.05, max_probe=0.1)
+
+    async def probe(self) -> None:
+        if not self.up:
+            raise ConnectionError("down")
+
+
+def paused_gauge(name: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        "limbo_worker_paused", {"provider": "scripted", "reason": name}
+    )
+
+
+async def test_an_unavailable_dependency_pauses_receiving_and_keeps_the_messages(
+    running: Start,
+) -> None:
+    queue, dead, dependency = FakeQueue(), FakeDeadLetters(), Flaky()
+    for i in range(5):
+        queue.put(f"m{i}")
+
+    def answer(message: ReceivedMessage) -> Outcome:
+        if not dependency.up:
+            return Unavailable(dependency.circuit, "status store: ServiceUnavailable")
+        return Done("sent")
+
+    handler = ScriptedHandler(answer=answer)
+    consumer_ = consumer(handler, queue, dead, concurrency=5)
+    with capture_logs() as logs:
+        run = running(consumer_)
+        await wait_until(lambda: len(handler.seen) == 5)
+        receives = len(queue.calls_of("receive"))
+        await asyncio.sleep(0.5)
+        assert len(queue.calls_of("receive")) == receives, "received while paused"
+        assert not consumer_.ready
+        assert paused_gauge("store_unavailable") == 1
+        assert queue.visibility_changes() == [] and queue.deleted() == []
+        dependency.up = True
+        await wait_until(lambda: queue.depth == 0)
+        assert paused_gauge("store_unavailable") == 0
+        await wait_until(lambda: consumer_.ready)
+        await run.stop()
+    # Handled again where they were held: no receive count spent on the pause.
+    assert sorted(m.receive_count for m in handler.seen) == [1] * 10
+    assert dead.sent == []
+    paused = [line for line in logs if line["event"].startswith("paused")]
+    assert len(paused) == 1 and paused[0]["log_level"] == "error"
+    assert [line["event"] for line in logs].count("resumed") == 1
+
+
+async def test_stopping_while_paused_releases_the_held_messages_at_once(
+    running: Start,
+) -> None:
+    queue, dependency = FakeQueue(), Flaky()
+    queue.put("m")
+    handler = ScriptedHandler(answer=lambda m: Unavailable(dependency.circuit, "down"))
+    run = running(consumer(handler, queue, FakeDeadLetters(), shutdown_grace=20))
+    await wait_until(lambda: handler.seen)
+    started = time.monotonic()
+    await run.stop()
+    assert time.monotonic() - started < 2
+    # Released, not left invisible for VISIBILITY_TIMEOUT (if the consumer's own
+    # abandoned long poll picks it up again, that receipt is released too).
+    assert [m.body for m in queue.visible()] == ["m"]
+    assert all(seconds == 0 for _, seconds in queue.visibility_changes())

@@ -7,7 +7,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.provider import (
+    PermanentProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 from limbo_shared.schema import QueuedMail
 from limbo_shared.store import Claim, ClaimOutcome, Status
 from limbo_shared.worker import Worker
@@ -209,3 +213,57 @@ async def test_stopping_finishes_sends_in_flight_and_closes_the_provider(running
     assert len(provider.sent) == 3 and queue.depth == 0
     await consumer.handler.aclose()
     assert provider.closed
+
+
+def quick_probes(consumer: Worker) -> None:
+    for circuit in (consumer.mail.provider_circuit, consumer.mail.store_circuit):
+        circuit.first_probe, circuit.max_probe = 0.05, 0.1
+
+
+async def test_an_account_level_refusal_pauses_and_sends_once_the_probe_passes(
+    running: Start,
+) -> None:
+    revoked = True
+
+    async def account(mail: QueuedMail) -> str:
+        if revoked:
+            raise ProviderUnavailable("fake answered 401: the API key was refused")
+        return "ok"
+
+    provider = FakeProvider(account)
+    provider.probe_error = ProviderUnavailable("fake answered 401")
+    queue, dead, tracker = FakeQueue(), FakeDeadLetters(), FakeTracker()
+    for i in range(3):
+        queue.put(envelope(f"p{i}"))
+    consumer = worker(provider, queue, dead, tracker, max_attempts=1)
+    quick_probes(consumer)
+    run = running(consumer)
+    await wait_until(lambda: consumer.paused)
+    await wait_until(lambda: provider.probes >= 2)
+    assert not consumer.ready and dead.sent == [] and queue.depth == 3
+    # MAX_ATTEMPTS=1: had the pause been counted as an attempt, these were dead letters.
+    revoked, provider.probe_error = False, None
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    assert len(provider.sent) == 3 and dead.sent == []
+    assert ("retrying", "fake answered 401: the API key was refused") in tracker.records
+
+
+async def test_a_status_store_outage_pauses_sending_and_dead_letters_nothing(
+    running: Start,
+) -> None:
+    queue, dead, provider, tracker = FakeQueue(), FakeDeadLetters(), FakeProvider(), FakeTracker()
+    tracker.unavailable = "DynamoDB UpdateItem failed: ServiceUnavailable"
+    for i in range(3):
+        queue.put(envelope(f"s{i}"))
+    consumer = worker(provider, queue, dead, tracker, max_attempts=1)
+    quick_probes(consumer)
+    run = running(consumer)
+    await wait_until(lambda: consumer.paused)
+    await asyncio.sleep(0.3)
+    assert provider.sent == [] and dead.sent == [] and queue.visibility_changes() == []
+    assert [c.name for c in consumer.paused] == ["store_unavailable"]
+    tracker.unavailable = None
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    assert len(provider.sent) == 3 and dead.sent == []

@@ -45,8 +45,8 @@ class Circuit:
     ) -> None:
         self.name = name
         self._probe = probe
-        self._first_probe = first_probe
-        self._max_probe = max_probe
+        self.first_probe = first_probe
+        self.max_probe = max_probe
         self._probe_timeout = probe_timeout
         self.on_change = on_change
         self.state = CircuitState.CLOSED
@@ -68,8 +68,8 @@ class Circuit:
             return False
         # A dependency that fails again right after it answered a probe (a probe that
         # does not see everything a send meets) keeps backing off instead of starting over.
-        if time.monotonic() - self._closed_at > self._max_probe:
-            self._delay = self._first_probe
+        if time.monotonic() - self._closed_at > self.max_probe:
+            self._delay = self.first_probe
         self.state = CircuitState.OPEN
         self.reason = reason
         self._closed.clear()
@@ -85,7 +85,7 @@ class Circuit:
     async def _probe_until_answered(self) -> None:
         while True:
             await asyncio.sleep(self._delay * random.uniform(0.8, 1.0))
-            self._delay = min(self._max_probe, self._delay * 2)
+            self._delay = min(self.max_probe, self._delay * 2)
             self.state = CircuitState.HALF_OPEN
             self.probes += 1
             try:

@@ -15,13 +15,19 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
 from ..logs import bind_for_task, get_logger
-from ..provider import PermanentProviderError, Provider, TransientProviderError
+from ..provider import (
+    PermanentProviderError,
+    Provider,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 from ..queue import ReceivedMessage
 from ..schema import QueuedMail
 from ..store import ClaimOutcome
 from ..store import Status as MessageStatus
 from .backoff import retry_delay
-from .consumer import DeadLetter, Defer, Done, Outcome, Retry
+from .circuit import Circuit
+from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
 from .metrics import WorkerMetrics
 from .settings import WorkerSettings
 from .tracking import NoTracking, Tracker
@@ -48,6 +54,10 @@ class MailHandler:
         self.tracker: Tracker = tracker or NoTracking()
         self.metrics = metrics or WorkerMetrics(provider.name)
         self.max_attempts = max_attempts or settings.max_attempts
+        # The dependencies whose failure is nobody's message's fault: while one is open
+        # the consumer receives nothing and holds what it has.
+        self.provider_circuit = Circuit("provider_unavailable", provider.probe)
+        self.store_circuit = Circuit("store_unavailable", self.tracker.probe)
 
     async def handle(self, message: ReceivedMessage) -> Outcome:
         span = trace.get_current_span()
@@ -66,7 +76,9 @@ class MailHandler:
     async def _send(self, message: ReceivedMessage, mail: QueuedMail, span: trace.Span) -> Outcome:
         claim = await self.tracker.claim(mail)
         if claim.unavailable is not None:
-            return Retry(f"status store: {claim.unavailable}", self._delay(message, None))
+            # Not a failed attempt: a retry here would burn receive counts and, after a few
+            # minutes of store trouble, dead-letter accepted mail.
+            return Unavailable(self.store_circuit, f"status store: {claim.unavailable}")
         assert claim.claim is not None
         if claim.claim.outcome is ClaimOutcome.ALREADY_SENT:
             span.add_event("duplicate_suppressed")
@@ -78,6 +90,10 @@ class MailHandler:
             return Defer(claim.claim.busy_for + 1)
         try:
             provider_id = await self._call_provider(mail)
+        except ProviderUnavailable as error:
+            # Drop the lease, so the same message can be claimed again once resumed.
+            await self.tracker.unsent(claim, MessageStatus.RETRYING, error.reason)
+            return Unavailable(self.provider_circuit, f"{self.provider.name}: {error.reason}")
         except PermanentProviderError as error:
             await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
             return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
@@ -120,7 +136,7 @@ class MailHandler:
                 raise TransientProviderError(
                     f"no answer within SEND_TIMEOUT={self.settings.send_timeout:g}s"
                 ) from None
-            except (PermanentProviderError, TransientProviderError) as error:
+            except (PermanentProviderError, TransientProviderError, ProviderUnavailable) as error:
                 span.set_status(Status(StatusCode.ERROR, error.reason))
                 span.set_attribute("error.type", type(error).__name__)
                 raise
