@@ -27,8 +27,9 @@ from limbo_shared.store import (
     StoreUnavailable,
     Suppressions,
 )
+from limbo_shared.worker import DeadLetter, Done, Outcome, Retry, Unavailable
+from limbo_shared.worker.circuit import Circuit
 
-from .consumer import DeadLetter, Done, Outcome, Retry
 from .metrics import EVENTS, LAG, REJECTED, SUPPRESSIONS
 
 __all__ = ["EventsHandler"]
@@ -58,6 +59,11 @@ class EventsHandler:
         self.outcomes = outcomes
         self.suppressions = suppressions
         self.retry_seconds = retry_seconds
+        # The consumer pauses on it while the store is down, so an outage costs no attempts.
+        self.store_circuit = Circuit("store_unavailable", self._probe_store)
+
+    async def _probe_store(self) -> None:
+        await self.messages.get("limbo-store-probe")
 
     def _source_of(self, message: ReceivedMessage) -> str:
         attribute = message.message_attributes.get(EVENT_SOURCE_ATTRIBUTE) or {}
@@ -83,9 +89,9 @@ class EventsHandler:
             for event in events:
                 await self._apply(event, message)
         except StoreUnavailable as error:
-            log.warning("event not applied; retrying", source=name, error=str(error))
-            return Retry(str(error), self.retry_seconds)
-        return Done()
+            log.warning("event not applied; pausing on the store", source=name, error=str(error))
+            return Unavailable(self.store_circuit, "status store unavailable")
+        return Done(f"{name}_events")
 
     async def _apply(self, event: DeliveryEvent, message: ReceivedMessage) -> None:
         with bind_message(message_id=event.message_id):
@@ -150,6 +156,7 @@ class EventsHandler:
     async def aclose(self) -> None:
         await self.suppressions.aclose()
         await self.messages.aclose()
+        self.messages.table.close()
 
 
 def _message_context(record: MessageRecord) -> Context:
