@@ -24,7 +24,7 @@ from .conftest import IMAGES, REPORT, Built, Containers, Podman
 # A cold build of all four images takes minutes on two shared cores; warm, seconds.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker")
+SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker", "limbo-events")
 # The issue aims at 200 MB; the debootstrap base alone is ~130 MB, so this bound catches
 # a regression (a compiler, a cache, the dev dependencies) rather than the aim itself.
 MAX_SERVICE_IMAGE_MB = 260
