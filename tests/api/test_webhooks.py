@@ -118,3 +118,12 @@ def test_events_limbo_does_not_track_are_acknowledged_but_not_queued(
 
 def test_without_a_signing_key_there_is_no_webhook_route(tracked_api: TestClient) -> None:
     assert tracked_api.post(PATH, content=json.dumps(delivered())).status_code == 404
+
+
+def test_a_signing_key_without_the_events_queue_stops_the_api_naming_both(
+    tracked_api_factory: ApiFactory,
+) -> None:
+    from limbo_shared.config import ConfigError
+
+    with pytest.raises(ConfigError, match="MAILGUN_WEBHOOK_SIGNING_KEY is set but EVENTS_QUEUE"):
+        tracked_api_factory(mailgun_webhook_signing_key=KEY)

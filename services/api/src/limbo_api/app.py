@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from limbo_shared.aws import make_client
+from limbo_shared.config import ConfigError
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
@@ -169,10 +170,21 @@ class _RequestMetrics:
 
 
 def _webhook_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
-    """The Mailgun webhook route, when its key, the events queue and the store are set."""
+    """The Mailgun webhook route, when its signing key is set (ConfigError when the key is
+    set but what the route needs is not: a webhook must never be accepted and lost)."""
     key = settings.mailgun_webhook_signing_key
-    if key is None or settings.events_queue is None or ledger.store is None:
+    if key is None:
         return []
+    if settings.events_queue is None:
+        raise ConfigError(
+            "MAILGUN_WEBHOOK_SIGNING_KEY is set but EVENTS_QUEUE is not: webhooks need the "
+            "events queue"
+        )
+    if ledger.store is None:
+        raise ConfigError(
+            "MAILGUN_WEBHOOK_SIGNING_KEY is set but STATUS_TABLE is not: refusing replays "
+            "needs the status table"
+        )
 
     client = make_client(
         "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2
