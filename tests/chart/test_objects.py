@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from starlette.testclient import TestClient
 
@@ -85,7 +86,17 @@ NOT_LIMBO_SETTINGS = re.compile(r"^(OTEL_|K8S_|AWS_ACCESS_KEY_ID$|AWS_SECRET_ACC
 
 
 def env_names(classes: tuple[type[BaseSettings], ...]) -> set[str]:
-    return {name.upper() for cls in classes for name in cls.model_fields}
+    """The variables the classes read: field names, or their aliases where they have one
+    (limbo-events reads its queue from EVENTS_QUEUE)."""
+    names = set()
+    for cls in classes:
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                names |= {str(choice).upper() for choice in alias.choices}
+            else:
+                names.add(name.upper())
+    return names
 
 
 def component(obj: Object) -> str:
