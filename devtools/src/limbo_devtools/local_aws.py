@@ -170,7 +170,9 @@ def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, s
         ses.create_configuration_set_event_destination(
             ConfigurationSetName=configuration_set,
             EventDestination={
-                "Name": "limbo-sns",
+                # moto wants destination names unique across configuration sets (SES
+                # only within one); a second set's "limbo-sns" would be refused.
+                "Name": f"{configuration_set}-sns",
                 "Enabled": True,
                 "MatchingEventTypes": ["bounce", "complaint", "delivery"],
                 "SNSDestination": {"TopicARN": topic_arn},
