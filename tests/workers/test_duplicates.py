@@ -71,12 +71,13 @@ def test_a_crash_inside_the_send_leaves_a_lease_that_expires(
     hanging, working = sink_factory(SINK_FAIL_SLOW="1.0", SINK_SLOW_SECONDS="3"), sink_factory()
     _, api = tracked_limbo.api()
     message_id = submit(api)
-    # SEND_TIMEOUT=2 gives a 12 s lease (SEND_TIMEOUT + 10).
-    doomed, _ = tracked_limbo.mailgun_worker(hanging, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="2")
+    # The default SEND_TIMEOUT=15 gives a 25 s lease (SEND_TIMEOUT + 10): long enough that
+    # the second worker, however slowly it starts on a loaded machine, meets it.
+    doomed, _ = tracked_limbo.mailgun_worker(hanging, VISIBILITY_TIMEOUT="5")
     status_becomes(api, message_id, "sending", timeout=10)
     doomed.kill()
     _, second = tracked_limbo.mailgun_worker(working, VISIBILITY_TIMEOUT="5")
-    record = status_becomes(api, message_id, "sent", timeout=30)
+    record = status_becomes(api, message_id, "sent", timeout=60)
     # Seen while the dead worker's lease still ran: put back, then sent once it ran out.
     assert outcome_count(second, "deferred") >= 1
     assert record["attempts"] == 2
