@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -19,7 +20,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from limbo_devtools.otlp_receiver import OtlpReceiver
 from limbo_devtools.processes import free_port, script
 from limbo_shared.config import ConfigError
-from limbo_shared.telemetry import Telemetry, setup_telemetry
+from limbo_shared.queue import SqsQueue
+from limbo_shared.telemetry import Telemetry, messaging_attributes, setup_telemetry
 
 OTEL_VARIABLES = [name for name in os.environ if name.startswith("OTEL_")]
 
@@ -207,3 +209,16 @@ def test_shutdown_gives_up_on_an_unreachable_collector_in_bounded_time(
     for thread in threading.enumerate():
         if thread.name == "otel-flush":
             thread.join(10)
+
+
+def test_messaging_attributes_name_the_queue_and_the_operation() -> None:
+    queue = SqsQueue(None, "https://sqs.eu-west-1.amazonaws.com/1/mail.fifo", ThreadPoolExecutor(1))
+    attributes = messaging_attributes(queue, "delete", "settle", {"messaging.message.id": "m"})
+    assert attributes == {
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": "mail.fifo",
+        "aws.sqs.queue.url": "https://sqs.eu-west-1.amazonaws.com/1/mail.fifo",
+        "messaging.operation.name": "delete",
+        "messaging.operation.type": "settle",
+        "messaging.message.id": "m",
+    }

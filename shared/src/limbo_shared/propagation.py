@@ -14,10 +14,11 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
-__all__ = ["MAX_MESSAGE_ATTRIBUTES", "extract_context", "inject_context"]
+from .queue import MAX_MESSAGE_ATTRIBUTES
 
-# SQS refuses a message with more than ten attributes.
-MAX_MESSAGE_ATTRIBUTES = 10
+# MAX_MESSAGE_ATTRIBUTES lives in .queue; it stays importable from here until the
+# worker runtime imports it from there.
+__all__ = ["MAX_MESSAGE_ATTRIBUTES", "extract_context", "inject_context"]
 
 SqsAttributes = MutableMapping[str, dict[str, Any]]
 

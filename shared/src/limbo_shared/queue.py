@@ -7,16 +7,16 @@ outcome per entry because SQS can fail single entries inside an HTTP 200.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
+from .aws import AwsError, call_aws
 
 __all__ = [
+    "MAX_MESSAGE_ATTRIBUTES",
+    "SQS_MESSAGE_LIMIT",
     "EntryFailed",
     "OutgoingMessage",
     "QueueUnavailable",
@@ -25,6 +25,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# SQS's limit on one message, and on one batch call as a whole (body and attributes).
+SQS_MESSAGE_LIMIT = 1_048_576
+# SQS refuses a message with more than ten attributes.
+MAX_MESSAGE_ATTRIBUTES = 10
 
 
 class QueueUnavailable(Exception):
@@ -92,16 +97,11 @@ class SqsQueue:
         self._executor = executor
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(getattr(self.client, method), QueueUrl=self.url, **kwargs)
         try:
-            return await loop.run_in_executor(self._executor, call)
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            raise QueueUnavailable(
-                f"SQS {method} failed: {info.get('Code', '?')}: {info.get('Message', '')}"
-            ) from error
-        except BotoCoreError as error:
+            return await call_aws(
+                self._executor, getattr(self.client, method), QueueUrl=self.url, **kwargs
+            )
+        except AwsError as error:
             raise QueueUnavailable(f"SQS {method} failed: {error}") from error
 
     async def check(self) -> None:

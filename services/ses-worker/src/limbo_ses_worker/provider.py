@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field
 
-from limbo_shared.aws import make_client
+from limbo_shared.aws import AwsError, call_aws, make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
@@ -149,27 +146,27 @@ class SesProvider:
         arguments = send_email_request(
             mail, self._settings.sessource, self._settings.ses_configuration_set
         )
-        loop = asyncio.get_running_loop()
         try:
-            response = await loop.run_in_executor(
-                self._executor, functools.partial(self._client.send_email, **arguments)
-            )
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            code = str(info.get("Code", "Unknown"))
-            reason = f"SES {code}: {info.get('Message', '')}"[:300]
-            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-                if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
-                    raise TransientProviderError(reason) from None
-                raise PermanentProviderError(reason) from None
-            raise TransientProviderError(reason) from None
-        except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {error}") from None
+            response = await call_aws(self._executor, self._client.send_email, **arguments)
+        except AwsError as error:
+            raise _provider_error(error) from None
         return str(response.get("MessageId", ""))
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _provider_error(error: AwsError) -> PermanentProviderError | TransientProviderError:
+    """SES's refusal as limbo's: permanent unless a retry could succeed."""
+    if error.code is None:
+        return TransientProviderError(f"SES unreachable: {error}")
+    reason = f"SES {error}"[:300]
+    code = error.code
+    if code in _PERMANENT or (400 <= error.status < 500 and code not in _TRANSIENT_CODES):
+        if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
+            return TransientProviderError(reason)
+        return PermanentProviderError(reason)
+    return TransientProviderError(reason)
 
 
 _TRANSIENT_CODES = frozenset(

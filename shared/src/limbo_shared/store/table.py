@@ -6,13 +6,12 @@ Errors come out as :class:`StoreUnavailable` (the store could not answer) or
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from concurrent.futures import Executor
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
+
+from ..aws import AwsError, call_aws
 
 __all__ = ["ConditionFailed", "DynamoTable", "StoreUnavailable", "Update"]
 
@@ -48,38 +47,25 @@ class DynamoTable:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def call(self, operation: str, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        call = functools.partial(getattr(self.client, operation), TableName=self.name, **kwargs)
-        try:
-            response = await loop.run_in_executor(self._executor, call)
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            if info.get("Code") == "ConditionalCheckFailedException":
-                _CALLS.labels(operation, "condition_failed").inc()
-                raise ConditionFailed(error.response.get("Item")) from None
-            _CALLS.labels(operation, "error").inc()
-            raise StoreUnavailable(
-                f"DynamoDB {operation} failed: {info.get('Code', '?')}: {info.get('Message', '')}"
-            ) from error
-        except BotoCoreError as error:
-            _CALLS.labels(operation, "error").inc()
-            raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
-        _CALLS.labels(operation, "ok").inc()
-        return response
+        return await self._call(operation, TableName=self.name, **kwargs)
 
     async def batch_put(self, items: list[dict[str, Any]]) -> Any:
         """BatchWriteItem takes the table name inside the request, not beside it."""
-        loop = asyncio.get_running_loop()
-        call = functools.partial(
-            self.client.batch_write_item,
+        return await self._call(
+            "batch_write_item",
             RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]},
         )
+
+    async def _call(self, operation: str, **kwargs: Any) -> Any:
         try:
-            response = await loop.run_in_executor(self._executor, call)
-        except (ClientError, BotoCoreError) as error:
-            _CALLS.labels("batch_write_item", "error").inc()
-            raise StoreUnavailable(f"DynamoDB batch_write_item failed: {error}") from error
-        _CALLS.labels("batch_write_item", "ok").inc()
+            response = await call_aws(self._executor, getattr(self.client, operation), **kwargs)
+        except AwsError as error:
+            if error.code == "ConditionalCheckFailedException":
+                _CALLS.labels(operation, "condition_failed").inc()
+                raise ConditionFailed(error.item) from None
+            _CALLS.labels(operation, "error").inc()
+            raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
+        _CALLS.labels(operation, "ok").inc()
         return response
 
 
