@@ -31,11 +31,11 @@ def describe_validation_error(error: ValidationError, *, limit: int = MAX_PROBLE
     return "; ".join(problems)
 
 
-def describe_settings_error(error: ValidationError) -> str:
-    """One clause per problem, each naming the environment variable."""
+def describe_settings_error(error: ValidationError, *, prefix: str = "") -> str:
+    """One clause per problem, each naming the environment variable (``prefix`` + FIELD)."""
     lines = []
     for item in error.errors():
-        variable = str(item["loc"][0]).upper() if item["loc"] else "?"
+        variable = prefix + str(item["loc"][0]).upper() if item["loc"] else "?"
         if item["type"] == "missing":
             lines.append(f"{variable} is not set")
         else:
