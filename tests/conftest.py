@@ -73,7 +73,7 @@ def aws(moto_endpoint: str) -> LocalAws:
 def sink_factory(tmp_path: Path) -> Iterator[object]:
     """Start Mailgun sinks with the given environment (latency, failures)."""
     with Launcher(tmp_path, mailgun_key="key-test") as launcher:
-        yield launcher.sink
+        yield lambda **env: launcher.start("sink", extra=env)[1]
 
 
 @pytest.fixture

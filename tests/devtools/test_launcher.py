@@ -14,7 +14,7 @@ def test_a_started_component_answers_logs_to_its_file_and_stops_with_the_launche
     tmp_path: Path,
 ) -> None:
     with Launcher(tmp_path, mailgun_key="key-launch") as launcher:
-        url = launcher.sink(**SinkConfig(fail_400=1.0).to_env())
+        url = launcher.sink(SinkConfig(fail_400=1.0))
         (process,) = launcher.processes
         assert launcher.url("sink") == url
         answer = httpx.post(

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from .local_aws import LocalAws, provision
+from .mailgun_sink import SinkConfig
 from .processes import Process, free_port, script
 
 __all__ = ["COMPONENTS", "CREDENTIALS", "Component", "Launcher"]
@@ -43,6 +44,7 @@ class Component:
 
 
 def _sink_env(launcher: Launcher) -> dict[str, str]:
+    # The call's SINK_API_KEY (from a SinkConfig with a key) wins over this.
     return {"SINK_API_KEY": launcher.mailgun_key}
 
 
@@ -131,8 +133,9 @@ class Launcher:
     def emulator(self, *, port: int | None = None) -> str:
         return self.start("emulator", port=port)[1]
 
-    def sink(self, *, port: int | None = None, **env: str) -> str:
-        return self.start("sink", port=port, extra=env)[1]
+    def sink(self, config: SinkConfig | None = None, *, port: int | None = None) -> str:
+        """A Mailgun sink behaving as ``config`` says, with the launcher's key by default."""
+        return self.start("sink", port=port, extra=(config or SinkConfig()).to_env())[1]
 
     def provision(
         self,

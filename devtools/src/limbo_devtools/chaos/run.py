@@ -82,7 +82,7 @@ class ChaosRun:
                 visibility_timeout=config.visibility_timeout,
                 status_table=config.env.get("STATUS_TABLE") or None,
             )
-            sink = launcher.start("sink", extra=config.sink(self.mailgun_key).to_env())[1]
+            sink = launcher.sink(config.sink(self.mailgun_key))
             api = launcher.start("api")[1]
             self.say(f"queue {aws.queue_url}, sink {sink}, api {api}, logs in {self.logs}")
             load = Load(config, aws, api, self.say)
