@@ -173,6 +173,20 @@ def test_an_unknown_protocol_is_a_configuration_error_naming_the_variable(
         setup_telemetry("limbo-api")
 
 
+def test_grpc_without_the_grpc_exporter_installed_is_a_configuration_error(
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As in the images, which leave limbo-shared's "grpc" extra out.
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", None)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with pytest.raises(
+        ConfigError, match=r"^OTEL_EXPORTER_OTLP_PROTOCOL is grpc, but this build has no"
+    ):
+        setup_telemetry("limbo-api")
+
+
 def test_the_api_stops_with_one_line_on_an_unknown_protocol() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(

@@ -68,10 +68,16 @@ def _exporter(environ: Mapping[str, str]) -> SpanExporter:
         ("", "http/protobuf"),
     )
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
-
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError:
+            # The images leave the gRPC exporter out (limbo-shared's "grpc" extra).
+            raise ConfigError(
+                f"{variable} is grpc, but this build has no OTLP gRPC exporter; use "
+                "http/protobuf, or build the image with --build-arg EXTRAS=grpc"
+            ) from None
         return GrpcExporter()
     if protocol != "http/protobuf":
         raise ConfigError(
