@@ -67,19 +67,20 @@ RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
     done \
     && rm -f /app/.venv/bin/activate* /app/.venv/bin/deactivate.bat /app/.venv/bin/pydoc.bat
 
-# The base without what no limbo process uses at run time: the package manager and its
-# crypto libraries, perl, the system administration tools (/usr/sbin), glibc's charset
+# The base and the virtual environment, without what no limbo process uses at run time:
+# the package manager, perl, the administration tools (/usr/sbin), glibc's charset
 # converters and locales, time zones (limbo keeps time in UTC), pip's wheels for new
-# venvs, the interpreter's test suite and tools. The final stages copy this tree into an
-# empty image, so what is removed here is really gone (not hidden under a later layer).
+# venvs, the interpreter's test suite and tools; then every shared library that no
+# remaining program, interpreter module or package links against. The final stage copies
+# this tree into an empty image, so what is removed is really gone (not hidden under a
+# later layer).
 FROM ${BASE} AS runtime
+COPY --from=builder /app/.venv /app/.venv
 RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
       /usr/bin/dpkg* /var/lib/dpkg /var/log/* /usr/share/lintian /usr/share/bash-completion \
       /usr/bin/perl* /usr/lib/*-linux-gnu/perl* /usr/share/perl* /usr/sbin/* \
       /usr/bin/gpgv /usr/share/keyrings /usr/bin/localedef /usr/lib/locale \
-      /usr/lib/*-linux-gnu/gconv /usr/lib/*-linux-gnu/libapt-* /usr/lib/*-linux-gnu/security \
-      /usr/lib/*-linux-gnu/libgnutls* /usr/lib/*-linux-gnu/libdb-* \
-      /usr/lib/*-linux-gnu/libext2fs* /usr/lib/*-linux-gnu/libe2p* \
+      /usr/lib/*-linux-gnu/gconv /usr/lib/*-linux-gnu/security \
       /usr/share/python-wheels /usr/share/doc /usr/share/man /usr/share/info \
       /usr/share/zoneinfo \
       /usr/lib/python3*/test /usr/lib/python3*/ensurepip /usr/lib/python3*/lib2to3 \
@@ -88,11 +89,18 @@ RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
       /usr/local/lib/python3*/test /usr/local/lib/python3*/ensurepip \
       /usr/local/lib/python3*/lib2to3 /usr/local/lib/python3*/idlelib \
       /usr/local/lib/python3*/tkinter /usr/local/lib/python3*/pydoc_data \
-      /usr/local/lib/python3*/lib-dynload/_dbm.*
+      /usr/local/lib/python3*/lib-dynload/_dbm.* \
+    && needed="$(for elf in /usr/bin/* /usr/local/bin/* /usr/lib/python3*/lib-dynload/*.so \
+          /usr/local/lib/python3*/lib-dynload/*.so $(find /app/.venv -name "*.so"); do \
+          ldd "$elf" 2>/dev/null; \
+        done | sed -n 's|.*=> \(/[^ ]*\).*|\1|p' | xargs -r readlink -f | sort -u)" \
+    && for lib in /usr/lib/*-linux-gnu/lib*.so*; do \
+      case "$lib" in */libgcc_s.so*|*/libnss_*|*/libresolv.so*) continue ;; esac; \
+      echo "$needed" | grep -qx "$(readlink -f "$lib")" || rm -f "$lib"; \
+    done
 
 FROM scratch AS image
 COPY --from=runtime / /
-COPY --from=builder /app/.venv /app/.venv
 # HOME under /tmp: boto3 (and moto) look for ~/.aws, and the root filesystem is read-only.
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 
-from limbo_api.ledger import MAX_IDEMPOTENCY_KEY, Ledger, Refusal, Replay, Ticket
+from limbo_api.ledger import MAX_IDEMPOTENCY_KEY, Ledger, Refusal, Replay, Ticket, open_ledger
+from limbo_api.settings import ApiSettings
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.schema import MailRequest
-from limbo_shared.store import IdempotencyKeys, MessageStore, open_table
 
 MAIL = MailRequest.model_validate(
     {"from": "a@example.com", "to": ["b@example.com"], "subject": "S", "message": "T"}
@@ -37,16 +37,13 @@ async def test_with_tracking_off_keys_and_lookups_are_refused_as_such() -> None:
 async def test_a_repeat_is_a_replay_and_another_owners_message_is_not_found(
     tracked_aws: LocalAws,
 ) -> None:
-    assert tracked_aws.status_table is not None
-    table = open_table(
-        tracked_aws.status_table,
+    settings = ApiSettings(
+        queue=tracked_aws.queue_url,
         region=tracked_aws.region,
-        endpoint_url=tracked_aws.endpoint,
-        threads=2,
+        aws_endpoint_url=tracked_aws.endpoint,
+        status_table=tracked_aws.status_table,
     )
-    ledger = Ledger(
-        MessageStore(table, ttl_days=1, max_in_flight=2), IdempotencyKeys(table), lease_seconds=10
-    )
+    ledger = open_ledger(settings)
     try:
         first = str(uuid.uuid4())
         ticket = await ledger.begin("o", "key-1", MAIL, first)
