@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,19 +12,22 @@ from limbo_devtools.chaos.cli import main
 from limbo_devtools.chaos.config import INJECTED_400
 from limbo_devtools.chaos.report import build_report
 
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import MessageTypeDef
+
 
 def delivered(*ids: str, injected: str | None = None) -> list[dict[str, Any]]:
     return [{"fields": {"h:X-Limbo-Message-Id": [i]}, "injected": injected} for i in ids]
 
 
-def dead_letter(message_id: str, reason: str) -> dict[str, Any]:
+def dead_letter(message_id: str, reason: str) -> MessageTypeDef:
     return {
         "Body": json.dumps({"id": message_id}),
-        "MessageAttributes": {"limbo-reason": {"StringValue": reason}},
+        "MessageAttributes": {"limbo-reason": {"DataType": "String", "StringValue": reason}},
     }
 
 
-def report(sink: dict[str, Any], letters: list[dict[str, Any]], accepted: set[str]) -> Any:
+def report(sink: dict[str, Any], letters: list[MessageTypeDef], accepted: set[str]) -> Any:
     return build_report(
         ChaosConfig(emails=len(accepted), concurrency=2),
         sink=sink,

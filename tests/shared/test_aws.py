@@ -25,7 +25,7 @@ async def test_the_call_runs_on_the_executor_and_answers_its_result(
     def where(**kwargs: object) -> tuple[str, dict[str, object]]:
         return threading.current_thread().name, kwargs
 
-    name, kwargs = await call_aws(executor, where, QueueUrl="q")
+    name, kwargs = await call_aws(executor, lambda: where(QueueUrl="q"))
     assert name.startswith("aws-test")
     assert kwargs == {"QueueUrl": "q"}
 
@@ -41,7 +41,7 @@ async def test_an_aws_refusal_carries_code_status_and_item(executor: ThreadPoolE
             modeled_fields={"Item": {"id": {"S": "m-1"}}},
         )
         with pytest.raises(AwsError) as caught:
-            await call_aws(executor, client.put_item, TableName="t", Item={})
+            await call_aws(executor, lambda: client.put_item(TableName="t", Item={}))
     error = caught.value
     assert str(error) == "ConditionalCheckFailedException: The conditional request failed"
     assert error.code == "ConditionalCheckFailedException"

@@ -9,16 +9,28 @@ unavailable, provider refusal).
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack, overload
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
-__all__ = ["AwsError", "call_aws", "make_client"]
+if TYPE_CHECKING:
+    # Dev-only stubs (types-boto3): no service needs them at run time.
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_sesv2 import SESV2Client
+    from types_boto3_sqs import SQSClient
+
+__all__ = ["AwsError", "ClientOptions", "as_aws_error", "call_aws", "make_client"]
+
+T = TypeVar("T")
 
 
 class AwsError(Exception):
@@ -26,21 +38,26 @@ class AwsError(Exception):
 
     ``code`` is AWS's error code (``None`` when no answer came back), ``status`` the
     HTTP status (0 without an answer), ``item`` the item a refused conditional write
-    returned. ``str()`` is ``Code: Message`` or botocore's description.
+    returned, ``kind`` botocore's exception class, ``no_credentials`` whether boto3 found
+    no credentials to sign with. ``str()`` is ``Code: Message`` or botocore's description.
     """
 
     def __init__(
         self,
         description: str,
         *,
+        kind: str,
         code: str | None = None,
         status: int = 0,
         item: dict[str, Any] | None = None,
+        no_credentials: bool = False,
     ) -> None:
         super().__init__(description)
+        self.kind = kind
         self.code = code
         self.status = status
         self.item = item
+        self.no_credentials = no_credentials
 
     @property
     def answered(self) -> bool:
@@ -48,26 +65,68 @@ class AwsError(Exception):
         return self.code is not None
 
 
-async def call_aws(executor: Executor, method: Callable[..., Any], /, **kwargs: Any) -> Any:
-    """``method(**kwargs)`` on ``executor``; any botocore failure comes out as AwsError."""
+async def call_aws(executor: Executor, call: Callable[[], T]) -> T:
+    """``call()`` on ``executor``; any botocore failure comes out as AwsError."""
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(executor, functools.partial(method, **kwargs))
-    except ClientError as error:
+        return await loop.run_in_executor(executor, call)
+    except (ClientError, BotoCoreError) as error:
+        raise as_aws_error(error) from error
+
+
+def as_aws_error(error: ClientError | BotoCoreError) -> AwsError:
+    """botocore's exception as limbo's one AWS error."""
+    if isinstance(error, ClientError):
         info = error.response.get("Error", {})
         code = str(info.get("Code") or "Unknown")
-        raise AwsError(
+        item = error.response.get("Item")
+        return AwsError(
             f"{code}: {info.get('Message', '')}",
+            kind=type(error).__name__,
             code=code,
             status=int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)),
-            item=error.response.get("Item"),
-        ) from error
-    except BotoCoreError as error:
-        raise AwsError(str(error)) from error
+            item=item if isinstance(item, dict) else None,
+        )
+    return AwsError(
+        str(error),
+        kind=type(error).__name__,
+        no_credentials=isinstance(error, NoCredentialsError | PartialCredentialsError),
+    )
 
 
+class ClientOptions(TypedDict, total=False):
+    read_timeout: float
+    connect_timeout: float
+    max_attempts: int
+    max_pool_connections: int
+
+
+@overload
 def make_client(
-    service: str,
+    service: Literal["sqs"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> SQSClient: ...
+@overload
+def make_client(
+    service: Literal["sesv2"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> SESV2Client: ...
+@overload
+def make_client(
+    service: Literal["dynamodb"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> DynamoDBClient: ...
+def make_client(
+    service: Literal["sqs", "sesv2", "dynamodb"],
     *,
     region: str,
     endpoint_url: str | None,
@@ -75,7 +134,7 @@ def make_client(
     connect_timeout: float = 2.0,
     max_attempts: int = 2,
     max_pool_connections: int = 20,
-) -> Any:
+) -> SQSClient | SESV2Client | DynamoDBClient:
     """A client whose calls fail within a bounded time instead of hanging.
 
     ``read_timeout`` must exceed an SQS long poll's WaitTimeSeconds for receive clients.

@@ -16,9 +16,8 @@ from opentelemetry.propagators.textmap import Getter, Setter
 
 from .queue import MAX_MESSAGE_ATTRIBUTES
 
-# MAX_MESSAGE_ATTRIBUTES lives in .queue; it stays importable from here until the
-# worker runtime imports it from there.
 __all__ = ["MAX_MESSAGE_ATTRIBUTES", "extract_context", "inject_context"]
+
 
 SqsAttributes = MutableMapping[str, dict[str, Any]]
 

@@ -7,13 +7,17 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 import httpx
 
 from ..local_aws import LocalAws
 from .config import ChaosConfig
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import MessageTypeDef
 
 __all__ = ["Load"]
 
@@ -28,7 +32,7 @@ class Load:
         self._aws = aws
         self._api = api
         self._say = say
-        self._sqs: Any = boto3.session.Session().client(
+        self._sqs: SQSClient = boto3.session.Session().client(
             "sqs", endpoint_url=aws.endpoint, region_name=aws.region
         )
 
@@ -123,9 +127,9 @@ class Load:
             time.sleep(0.5)
         return depth
 
-    def dead_letters(self) -> list[dict[str, Any]]:
+    def dead_letters(self) -> list[MessageTypeDef]:
         """Everything in the dead-letter queue (consumed: the queue is this run's own)."""
-        letters: list[dict[str, Any]] = []
+        letters: list[MessageTypeDef] = []
         empty = 0
         while empty < 3:
             batch = self._sqs.receive_message(

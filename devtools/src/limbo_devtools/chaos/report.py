@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import INJECTED_400, ChaosConfig
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import MessageTypeDef
 
 __all__ = ["ChaosReport", "build_report"]
 
@@ -99,7 +103,7 @@ def build_report(
     config: ChaosConfig,
     *,
     sink: dict[str, Any],
-    dead_letters: list[dict[str, Any]],
+    dead_letters: Sequence[MessageTypeDef],
     accepted: set[str],
     refused: int,
     kills: int,
@@ -118,11 +122,8 @@ def build_report(
     dead: dict[str, str] = {}
     unexpected = []
     for letter in dead_letters:
-        reason = (
-            letter.get("MessageAttributes", {})
-            .get("limbo-reason", {})
-            .get("StringValue", "(no reason)")
-        )
+        attribute = letter.get("MessageAttributes", {}).get("limbo-reason")
+        reason = attribute.get("StringValue", "(no reason)") if attribute else "(no reason)"
         try:
             message_id = str(json.loads(letter["Body"])["id"])
         except (ValueError, KeyError, TypeError):

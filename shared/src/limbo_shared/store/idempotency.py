@@ -67,10 +67,13 @@ class IdempotencyKeys:
             # DynamoDB deletes expired items up to days late: an expired one counts as absent.
             await self.table.call(
                 "put_item",
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                ExpressionAttributeValues={":now": {"N": repr(now)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                lambda client, table: client.put_item(
+                    TableName=table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
             )
         except ConditionFailed as refused:
             old = refused.item or await self._read(owner, key)
@@ -117,7 +120,12 @@ class IdempotencyKeys:
         return Reservation(ReservationOutcome.TAKEOVER, old_id)
 
     async def _read(self, owner: str, key: str) -> dict[str, Any] | None:
-        response = await self.table.call("get_item", Key=_key(owner, key), ConsistentRead=True)
+        response = await self.table.call(
+            "get_item",
+            lambda client, table: client.get_item(
+                TableName=table, Key=_key(owner, key), ConsistentRead=True
+            ),
+        )
         item: dict[str, Any] | None = response.get("Item")
         return item
 
@@ -143,4 +151,9 @@ class IdempotencyKeys:
             await self._update(owner, key, update, condition)
 
     async def _update(self, owner: str, key: str, update: Update, condition: str) -> None:
-        await self.table.call("update_item", Key=_key(owner, key), **update.arguments(condition))
+        await self.table.call(
+            "update_item",
+            lambda client, table: client.update_item(
+                TableName=table, Key=_key(owner, key), **update.arguments(condition)
+            ),
+        )

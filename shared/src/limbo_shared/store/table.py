@@ -6,14 +6,24 @@ Errors come out as :class:`StoreUnavailable` (the store could not answer) or
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prometheus_client import Counter
 
 from ..aws import AwsError, call_aws
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import (
+        BatchWriteItemOutputTypeDef,
+        UniversalAttributeValueTypeDef,
+    )
+
 __all__ = ["ConditionFailed", "DynamoTable", "StoreUnavailable", "Update"]
+
+T = TypeVar("T")
 
 # Module level: Prometheus refuses to register a metric twice in one process.
 _CALLS = Counter(
@@ -38,7 +48,7 @@ class ConditionFailed(Exception):
 class DynamoTable:
     """Owns its executor: :meth:`close` shuts it down."""
 
-    def __init__(self, client: Any, name: str, executor: Executor) -> None:
+    def __init__(self, client: DynamoDBClient, name: str, executor: Executor) -> None:
         self.client = client
         self.name = name
         self._executor = executor
@@ -46,19 +56,25 @@ class DynamoTable:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def call(self, operation: str, **kwargs: Any) -> Any:
-        return await self._call(operation, TableName=self.name, **kwargs)
+    async def call(self, operation: str, request: Callable[[DynamoDBClient, str], T]) -> T:
+        """Run ``request(client, table name)`` on the pool; ``operation`` names it in
+        metrics and errors."""
+        return await self._call(operation, lambda: request(self.client, self.name))
 
-    async def batch_put(self, items: list[dict[str, Any]]) -> Any:
+    async def batch_put(
+        self, items: Sequence[Mapping[str, UniversalAttributeValueTypeDef]]
+    ) -> BatchWriteItemOutputTypeDef:
         """BatchWriteItem takes the table name inside the request, not beside it."""
         return await self._call(
             "batch_write_item",
-            RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]},
+            lambda: self.client.batch_write_item(
+                RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]}
+            ),
         )
 
-    async def _call(self, operation: str, **kwargs: Any) -> Any:
+    async def _call(self, operation: str, call: Callable[[], T]) -> T:
         try:
-            response = await call_aws(self._executor, getattr(self.client, operation), **kwargs)
+            response = await call_aws(self._executor, call)
         except AwsError as error:
             if error.code == "ConditionalCheckFailedException":
                 _CALLS.labels(operation, "condition_failed").inc()
