@@ -87,6 +87,8 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    # The key accepted now: the config's at start, changed by PUT /control/api-key.
+    api_key: str | None = None
 
 
 def _authorized(request: Request, api_key: str | None) -> bool:
@@ -104,14 +106,14 @@ def _authorized(request: Request, api_key: str | None) -> bool:
 
 def create_app(config: SinkConfig | None = None) -> Starlette:
     config = config or SinkConfig.from_env()
-    state = _State()
+    state = _State(api_key=config.api_key)
     rng = random.Random(config.seed)
 
     async def send(request: Request) -> Response:
         # When the provider got the request, before any injected latency: what the
         # benchmark's end-to-end latency measures to.
         received_at = time.time()
-        if not _authorized(request, config.api_key):
+        if not _authorized(request, state.api_key):
             return Response("Forbidden", status_code=401)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -165,7 +167,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 
     async def domain(request: Request) -> Response:
-        if not _authorized(request, config.api_key):
+        if not _authorized(request, state.api_key):
             return Response("Forbidden", status_code=401)
         name = request.path_params["domain"]
         return JSONResponse({"domain": {"name": name, "state": "active"}})
@@ -174,7 +176,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("api_key"), str | None):
             return JSONResponse({"message": 'send {"api_key": "<key>" or null}'}, status_code=400)
-        config.api_key = body["api_key"]
+        state.api_key = body["api_key"]
         return JSONResponse({"changed": True})
 
     async def messages(request: Request) -> Response:
