@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from botocore.stub import Stubber
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_ses_worker.provider import SesProvider, SesSettings, _classify, send_email_request
+from limbo_shared.aws import AwsError, as_aws_error
 from limbo_shared.provider import (
     PermanentProviderError,
     ProviderUnavailable,
@@ -82,14 +84,13 @@ def test_unverified_sender_is_a_permanent_rejection(aws: LocalAws) -> None:
         send(aws, "stranger@example.net", envelope(sender="stranger@example.net"))
 
 
-def error(code: str, status: int = 400, message: str = "m") -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        "SendEmail",
-    )
+def error(code: str, status: int = 400, message: str = "m") -> AwsError:
+    """SES's refusal as call_aws raises it."""
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return as_aws_error(ClientError(response, "SendEmail"))
 
 
 @pytest.mark.parametrize(

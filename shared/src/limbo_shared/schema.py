@@ -233,7 +233,3 @@ class QueuedMail(BaseModel):
     @classmethod
     def from_json(cls, body: str | bytes) -> QueuedMail:
         return cls.model_validate_json(body)
-
-    @staticmethod
-    def json_schema() -> dict[str, Any]:
-        return QueuedMail.model_json_schema(by_alias=True)

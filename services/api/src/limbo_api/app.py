@@ -22,8 +22,9 @@ from limbo_shared.schema import QueuedMail
 from limbo_shared.store import StoreUnavailable
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
+from .answers import lookup_refused, store_unavailable, submission_refused
 from .auth import load_api_keys
-from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
+from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Ticket, open_ledger
 from .metrics import ApiMetrics
 from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
@@ -209,8 +210,8 @@ def create_app(
         ticket = await ledger.begin(
             owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, envelope.id
         )
-        if isinstance(ticket, Response):
-            return ticket
+        if not isinstance(ticket, Ticket):
+            return submission_refused(ticket)
         message_id = ticket.message_id
         if message_id != envelope.id:
             # A repeat taking over an earlier request's id (all ids are UUIDs: same size).
@@ -222,11 +223,7 @@ def create_app(
                     await publisher.publish(envelope, queue_body)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
-                return problem(
-                    503,
-                    "the status store is unavailable; retry later",
-                    headers={"Retry-After": "5"},
-                )
+                return store_unavailable()
             except PublishFailed as failure:
                 log.warning("not queued", reason=failure.reason)
                 if failure.retryable:
@@ -238,7 +235,11 @@ def create_app(
         return JSONResponse({"Message": "submitted", "id": message_id})
 
     async def status(request: Request) -> Response:
-        return await ledger.lookup(owner_of(request), request.path_params["message_id"])
+        message_id = request.path_params["message_id"]
+        record = await ledger.lookup(owner_of(request), message_id)
+        if isinstance(record, Refusal):
+            return lookup_refused(record, message_id)
+        return JSONResponse(record.public())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

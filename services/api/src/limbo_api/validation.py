@@ -7,11 +7,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from limbo_shared.errors import describe_validation_error
 from limbo_shared.schema import MailRequest
 
 __all__ = ["InvalidMail", "parse_mail"]
-
-_MAX_PROBLEMS = 5
 
 
 class InvalidMail(Exception):
@@ -47,31 +46,4 @@ def parse_mail(body: bytes) -> MailRequest:
     try:
         return MailRequest.model_validate(data)
     except ValidationError as error:
-        raise InvalidMail(describe(error)) from None
-
-
-def describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors()[:_MAX_PROBLEMS]:
-        where = _location(item["loc"])
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        problems.append(f"{where}: {message}" if where else message)
-    if error.error_count() > _MAX_PROBLEMS:
-        problems.append(f"and {error.error_count() - _MAX_PROBLEMS} more")
-    return "; ".join(problems)
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    where = ""
-    for part in loc:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        elif part in ("[key]",):
-            continue
-        else:
-            where += f".{part}" if where else str(part)
-    return where
+        raise InvalidMail(describe_validation_error(error)) from None

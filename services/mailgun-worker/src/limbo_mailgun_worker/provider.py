@@ -102,14 +102,8 @@ class MailgunProvider:
             )
         )
 
-    async def send(self, mail: QueuedMail) -> str:
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers=self._headers,
-            content=urlencode(form_fields(mail)).encode(),
-            extensions={"timeout": self._timeout},
-        )
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """One request with its answer read; a transport failure is a transient error."""
         try:
             response = await self._transport.handle_async_request(request)
             try:
@@ -120,6 +114,17 @@ class MailgunProvider:
             raise TransientProviderError("mailgun timed out") from None
         except httpx.TransportError as error:
             raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
+        return response
+
+    async def send(self, mail: QueuedMail) -> str:
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=self._headers,
+            content=urlencode(form_fields(mail)).encode(),
+            extensions={"timeout": self._timeout},
+        )
+        response = await self._exchange(request)
         if response.status_code == 200:
             try:
                 return str(response.json()["id"])
@@ -137,14 +142,7 @@ class MailgunProvider:
         request = httpx.Request(
             "GET", self._domain_url, headers=self._headers, extensions={"timeout": self._timeout}
         )
-        try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TransportError as error:
-            raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
+        response = await self._exchange(request)
         if response.status_code in _ACCOUNT_STATUS:
             raise ProviderUnavailable(_account_reason(response.status_code))
         if response.status_code == 404:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formataddr
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field
 
-from limbo_shared.aws import make_client
+from limbo_shared.aws import AwsError, call_aws, make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
     PermanentProviderError,
@@ -188,51 +181,44 @@ class SesProvider:
         arguments = send_email_request(
             mail, self._settings.sessource, self._settings.ses_configuration_set
         )
-        loop = asyncio.get_running_loop()
         try:
-            response = await loop.run_in_executor(
+            response = await call_aws(
                 self._executor, functools.partial(self._client.send_email, **arguments)
             )
-        except ClientError as error:
+        except AwsError as error:
             raise _classify(error) from None
-        except (NoCredentialsError, PartialCredentialsError):
-            raise ProviderUnavailable("SES: no AWS credentials") from None
-        except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
         return str(response.get("MessageId", ""))
 
     async def probe(self) -> None:
         """``GetAccount`` (is sending enabled?), and the configuration set if one is set."""
-        loop = asyncio.get_running_loop()
         try:
-            account = await loop.run_in_executor(self._executor, self._client.get_account)
+            account = await call_aws(self._executor, self._client.get_account)
             if not account.get("SendingEnabled", True):
                 raise ProviderUnavailable("SES: sending is disabled for the account")
             name = self._settings.ses_configuration_set
             if name:
-                await loop.run_in_executor(
+                await call_aws(
                     self._executor,
                     functools.partial(
                         self._client.get_configuration_set, ConfigurationSetName=name
                     ),
                 )
-        except ClientError as error:
+        except AwsError as error:
             raise _classify(error) from None
-        except (NoCredentialsError, PartialCredentialsError):
-            raise ProviderUnavailable("SES: no AWS credentials") from None
-        except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _classify(error: ClientError) -> Exception:
+def _classify(error: AwsError) -> Exception:
     """SES's refusal as limbo's error: about the account, this message, or this moment."""
-    info = error.response.get("Error", {})
-    code = str(info.get("Code", "Unknown"))
-    reason = f"SES {code}: {info.get('Message', '')}"[:300]
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    if error.no_credentials:
+        return ProviderUnavailable("SES: no AWS credentials")
+    if error.code is None:
+        # botocore's description can carry the endpoint; its class says enough.
+        return TransientProviderError(f"SES unreachable: {error.kind}")
+    code, status = error.code, error.status
+    reason = f"SES {error}"[:300]
     if code in _ACCOUNT or code.startswith("AccessDenied"):
         # SES's own words about the account: the code names what to fix.
         return ProviderUnavailable(reason)
