@@ -82,6 +82,10 @@ def provision(
     )["QueueUrl"]
     ses = _client("sesv2", endpoint, region)
     ses.create_email_identity(EmailIdentity=sender)
+    # Mail goes out from the client's own From (allowed by SENDER_DOMAINS): verify the
+    # sender's whole domain, as a deployment verifies its sending domains.
+    with contextlib.suppress(ses.exceptions.AlreadyExistsException):
+        ses.create_email_identity(EmailIdentity=sender.rpartition("@")[2])
     if status_table is not None:
         create_status_table(_client("dynamodb", endpoint, region), status_table)
     return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)

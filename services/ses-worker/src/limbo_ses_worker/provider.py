@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
-from email_validator import EmailNotValidError, validate_email
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from limbo_shared.addresses import InvalidMailbox, parse_mailbox
 from limbo_shared.aws import make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
-from limbo_shared.schema import QueuedMail
+from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
 __all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
 
@@ -35,52 +35,47 @@ _PERMANENT = frozenset(
 )
 
 
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9.:_-]{1,100}$")
+
+
 class SesSettings(LoggingSettings):
-    sessource: str = Field(min_length=3, description="verified SES sender identity")
+    # Deprecated: SES sends from the client's `from` (allowed by SENDER_DOMAINS at the
+    # API). Still read so that a deployment that sets it is told at start-up.
+    sessource: str | None = Field(default=None, description="deprecated, unused")
     region: str = Field(min_length=1)
     aws_endpoint_url: str | None = None
     ses_configuration_set: str | None = Field(
         default=None, description="configuration set for SES event publishing"
     )
+    # The deployment's allowed sender domains, compared with SES's verified identities.
+    sender_domains: str | None = None
+
+    @field_validator("sessource", "sender_domains", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+def _domains(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    domains = [d.strip().lower() for d in value.split(",") if d.strip()]
+    return None if "*" in domains or not domains else domains
 
 
 def ses_address(value: str) -> str:
-    """An address as SES takes it: 7-bit ASCII (SES has no SMTPUTF8).
-
-    The domain becomes Punycode and a non-ASCII display name a MIME encoded-word, as
-    SES's Destination documentation asks; a non-ASCII local part cannot be sent
-    through SES at all, which is a permanent rejection, not something to retry.
+    """An address as SES takes it, written from its parsed parts in 7-bit ASCII (SES has
+    no SMTPUTF8): the domain in Punycode and a non-ASCII display name as an encoded-word.
+    A non-ASCII local part cannot be sent through SES at all: a permanent rejection.
     """
-    value = value.strip()
-    if value.isascii():
-        return value
-    # The same split as the schema's validation: `addr` or `Name <addr>`.
-    name, address = "", value
-    if value.endswith(">") and "<" in value:
-        name, _, address = value[:-1].rpartition("<")
-        name = name.strip()
-        if len(name) >= 2 and name[0] == name[-1] == '"':
-            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise PermanentProviderError(
-            f"SES cannot send to or from {address!r}: a non-ASCII local part needs "
-            "SMTPUTF8, which SES does not support"
-        )
-    if not domain.isascii():
-        try:
-            domain = validate_email(
-                address, check_deliverability=False, allow_smtputf8=False
-            ).ascii_domain
-        except EmailNotValidError as error:
-            raise PermanentProviderError(f"SES cannot take {address!r}: {error}") from None
-    return formataddr((name, f"{local}@{domain}"), charset="utf-8")
+    try:
+        return parse_mailbox(value).ascii()
+    except InvalidMailbox as error:
+        raise PermanentProviderError(f"SES cannot take an address: {error}") from None
 
 
-def send_email_request(
-    mail: QueuedMail, source: str, configuration_set: str | None = None
-) -> dict[str, Any]:
-    """The SendEmail arguments for one message."""
+def send_email_request(mail: QueuedMail, configuration_set: str | None = None) -> dict[str, Any]:
+    """The SendEmail arguments for one message: From is the client's, as the API allowed it."""
     request = mail.mail
     body: dict[str, Any] = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
     if request.html is not None:
@@ -89,44 +84,29 @@ def send_email_request(
         "Subject": {"Data": request.subject, "Charset": "UTF-8"},
         "Body": body,
     }
+    # The schema leaves room for this one (at most 14 of the client's, SES takes 15).
     headers = [{"Name": n, "Value": v} for n, v in request.headers.items()]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
-    simple["Headers"] = headers[:15]
+    simple["Headers"] = headers
     destination: dict[str, list[str]] = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
     if request.bcc:
         destination["BccAddresses"] = [ses_address(a) for a in request.bcc]
-    # SESSOURCE is the verified identity; the client's `from` becomes the display when
-    # it is that identity, otherwise a Reply-To so answers still reach the client.
     arguments: dict[str, Any] = {
-        "FromEmailAddress": source,
+        "FromEmailAddress": ses_address(request.from_),
         "Destination": destination,
         "Content": {"Simple": simple},
     }
-    reply_to = list(request.reply_to)
-    if not _same_address(request.from_, source) and not reply_to:
-        reply_to = [request.from_]
-    elif _same_address(request.from_, source):
-        arguments["FromEmailAddress"] = ses_address(request.from_)
-    if reply_to:
-        arguments["ReplyToAddresses"] = [ses_address(a) for a in reply_to]
-    if request.tags:
-        arguments["EmailTags"] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
+    if request.reply_to:
+        arguments["ReplyToAddresses"] = [ses_address(a) for a in request.reply_to]
+    tags = [{"Name": n, "Value": v} for n, v in request.tags.items()]
+    # The schema reserves this name: SES events carry it back to limbo's id.
+    tags.append({"Name": LIMBO_ID_TAG, "Value": mail.id})
+    arguments["EmailTags"] = tags
     if configuration_set:
         arguments["ConfigurationSetName"] = configuration_set
     return arguments
-
-
-def _bare(address: str) -> str:
-    address = address.strip()
-    if address.endswith(">") and "<" in address:
-        address = address[:-1].rpartition("<")[2]
-    return address.lower()
-
-
-def _same_address(a: str, b: str) -> bool:
-    return _bare(a) == _bare(b)
 
 
 class SesProvider:
@@ -146,9 +126,7 @@ class SesProvider:
         self._executor = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="ses")
 
     async def send(self, mail: QueuedMail) -> str:
-        arguments = send_email_request(
-            mail, self._settings.sessource, self._settings.ses_configuration_set
-        )
+        arguments = send_email_request(mail, self._settings.ses_configuration_set)
         loop = asyncio.get_running_loop()
         try:
             response = await loop.run_in_executor(
@@ -157,16 +135,51 @@ class SesProvider:
         except ClientError as error:
             info = error.response.get("Error", {})
             code = str(info.get("Code", "Unknown"))
-            reason = f"SES {code}: {info.get('Message', '')}"[:300]
             status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+            # Only the error code (an identifier, checked) and the status: AWS's message
+            # text and botocore's exception text can repeat request parts.
+            code = code if _ERROR_CODE.match(code) else "Unknown"
+            reason = f"SES {code} (HTTP {status})"
+            message = str(info.get("Message", ""))
             if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-                if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
-                    raise TransientProviderError(reason) from None
+                if "Daily message quota exceeded" in message or "Maximum sending rate" in message:
+                    raise TransientProviderError(f"{reason}: sending quota reached") from None
                 raise PermanentProviderError(reason) from None
             raise TransientProviderError(reason) from None
         except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {error}") from None
+            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
+        except Exception as error:
+            raise TransientProviderError(f"SES call failed: {type(error).__name__}") from None
         return str(response.get("MessageId", ""))
+
+    def unverified_domains(self) -> list[str] | None:
+        """The SENDER_DOMAINS SES has no verified identity for (ListEmailIdentities), or
+        None when that cannot be said (unset, `*`, or SES did not answer)."""
+        configured = _domains(self._settings.sender_domains)
+        if configured is None:
+            return None
+        verified: set[str] = set()
+        try:
+            paginator_token: str | None = None
+            while True:
+                page = self._client.list_email_identities(
+                    **({"NextToken": paginator_token} if paginator_token else {})
+                )
+                for identity in page.get("EmailIdentities", []):
+                    name = str(identity.get("IdentityName", "")).lower()
+                    # A domain identity covers the domain; an address only itself.
+                    verified.add(name if "@" not in name else name.rpartition("@")[2] + "@")
+                paginator_token = page.get("NextToken")
+                if not paginator_token:
+                    break
+        except (BotoCoreError, ClientError):
+            return None
+        return [
+            domain
+            for domain in configured
+            if domain.removeprefix("*.") not in verified
+            and f"{domain.removeprefix('*.')}@" not in verified
+        ]
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
