@@ -48,7 +48,7 @@ class Mailbox:
 
     @property
     def formatted(self) -> str:
-        """``addr`` or ``Name <addr>``, the name quoted by limbo when it needs it; may hold UTF-8."""
+        """``addr`` or ``Name <addr>``, the name quoted by limbo when needed; may hold UTF-8."""
         if not self.display_name:
             return self.addr_spec
         name = self.display_name
