@@ -29,7 +29,7 @@ from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .ratelimit import TokenBuckets
 from .settings import ApiSettings
-from .tracing import instrument_app
+from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_mail
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
@@ -258,6 +258,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # `/v1/mail/` would otherwise answer 307 to a URL built from the client's Host header.
+    app.router.redirect_slashes = False
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse(
@@ -280,6 +282,8 @@ def create_app(
         limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app.add_middleware(AccessControl, keys=keys, limiter=limiter)
     app.add_middleware(_RequestMetrics, metrics=metrics)
+    # Outermost: no layer (tracing included) sees an oversize client trace header.
+    app.add_middleware(BoundedTraceHeaders)
     app.state.publisher = publisher
     app.state.ledger = ledger
     app.state.api_keys = keys
