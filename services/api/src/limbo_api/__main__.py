@@ -14,6 +14,7 @@ from limbo_shared.logs import get_logger, setup_logging
 from limbo_shared.queue import SqsQueue
 from limbo_shared.telemetry import setup_telemetry
 
+from .admission import PROBE_HEADROOM
 from .app import create_app
 from .auth import ApiKeys
 from .protocol import bounded_protocol
@@ -76,6 +77,9 @@ def main() -> None:
             # CLIENT_TIMEOUT (uvicorn has no such bound), and its body too (app.py).
             timeout_keep_alive=5,
             timeout_graceful_shutdown=20,
+            # The app admits MAX_CONCURRENT_REQUESTS to its working routes; uvicorn's
+            # bound above that keeps room for /health and /ready (admission.py).
+            limit_concurrency=settings.max_concurrent_requests + PROBE_HEADROOM,
             loop="uvloop",
             http=bounded_protocol(settings.client_timeout),
         )

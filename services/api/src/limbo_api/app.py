@@ -22,6 +22,7 @@ from limbo_shared.schema import QueuedMail
 from limbo_shared.store import StoreUnavailable
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
+from .admission import Admission
 from .auth import load_api_keys
 from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
 from .metrics import ApiMetrics
@@ -281,6 +282,8 @@ def create_app(
     if settings.rate_limit:
         limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app.add_middleware(AccessControl, keys=keys, limiter=limiter)
+    # Before the key check: an unauthenticated flood is bounded too.
+    app.add_middleware(Admission, limit=settings.max_concurrent_requests)
     app.add_middleware(_RequestMetrics, metrics=metrics)
     # Outermost: no layer (tracing included) sees an oversize client trace header.
     app.add_middleware(BoundedTraceHeaders)

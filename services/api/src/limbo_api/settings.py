@@ -45,6 +45,10 @@ class ApiSettings(QueueSettings, StatusSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    # Requests to the working routes handled at once; more get 503 (Retry-After: 1) at
+    # once. uvicorn's own limit is this plus room for probes (admission.py).
+    max_concurrent_requests: int = Field(default=512, ge=1, le=100_000)
+
     # Seconds a client has to send a request's head, and again its body; a slower one
     # gets 408 and loses the connection, so slow clients cannot hold the server.
     client_timeout: float = Field(default=10.0, gt=0, le=300)
