@@ -18,6 +18,7 @@ from .admission import PROBE_HEADROOM
 from .app import create_app
 from .auth import ApiKeys
 from .protocol import bounded_protocol
+from .senders import SenderPolicy
 from .settings import ApiSettings
 
 PROGRAM = "limbo-api"
@@ -61,7 +62,7 @@ def main() -> None:
         app = create_app(settings, queue)
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)
-    _announce(settings, app.state.api_keys)
+    _announce(settings, app.state.api_keys, app.state.senders)
     log.info("listening", port=settings.port, queue=queue.name, tracing=telemetry.exporting)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_after_cleanup)
@@ -87,8 +88,14 @@ def main() -> None:
         telemetry.shutdown()
 
 
-def _announce(settings: ApiSettings, keys: ApiKeys | None) -> None:
-    """Say at start-up what an operator must not discover later: open API, no tracking."""
+def _announce(settings: ApiSettings, keys: ApiKeys | None, senders: SenderPolicy) -> None:
+    """Say at start-up what an operator must not discover later: open API, no tracking,
+    any sender."""
+    if senders.default is None:
+        log.warning(
+            "SENDER_DOMAINS is unset: a client may send from any domain "
+            "(set it, or * to allow any on purpose)"
+        )
     if keys is None:
         log.warning(
             "authentication is off (AUTH=disabled): anyone who can reach the API can "

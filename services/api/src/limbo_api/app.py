@@ -29,6 +29,7 @@ from .metrics import ApiMetrics
 from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .ratelimit import TokenBuckets
+from .senders import SenderPolicy
 from .settings import ApiSettings
 from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_mail
@@ -143,6 +144,7 @@ def create_app(
     """Raises ConfigError when the API keys are missing or malformed."""
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
+    senders = SenderPolicy.parse(settings.sender_domains, settings.key_sender_domains)
     ledger = ledger or open_ledger(settings)
     publisher = Publisher(
         queue,
@@ -196,6 +198,9 @@ def create_app(
         except InvalidMail as error:
             return problem(error.status, error.problem)
         owner = owner_of(request)
+        if not senders.allows(owner, mail_request.from_):
+            allowed = ", ".join(sorted(senders.allowed(owner) or ()))
+            return problem(403, f"from: this API key may send only from these domains: {allowed}")
         envelope = QueuedMail(
             id=str(uuid.uuid4()), owner=owner, submitted_at=time.time(), mail=mail_request
         )
@@ -290,4 +295,5 @@ def create_app(
     app.state.publisher = publisher
     app.state.ledger = ledger
     app.state.api_keys = keys
+    app.state.senders = senders
     return app
