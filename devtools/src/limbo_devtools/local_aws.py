@@ -35,7 +35,6 @@ class LocalAws:
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
             "AWS_ENDPOINT_URL": self.endpoint,
-            "SESSOURCE": self.sender,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
         }

@@ -92,7 +92,8 @@ def main() -> None:
         processes.append(sink.start())
         os.environ.update(base_env)
         aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status")
-        env = {**base_env, **aws.environment()}
+        # The demo sends from the verified sender's domain (the README's examples do).
+        env = {**base_env, **aws.environment(), "SENDER_DOMAINS": aws.sender.rpartition("@")[2]}
         demo_key = mint_key()
         api = Process(
             "api",

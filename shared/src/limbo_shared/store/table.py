@@ -82,6 +82,47 @@ class DynamoTable:
         _CALLS.labels("batch_write_item", "ok").inc()
         return response
 
+    async def put_all_if(
+        self, items: list[dict[str, Any]], condition: str, names: dict[str, str], values: Any
+    ) -> bool:
+        """Put every item, each only where ``condition`` holds, in one TransactWriteItems.
+
+        False when the transaction was cancelled (a condition failed, or a conflict): then
+        nothing was written and the caller writes the items one at a time.
+        """
+        loop = asyncio.get_running_loop()
+        put: dict[str, Any] = {
+            "TableName": self.name,
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+        call = functools.partial(
+            self.client.transact_write_items,
+            TransactItems=[{"Put": {**put, "Item": item}} for item in items],
+        )
+        try:
+            await loop.run_in_executor(self._executor, call)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                _CALLS.labels("transact_write_items", "cancelled").inc()
+                return False
+            _CALLS.labels("transact_write_items", "error").inc()
+            raise StoreUnavailable(
+                f"DynamoDB transact_write_items failed: {_code(error)}"
+            ) from error
+        except BotoCoreError as error:
+            _CALLS.labels("transact_write_items", "error").inc()
+            raise StoreUnavailable(
+                f"DynamoDB transact_write_items failed: {type(error).__name__}"
+            ) from error
+        _CALLS.labels("transact_write_items", "ok").inc()
+        return True
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", "?"))
+
 
 class Update:
     """Builds an UpdateExpression with every name and value behind a placeholder.
