@@ -321,7 +321,21 @@ def test_existing_secrets_are_read_and_nothing_secret_is_rendered() -> None:
         for v in api["env"]
         if "secretKeyRef" in v.get("valueFrom", {})
     }
-    assert api_refs["API_KEYS"] == {"name": "limbo-api-keys", "key": "API_KEYS"}
+    assert "API_KEYS" not in api_refs
+    # A mounted file (not subPath): the kubelet updates it and the API re-reads it.
+    mount = next(m for m in api["volumeMounts"] if m["name"] == "api-keys")
+    assert "subPath" not in mount
+    file_env = next(v["value"] for v in api["env"] if v["name"] == "API_KEYS_FILE")
+    assert file_env == f"{mount['mountPath']}/API_KEYS"
+    [volume] = [
+        v
+        for v in r.get("Deployment", "limbo-api")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "api-keys"
+    ]
+    assert volume["secret"] == {
+        "secretName": "limbo-api-keys",
+        "items": [{"key": "API_KEYS", "path": "API_KEYS"}],
+    }
     assert (
         env_of(r, r.get("Deployment", "limbo-mailgun-worker"))["MAILGUN"] == EXISTING_SECRET_VALUE
     )
