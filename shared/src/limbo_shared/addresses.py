@@ -92,13 +92,19 @@ def parse_mailbox(value: str) -> Mailbox:
             f"must be exactly one mailbox (`addr` or `Name <addr>`), found {len(addresses)}"
         )
     if any(not isinstance(defect, _HARMLESS_DEFECTS) for defect in header.defects):
+        if not any(c in value for c in '<>,;"'):
+            _check_address(value)  # a bare address: say what is wrong with it
         raise InvalidMailbox("is not a valid mailbox (`addr` or `Name <addr>`)")
     [address] = addresses
     name = address.display_name
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
         raise InvalidMailbox("the display name must not contain control characters")
+    return Mailbox(display_name=name, addr_spec=_check_address(address.addr_spec))
+
+
+def _check_address(addr_spec: str) -> str:
     try:
-        checked = validate_email(address.addr_spec, check_deliverability=False, allow_smtputf8=True)
+        checked = validate_email(addr_spec, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as error:
         raise InvalidMailbox(f"not a valid email address: {error}") from None
-    return Mailbox(display_name=name, addr_spec=checked.normalized)
+    return checked.normalized

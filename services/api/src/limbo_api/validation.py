@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from limbo_shared.problems import problem_text
 from limbo_shared.schema import MailRequest
 
 __all__ = ["InvalidMail", "parse_mail"]
@@ -64,31 +65,4 @@ def parse_mail(body: bytes) -> MailRequest:
     try:
         return MailRequest.model_validate(data)
     except ValidationError as error:
-        raise InvalidMail(describe(error)) from None
-
-
-def describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors()[:_MAX_PROBLEMS]:
-        where = _location(item["loc"])
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        problems.append(f"{where}: {message}" if where else message)
-    if error.error_count() > _MAX_PROBLEMS:
-        problems.append(f"and {error.error_count() - _MAX_PROBLEMS} more")
-    return "; ".join(problems)
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    where = ""
-    for part in loc:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        elif part in ("[key]",):
-            continue
-        else:
-            where += f".{part}" if where else str(part)
-    return where
+        raise InvalidMail(problem_text(error, _MAX_PROBLEMS)) from None
