@@ -14,6 +14,8 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
+from .queue import MAX_MESSAGE_ATTRIBUTES
+
 __all__ = [
     "MAX_MESSAGE_ATTRIBUTES",
     "TRACE_HEADER_LIMITS",
@@ -22,8 +24,6 @@ __all__ = [
     "within_trace_limits",
 ]
 
-# SQS refuses a message with more than ten attributes.
-MAX_MESSAGE_ATTRIBUTES = 10
 # Bytes a propagation field may take, whoever wrote it (a client's header, or the
 # context it left behind). W3C asks carriers to keep at least 512 bytes of tracestate;
 # baggage gets what is left of the room the publisher keeps beside each body (4 KiB),

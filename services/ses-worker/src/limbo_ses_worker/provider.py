@@ -6,31 +6,69 @@ import asyncio
 import functools
 import re
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 from pydantic import Field, field_validator
 
 from limbo_shared.addresses import InvalidMailbox, parse_mailbox
 from limbo_shared.aws import make_client
 from limbo_shared.config import LoggingSettings
-from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.provider import (
+    PermanentProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
+
+if TYPE_CHECKING:
+    from types_boto3_sesv2.type_defs import (
+        BodyTypeDef,
+        DestinationTypeDef,
+        MessageHeaderTypeDef,
+        MessageTagTypeDef,
+        MessageTypeDef,
+        SendEmailRequestTypeDef,
+    )
 
 __all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
 
-# Refusals that no retry will fix without an operator or a client changing something.
+# Refusals of this message that no retry will fix.
 _PERMANENT = frozenset(
     {
         "MessageRejected",
-        "MailFromDomainNotVerifiedException",
-        "AccountSuspendedException",
-        "SendingPausedException",
         "BadRequestException",
-        "NotFoundException",
         "InvalidParameterValue",
         "ValidationException",
+    }
+)
+# Refusals of the account, whatever the message: pause until an operator fixes it.
+_ACCOUNT = frozenset(
+    {
+        "SendingPausedException",
+        "AccountSuspendedException",
+        "MailFromDomainNotVerifiedException",
+        "NotFoundException",  # a configuration set that does not exist (any more)
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "TokenRefreshRequired",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "RequestExpired",  # the clock is off
+        "AuthFailure",
+        "OptInRequired",
     }
 )
 
@@ -74,34 +112,38 @@ def ses_address(value: str) -> str:
         raise PermanentProviderError(f"SES cannot take an address: {error}") from None
 
 
-def send_email_request(mail: QueuedMail, configuration_set: str | None = None) -> dict[str, Any]:
+def send_email_request(
+    mail: QueuedMail, configuration_set: str | None = None
+) -> SendEmailRequestTypeDef:
     """The SendEmail arguments for one message: From is the client's, as the API allowed it."""
     request = mail.mail
-    body: dict[str, Any] = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
+    body: BodyTypeDef = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
     if request.html is not None:
         body["Html"] = {"Data": request.html, "Charset": "UTF-8"}
-    simple: dict[str, Any] = {
+    simple: MessageTypeDef = {
         "Subject": {"Data": request.subject, "Charset": "UTF-8"},
         "Body": body,
     }
     # The schema leaves room for this one (at most 14 of the client's, SES takes 15).
-    headers = [{"Name": n, "Value": v} for n, v in request.headers.items()]
+    headers: list[MessageHeaderTypeDef] = [
+        {"Name": n, "Value": v} for n, v in request.headers.items()
+    ]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
     simple["Headers"] = headers
-    destination: dict[str, list[str]] = {"ToAddresses": [ses_address(a) for a in request.to]}
+    destination: DestinationTypeDef = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
     if request.bcc:
         destination["BccAddresses"] = [ses_address(a) for a in request.bcc]
-    arguments: dict[str, Any] = {
+    arguments: SendEmailRequestTypeDef = {
         "FromEmailAddress": ses_address(request.from_),
         "Destination": destination,
         "Content": {"Simple": simple},
     }
     if request.reply_to:
         arguments["ReplyToAddresses"] = [ses_address(a) for a in request.reply_to]
-    tags = [{"Name": n, "Value": v} for n, v in request.tags.items()]
     # The schema reserves this name: SES events carry it back to limbo's id.
+    tags: list[MessageTagTypeDef] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
     tags.append({"Name": LIMBO_ID_TAG, "Value": mail.id})
     arguments["EmailTags"] = tags
     if configuration_set:
@@ -133,24 +175,37 @@ class SesProvider:
                 self._executor, functools.partial(self._client.send_email, **arguments)
             )
         except ClientError as error:
-            info = error.response.get("Error", {})
-            code = str(info.get("Code", "Unknown"))
-            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            # Only the error code (an identifier, checked) and the status: AWS's message
-            # text and botocore's exception text can repeat request parts.
-            code = code if _ERROR_CODE.match(code) else "Unknown"
-            reason = f"SES {code} (HTTP {status})"
-            message = str(info.get("Message", ""))
-            if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-                if "Daily message quota exceeded" in message or "Maximum sending rate" in message:
-                    raise TransientProviderError(f"{reason}: sending quota reached") from None
-                raise PermanentProviderError(reason) from None
-            raise TransientProviderError(reason) from None
+            raise _classify(error) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise ProviderUnavailable("SES: no AWS credentials") from None
         except BotoCoreError as error:
             raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
         except Exception as error:
+            # Only the class: an exception's text can repeat request parts.
             raise TransientProviderError(f"SES call failed: {type(error).__name__}") from None
         return str(response.get("MessageId", ""))
+
+    async def probe(self) -> None:
+        """``GetAccount`` (is sending enabled?), and the configuration set if one is set."""
+        loop = asyncio.get_running_loop()
+        try:
+            account = await loop.run_in_executor(self._executor, self._client.get_account)
+            if not account.get("SendingEnabled", True):
+                raise ProviderUnavailable("SES: sending is disabled for the account")
+            name = self._settings.ses_configuration_set
+            if name:
+                await loop.run_in_executor(
+                    self._executor,
+                    functools.partial(
+                        self._client.get_configuration_set, ConfigurationSetName=name
+                    ),
+                )
+        except ClientError as error:
+            raise _classify(error) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise ProviderUnavailable("SES: no AWS credentials") from None
+        except BotoCoreError as error:
+            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
 
     def unverified_domains(self) -> list[str] | None:
         """The SENDER_DOMAINS SES has no verified identity for (ListEmailIdentities), or
@@ -160,17 +215,20 @@ class SesProvider:
             return None
         verified: set[str] = set()
         try:
-            paginator_token: str | None = None
+            token = ""
             while True:
-                page = self._client.list_email_identities(
-                    **({"NextToken": paginator_token} if paginator_token else {})
+                page = (
+                    self._client.list_email_identities(NextToken=token)
+                    if token
+                    else self._client.list_email_identities()
                 )
                 for identity in page.get("EmailIdentities", []):
                     name = str(identity.get("IdentityName", "")).lower()
-                    # A domain identity covers the domain; an address only itself.
+                    # A domain identity covers the domain; an address identity is noted
+                    # as `domain@` (the domain has at least that one sender).
                     verified.add(name if "@" not in name else name.rpartition("@")[2] + "@")
-                paginator_token = page.get("NextToken")
-                if not paginator_token:
+                token = page.get("NextToken", "")
+                if not token:
                     break
         except (BotoCoreError, ClientError):
             return None
@@ -183,6 +241,26 @@ class SesProvider:
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _classify(error: ClientError) -> Exception:
+    """SES's refusal as limbo's error: about the account, this message, or this moment."""
+    info = error.response.get("Error", {})
+    code = str(info.get("Code", "Unknown"))
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    # Only the error code (an identifier, checked) and the status: AWS's message text and
+    # botocore's exception text can repeat request parts.
+    code = code if _ERROR_CODE.match(code) else "Unknown"
+    reason = f"SES {code} (HTTP {status})"
+    message = str(info.get("Message", ""))
+    if code in _ACCOUNT or code.startswith("AccessDenied"):
+        # The code names what to fix.
+        return ProviderUnavailable(reason)
+    if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
+        if "Daily message quota exceeded" in message or "Maximum sending rate" in message:
+            return TransientProviderError(f"{reason}: sending quota reached")
+        return PermanentProviderError(reason)
+    return TransientProviderError(reason)
 
 
 _TRANSIENT_CODES = frozenset(
