@@ -93,7 +93,16 @@ class Limbo:
         self.logs = logs
         # AUTH=disabled unless a test asks for keys: the API refuses to start open otherwise.
         self.launcher = Launcher(
-            logs, env={"LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1", "AUTH": "disabled"}, aws=aws
+            logs,
+            env={
+                "LOG_FORMAT": "json",
+                "WAIT_TIME_SECONDS": "1",
+                "AUTH": "disabled",
+                # Any sender domain: tests send from many (tests/api/test_senders.py checks
+                # the rule).
+                "SENDER_DOMAINS": "*",
+            },
+            aws=aws,
         )
 
     def start(self, name: str, **env: str) -> tuple[Process, str]:

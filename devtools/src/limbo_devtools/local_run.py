@@ -75,7 +75,9 @@ def main() -> None:
         launcher.logs.mkdir(parents=True, exist_ok=True)
         launcher.emulator(port=args.moto_port)
         launcher.sink(port=args.sink_port)
-        launcher.provision(visibility_timeout=30, status_table="limbo-status")
+        aws = launcher.provision(visibility_timeout=30, status_table="limbo-status")
+        # The demo sends from the verified sender's domain (the README's examples do).
+        launcher.env["SENDER_DOMAINS"] = aws.sender.rpartition("@")[2]
         demo_key = mint_key()
         keys = {"AUTH": "enabled", "API_KEYS": f"demo={hash_key(demo_key)}"}
         # limbo's own processes log to this terminal; the emulators to files.

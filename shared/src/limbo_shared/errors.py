@@ -16,9 +16,12 @@ MAX_PROBLEMS = 5
 
 
 def describe_validation_error(error: ValidationError, *, limit: int = MAX_PROBLEMS) -> str:
-    """``field.path: what is wrong`` for the first ``limit`` problems, joined by ``; ``."""
+    """``field.path: what is wrong`` for the first ``limit`` problems, joined by ``; ``.
+
+    Field names and pydantic's messages only, never the refused values.
+    """
     problems = []
-    for item in error.errors()[:limit]:
+    for item in error.errors(include_input=False)[:limit]:
         where = _location(item["loc"])
         message = str(item["msg"]).removeprefix("Value error, ")
         if item["type"] == "missing":

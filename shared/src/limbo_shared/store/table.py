@@ -84,6 +84,43 @@ class DynamoTable:
         _CALLS.labels(operation, "ok").inc()
         return response
 
+    async def put_all_if(
+        self,
+        items: Sequence[Mapping[str, UniversalAttributeValueTypeDef]],
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, UniversalAttributeValueTypeDef],
+    ) -> bool:
+        """Put every item, each only where ``condition`` holds, in one TransactWriteItems.
+
+        False when the transaction was cancelled (a condition failed, or a conflict): then
+        nothing was written and the caller writes the items one at a time.
+        """
+        try:
+            await self._call(
+                "transact_write_items",
+                lambda: self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.name,
+                                "Item": item,
+                                "ConditionExpression": condition,
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": values,
+                            }
+                        }
+                        for item in items
+                    ]
+                ),
+            )
+        except StoreUnavailable as error:
+            cause = error.__cause__
+            if isinstance(cause, AwsError) and cause.code == "TransactionCanceledException":
+                return False
+            raise
+        return True
+
 
 class Update:
     """Builds an UpdateExpression with every name and value behind a placeholder.
