@@ -27,8 +27,9 @@ import httpx
 
 from limbo_api.auth import hash_key, mint_key
 
-from .local_aws import LocalAws, provision
-from .processes import Process, free_port, script
+from .launcher import Launcher
+from .local_aws import LocalAws
+from .mailgun_sink import SinkConfig
 
 MAIL = {
     "from": "bench@example.com",
@@ -114,37 +115,21 @@ def depth(aws: LocalAws) -> int:
     return sum(int(v) for v in attributes.values())
 
 
-def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespace) -> Result:
+def run(name: str, launcher: Launcher, args: argparse.Namespace) -> Result:
     tracking = name != "off"
-    aws = provision(
-        endpoint,
+    aws = launcher.provision(
         queue_name=f"b{uuid.uuid4().hex[:10]}.fifo",
         status_table="bench-status" if tracking else None,
     )
     key = mint_key()
-    base = {
-        **aws.environment(),
-        "LOG_LEVEL": "warning",
-        "LOG_FORMAT": "json",
-        "STATUS_TABLE": aws.status_table or "",
+    keys = {
+        "API_KEYS": f"bench={hash_key(key)}",
+        "RATE_LIMIT": "0",
+        # "on" checks every recipient against the suppression list (a shared
+        # BatchGetItem); "on-nosupp" measures what that check costs.
+        "SUPPRESSION": "disabled" if name == "on-nosupp" else "enabled",
     }
-    port = free_port()
-    api = Process(
-        "api",
-        [script("limbo-api")],
-        env={
-            **base,
-            "PORT": str(port),
-            "API_KEYS": f"bench={hash_key(key)}",
-            "RATE_LIMIT": "0",
-            # "on" checks every recipient against the suppression list (a shared
-            # BatchGetItem); "on-nosupp" measures what that check costs.
-            "SUPPRESSION": "disabled" if name == "on-nosupp" else "enabled",
-        },
-        health_url=f"http://127.0.0.1:{port}/health",
-        log_path=logs / f"api-{name}.log",
-    ).start()
-    url = f"http://127.0.0.1:{port}"
+    api, url = launcher.start("api", extra={"STATUS_TABLE": aws.status_table or "", **keys})
     try:
         asyncio.run(burst(url, key, args.warmup, args.concurrency, name == "on+key"))
         before = store_calls(url)
@@ -158,28 +143,15 @@ def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespac
     if args.no_drain:
         return Result(name, args.requests, seconds, latencies, api_calls, 0, 1.0, {})
     total = depth(aws)
-    worker_port = free_port()
-    worker = Process(
-        "worker",
-        [script("limbo-mailgun-worker")],
-        env={
-            **base,
-            "PORT": str(worker_port),
-            "MAILGUN": "bench-key",
-            "DOMAIN": "bench.example.com",
-            "MAILGUN_API_URL": sink,
-            "WAIT_TIME_SECONDS": "1",
-        },
-        health_url=f"http://127.0.0.1:{worker_port}/health",
-        log_path=logs / f"worker-{name}.log",
-    )
     started = time.perf_counter()
-    worker.start()
+    worker, worker_url = launcher.start(
+        "mailgun-worker", extra={"STATUS_TABLE": aws.status_table or ""}
+    )
     try:
         while depth(aws) > 0:
             time.sleep(0.1)
         drain = time.perf_counter() - started
-        worker_calls = store_calls(f"http://127.0.0.1:{worker_port}")
+        worker_calls = store_calls(worker_url)
     finally:
         worker.stop()
     return Result(name, args.requests, seconds, latencies, api_calls, total, drain, worker_calls)
@@ -200,12 +172,6 @@ def main() -> None:
         help="comma-separated: off, on, on+key, on-nosupp",
     )
     parser.add_argument(
-        "--emulator",
-        default="limbo-moto",
-        choices=["limbo-moto", "moto_server"],
-        help="moto_server skips the DynamoDB serialisation (faster, not atomic)",
-    )
-    parser.add_argument(
         "--sink-latency-ms",
         type=int,
         default=0,
@@ -215,36 +181,24 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     logs = Path(tempfile.mkdtemp(prefix="limbo-bench-"))
-    moto_port, sink_port = free_port(), free_port()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    moto = Process(
-        "moto",
-        [script(args.emulator), "-p", str(moto_port)],
-        health_url=f"{endpoint}/moto-api/",
-        log_path=logs / "moto.log",
-    ).start()
-    sink = Process(
-        "sink",
-        [script("limbo-mailgun-sink")],
-        env={
-            "SINK_PORT": str(sink_port),
-            "SINK_RECORD": "0",
-            "SINK_LATENCY_MS": str(args.sink_latency_ms),
-        },
-        health_url=f"http://127.0.0.1:{sink_port}/health",
-        log_path=logs / "sink.log",
-    ).start()
+    launcher = Launcher(
+        logs,
+        env={"LOG_LEVEL": "warning", "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1"},
+        mailgun_key="bench-key",
+        mailgun_domain="bench.example.com",
+    )
     rows = []
     try:
         configs = [name.strip() for name in args.configs.split(",") if name.strip()]
+        launcher.emulator()
+        launcher.sink(SinkConfig(record=False, latency_ms=args.sink_latency_ms))
         for _ in range(args.rounds):
             for name in configs:
-                row = run(name, endpoint, logs, f"http://127.0.0.1:{sink_port}", args).row()
+                row = run(name, launcher, args).row()
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
-        sink.stop()
-        moto.stop()
+        launcher.stop()
     for name in configs:
         mine = [r for r in rows if r["config"] == name]
         print(

@@ -14,10 +14,8 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 
-from starlette.responses import JSONResponse, Response
-
-from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
@@ -34,13 +32,20 @@ from limbo_shared.store import (
 
 from .settings import ApiSettings
 
-__all__ = ["IDEMPOTENCY_HEADER", "MAX_IDEMPOTENCY_KEY", "Ledger", "Ticket", "open_ledger"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "MAX_IDEMPOTENCY_KEY",
+    "Ledger",
+    "Refusal",
+    "Replay",
+    "Ticket",
+    "open_ledger",
+]
 
 log = get_logger("limbo.api")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 256
-_TRACKING_OFF = "message tracking is off on this deployment (STATUS_TABLE is unset)"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,24 @@ class Ticket:
     takeover: bool = False
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A repeat of a request that was queued: answer what it was answered."""
+
+    message_id: str
+
+
+class Refusal(Enum):
+    """Why the ledger cannot let a request go ahead (answers.py says it in HTTP)."""
+
+    BAD_KEY = "bad_key"  # the Idempotency-Key is empty or too long
+    TRACKING_OFF = "tracking_off"  # no STATUS_TABLE: keys and lookups cannot be honoured
+    UNAVAILABLE = "unavailable"  # the status store did not answer
+    CONFLICT = "conflict"  # the key was used with another body
+    IN_PROGRESS = "in_progress"  # the key's first request is still running
+    NOT_FOUND = "not_found"  # no such message for this owner
+
+
 def fingerprint(mail: MailRequest) -> str:
     # The validated request, canonically serialised: whitespace or key order in the body
     # does not make "the same body" different.
@@ -64,12 +87,6 @@ def fingerprint(mail: MailRequest) -> str:
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _unavailable() -> Response:
-    return problem(
-        503, "the status store is unavailable; retry later", headers={"Retry-After": "5"}
-    )
 
 
 class Ledger:
@@ -90,19 +107,17 @@ class Ledger:
 
     async def begin(
         self, owner: str, key: str | None, mail: MailRequest, message_id: str
-    ) -> Ticket | Response:
-        """A ticket to go ahead with, or the answer to give instead (replay, 409...).
+    ) -> Ticket | Replay | Refusal:
+        """A ticket to go ahead with, a replay of an earlier answer, or a refusal.
 
         The ticket carries ``message_id`` unless a repeat takes over an earlier id.
         """
         if key is None:
             return Ticket(message_id, owner)
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-            return problem(
-                400, f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
-            )
+            return Refusal.BAD_KEY
         if self.keys is None:
-            return problem(501, f"{IDEMPOTENCY_HEADER} cannot be honoured: {_TRACKING_OFF}")
+            return Refusal.TRACKING_OFF
         try:
             reservation = await self.keys.reserve(
                 owner,
@@ -113,7 +128,7 @@ class Ledger:
             )
         except StoreUnavailable as error:
             log.warning("idempotency key not checked", error=str(error))
-            return _unavailable()
+            return Refusal.UNAVAILABLE
         match reservation.outcome:
             case ReservationOutcome.NEW | ReservationOutcome.TAKEOVER:
                 return Ticket(
@@ -123,19 +138,11 @@ class Ledger:
                     takeover=reservation.outcome is ReservationOutcome.TAKEOVER,
                 )
             case ReservationOutcome.REPLAY:
-                return JSONResponse(
-                    {"Message": "submitted", "id": reservation.message_id},
-                    headers={"Idempotent-Replayed": "true"},
-                )
+                return Replay(reservation.message_id)
             case ReservationOutcome.CONFLICT:
-                return problem(409, f"{IDEMPOTENCY_HEADER} was already used with a different body")
+                return Refusal.CONFLICT
             case ReservationOutcome.IN_PROGRESS:
-                return problem(
-                    409,
-                    f"a request with this {IDEMPOTENCY_HEADER} is still being "
-                    "processed; retry later",
-                    headers={"Retry-After": "1"},
-                )
+                return Refusal.IN_PROGRESS
 
     @asynccontextmanager
     async def recording(
@@ -193,32 +200,25 @@ class Ledger:
                 error=str(error),
             )
 
-    async def lookup(self, owner: str, message_id: str) -> Response:
+    async def lookup(self, owner: str, message_id: str) -> MessageStatus | Refusal:
+        """The message's record, or why there is none to show this owner."""
         if self.store is None:
-            return problem(
-                501, f"status lookups are not available: {_TRACKING_OFF}", message="not found"
-            )
-        not_found = problem(404, f"no message {message_id!r} for this API key", message="not found")
+            return Refusal.TRACKING_OFF
         try:
             uuid.UUID(message_id)
         except ValueError:
-            return not_found
+            return Refusal.NOT_FOUND
         try:
             record, outcomes = await asyncio.gather(
                 self.store.get(message_id), self._outcomes(message_id)
             )
         except StoreUnavailable as error:
             log.warning("status lookup failed", error=str(error))
-            return problem(
-                503,
-                "the status store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-                message="unavailable",
-            )
+            return Refusal.UNAVAILABLE
         # Another key's message is answered exactly like an unknown one.
         if record is None or record.owner != owner:
-            return not_found
-        return JSONResponse(public_status(record, outcomes))
+            return Refusal.NOT_FOUND
+        return MessageStatus(record, outcomes)
 
     async def _outcomes(self, message_id: str) -> list[RecipientOutcome]:
         return [] if self.outcomes is None else await self.outcomes.get(message_id)
@@ -255,14 +255,21 @@ def open_ledger(settings: ApiSettings) -> Ledger:
     )
 
 
-def public_status(record: MessageRecord, outcomes: list[RecipientOutcome]) -> dict[str, object]:
-    """The record as GET answers it, with each recipient's delivery outcome.
+@dataclass(frozen=True)
+class MessageStatus:
+    """A message's record and each recipient's delivery outcome so far."""
 
-    Once the provider reported back, ``status`` is the furthest outcome among the
-    recipients (``delivered``, ``bounced``...); ``delivery`` has each one.
-    """
-    answer = record.public()
-    answer["delivery"] = [outcome.public() for outcome in outcomes]
-    if outcomes:
-        answer["status"] = max(outcomes, key=lambda outcome: outcome.precedence).outcome
-    return answer
+    record: MessageRecord
+    outcomes: list[RecipientOutcome]
+
+    def public(self) -> dict[str, object]:
+        """The status as GET answers it.
+
+        Once the provider reported back, ``status`` is the furthest outcome among the
+        recipients (``delivered``, ``bounced``...); ``delivery`` has each one.
+        """
+        answer = self.record.public()
+        answer["delivery"] = [outcome.public() for outcome in self.outcomes]
+        if self.outcomes:
+            answer["status"] = max(self.outcomes, key=lambda outcome: outcome.precedence).outcome
+        return answer

@@ -10,12 +10,11 @@ from .model import (
     EventRejected,
     EventSource,
 )
-from .ses import LIMBO_ID_TAG, SesEventSource, parse_ses_record
+from .ses import SesEventSource, parse_ses_record
 from .sns import SnsEnvelope, SnsVerifier
 
 __all__ = [
     "EVENT_SOURCE_ATTRIBUTE",
-    "LIMBO_ID_TAG",
     "MAX_DIAGNOSTIC",
     "BounceType",
     "DeliveryEvent",

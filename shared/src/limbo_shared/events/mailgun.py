@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..schema import LIMBO_ID_TAG
 from .model import (
     BounceType,
     DeliveryEvent,
@@ -22,7 +23,6 @@ from .model import (
     EventRejected,
     bounded_diagnostic,
 )
-from .ses import LIMBO_ID_TAG
 
 __all__ = ["MailgunEventSource", "MailgunSignature", "sign_mailgun", "verify_mailgun"]
 

@@ -11,6 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ..schema import LIMBO_ID_TAG
 from .model import (
     BounceType,
     DeliveryEvent,
@@ -20,9 +21,7 @@ from .model import (
 )
 from .sns import SnsEnvelope, SnsVerifier
 
-__all__ = ["LIMBO_ID_TAG", "SesEventSource", "parse_ses_record"]
-
-LIMBO_ID_TAG = "limbo_id"
+__all__ = ["SesEventSource", "parse_ses_record"]
 
 
 def _epoch(value: object, fallback: float) -> float:

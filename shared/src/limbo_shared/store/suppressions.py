@@ -12,7 +12,7 @@ import asyncio
 import base64
 import binascii
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parseaddr
 from typing import Any
@@ -211,12 +211,13 @@ class Suppressions:
     async def _lookup_batch(self, keys: Sequence[tuple[str, str]]) -> list[bool | BaseException]:
         wanted = {_key(owner, address)["pk"]["S"] for owner, address in keys}
         present: set[str] = set()
-        pending = [{"pk": {"S": pk}} for pk in sorted(wanted)]
+        pending: Sequence[Mapping[str, Any]] = [{"pk": {"S": pk}} for pk in sorted(wanted)]
         for _attempt in range(_UNPROCESSED_RETRIES + 1):
             response = await self.table.batch_get(pending)
             for item in response.get("Responses", {}).get(self.table.name, []):
-                present.add(item["pk"]["S"])
-            pending = response.get("UnprocessedKeys", {}).get(self.table.name, {}).get("Keys", [])
+                present.add(str(item["pk"]["S"]))
+            unprocessed = response.get("UnprocessedKeys", {}).get(self.table.name)
+            pending = unprocessed["Keys"] if unprocessed is not None else []
             if not pending:
                 break
             await asyncio.sleep(0.05)
