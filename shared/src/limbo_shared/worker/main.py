@@ -16,6 +16,7 @@ from ..provider import Provider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
 from .metrics import WorkerMetrics
+from .queue_metrics import export_queue_depth
 from .runtime import RECEIVE_BATCH, Worker
 from .server import QuietServer, health_app
 from .settings import WorkerSettings
@@ -63,14 +64,9 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
         max_pool_connections=receivers + 8,
     )
     tracker = _tracker(settings, provider)
-    worker = Worker(
-        settings,
-        provider,
-        SqsQueue(client, settings.queue, executor),
-        SqsQueue(client, settings.deadletterqueue, executor),
-        WorkerMetrics(provider.name),
-        tracker,
-    )
+    queue = SqsQueue(client, settings.queue, executor)
+    dead_letters = SqsQueue(client, settings.deadletterqueue, executor)
+    worker = Worker(settings, provider, queue, dead_letters, WorkerMetrics(provider.name), tracker)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, worker.stop)
@@ -85,11 +81,19 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
         )
     )
     server_task = asyncio.create_task(server.serve())
+    background: list[asyncio.Task[None]] = []
+    if settings.queue_metrics_interval > 0:
+        depth = export_queue_depth(
+            {"queue": queue, "dead_letter": dead_letters}, settings.queue_metrics_interval
+        )
+        background.append(asyncio.create_task(depth, name="queue-depth"))
     try:
         await worker.load_redrive_policy()
         await worker.run()
     finally:
         server.should_exit = True
+        for task in background:
+            task.cancel()
         await provider.aclose()
         await tracker.aclose()
         await asyncio.gather(server_task, return_exceptions=True)
