@@ -112,7 +112,9 @@ class Systems:
             "MAILGUN": SINK_KEY,
             "DOMAIN": "bench.example.com",
             "MAILGUN_API_URL": self.stack.sink,
-            "SHUTDOWN_GRACE": "3",
+            # SHUTDOWN_GRACE must cover SEND_TIMEOUT + 3 s (the worker checks it at start).
+            "SEND_TIMEOUT": "4",
+            "SHUTDOWN_GRACE": "8",
         }
         if system == "limbo":
             argv = [script(f"limbo-{provider}-worker")]

@@ -82,6 +82,7 @@ def test_the_dashboard_queries_parse_and_read_only_exported_metrics() -> None:
         "limbo_queue_messages",
         "limbo_worker_time_in_queue_seconds_bucket",
         "limbo_worker_messages_total",
+        "limbo_worker_paused",
     } <= used
 
 
@@ -101,6 +102,7 @@ def test_the_rule_validates_and_its_alerts_parse_read_exported_metrics_and_link_
         "LimboDeadLetterQueueNotEmpty",
         "LimboMessagesWaitingTooLong",
         "LimboBacklogNotDraining",
+        "LimboProviderPaused",
         "LimboSendErrorRate",
         "LimboApiServerErrors",
     }
