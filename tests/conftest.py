@@ -132,7 +132,9 @@ class Limbo:
             env=self.env(PORT=str(port), **env),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{name}-{port}.log",
-        ).start()
+            # A generous bound: starting Python with boto3 takes tens of seconds on a
+            # loaded 2-core machine (a load average of 20 is seen while tests share it).
+        ).start(timeout=90)
         self.processes.append(process)
         return process, f"http://127.0.0.1:{port}"
 

@@ -83,6 +83,8 @@ def test_the_dashboard_queries_parse_and_read_only_exported_metrics() -> None:
         "limbo_worker_time_in_queue_seconds_bucket",
         "limbo_worker_messages_total",
         "limbo_worker_paused",
+        "limbo_worker_rate_limit_wait_seconds_bucket",
+        "limbo_worker_send_rate_limit",
     } <= used
 
 

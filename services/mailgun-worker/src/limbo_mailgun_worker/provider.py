@@ -30,6 +30,9 @@ class MailgunSettings(LoggingSettings):
     mailgun: SecretStr = Field(min_length=1, description="Mailgun API key")
     domain: str = Field(min_length=1, description="Mailgun sending domain")
     mailgun_api_url: str = Field(default="https://api.mailgun.net")
+    # Sends per second for the whole deployment (Mailgun publishes no rate to read);
+    # unset sends as fast as Mailgun accepts.
+    mailgun_max_rate: float | None = Field(default=None, gt=0, le=100000)
 
     @field_validator("mailgun_api_url")
     @classmethod
@@ -77,6 +80,7 @@ class MailgunProvider:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.server_address = urlsplit(settings.mailgun_api_url).hostname or "mailgun"
+        self._max_rate = settings.mailgun_max_rate
         # The request is built from parts fixed at start-up and handed straight to the
         # transport: httpx.AsyncClient.post re-merges the URL, runs the auth flow and the
         # cookie jar on every call, ~0.1 ms of CPU per email (bench/, py-spy).
@@ -129,8 +133,14 @@ class MailgunProvider:
         if response.status_code in _ACCOUNT_STATUS:
             raise ProviderUnavailable(_account_reason(response.status_code))
         if response.status_code >= 500 or response.status_code in _TRANSIENT_STATUS:
-            raise TransientProviderError(reason, retry_after=_retry_after(response))
+            raise TransientProviderError(
+                reason, retry_after=_retry_after(response), throttled=response.status_code == 429
+            )
         raise PermanentProviderError(reason)
+
+    async def max_send_rate(self) -> float | None:
+        """``MAILGUN_MAX_RATE``, or None for no limit."""
+        return self._max_rate
 
     async def probe(self) -> None:
         """``GET /v3/domains/{domain}``: authenticated, sends nothing."""

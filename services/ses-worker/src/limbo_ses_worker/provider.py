@@ -79,6 +79,9 @@ class SesSettings(LoggingSettings):
     ses_configuration_set: str | None = Field(
         default=None, description="configuration set for SES event publishing"
     )
+    # Share of the account's MaxSendRate the deployment uses: SES throttles at the rate
+    # itself, and 14/s configured on a 14/s account was still throttled (AWS's advice too).
+    ses_rate_headroom: float = Field(default=0.8, gt=0, le=1)
 
 
 def ses_address(value: str) -> str:
@@ -223,6 +226,13 @@ class SesProvider:
         except BotoCoreError as error:
             raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
 
+    async def max_send_rate(self) -> float | None:
+        """``GetAccount``'s ``SendQuota.MaxSendRate`` times ``SES_RATE_HEADROOM``."""
+        loop = asyncio.get_running_loop()
+        account = await loop.run_in_executor(self._executor, self._client.get_account)
+        rate = float(account.get("SendQuota", {}).get("MaxSendRate", 1.0))
+        return max(0.1, rate * self._settings.ses_rate_headroom)
+
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -237,10 +247,17 @@ def _classify(error: ClientError) -> Exception:
         # SES's own words about the account: the code names what to fix.
         return ProviderUnavailable(reason)
     if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-        if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
+        if "Daily message quota exceeded" in reason:
             return TransientProviderError(reason)
+        if "Maximum sending rate" in reason:
+            return TransientProviderError(reason, throttled=True)
         return PermanentProviderError(reason)
-    return TransientProviderError(reason)
+    throttled = code in _THROTTLING_CODES and "Daily message quota" not in reason
+    return TransientProviderError(reason, throttled=throttled)
+
+
+# SES's "too fast" answers (HTTP 429 "Maximum sending rate exceeded" among them).
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException"})
 
 
 _TRANSIENT_CODES = frozenset(

@@ -8,6 +8,7 @@ calls the provider bounded by ``SEND_TIMEOUT`` and turns what happened into an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from opentelemetry import trace
@@ -23,12 +24,13 @@ from ..provider import (
 )
 from ..queue import ReceivedMessage
 from ..schema import QueuedMail
-from ..store import ClaimOutcome
+from ..store import ClaimOutcome, StoreUnavailable
 from ..store import Status as MessageStatus
 from .backoff import retry_delay
 from .circuit import Circuit
 from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
 from .metrics import WorkerMetrics
+from .ratelimit import RateLimited, RateLimiter
 from .settings import WorkerSettings
 from .tracking import NoTracking, Tracker
 
@@ -47,8 +49,10 @@ class MailHandler:
         tracker: Tracker | None = None,
         metrics: WorkerMetrics | None = None,
         max_attempts: int | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.name = provider.name
+        self.limiter = limiter
         self.settings = settings
         self.provider = provider
         self.tracker: Tracker = tracker or NoTracking()
@@ -74,6 +78,15 @@ class MailHandler:
         return await self._send(message, mail, span)
 
     async def _send(self, message: ReceivedMessage, mail: QueuedMail, span: trace.Span) -> Outcome:
+        if self.limiter is not None:
+            # Before the claim: a wait for a token must not eat into the claim's lease.
+            try:
+                await self.limiter.acquire()
+            except RateLimited as limited:
+                span.add_event("rate_limited")
+                return Defer(max(1.0, limited.wait))
+            except StoreUnavailable as error:
+                return Unavailable(self.store_circuit, f"send rate limit: {error}")
         claim = await self.tracker.claim(mail)
         if claim.unavailable is not None:
             # Not a failed attempt: a retry here would burn receive counts and, after a few
@@ -98,6 +111,9 @@ class MailHandler:
             await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
             return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
         except TransientProviderError as error:
+            if error.throttled and self.limiter is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    await self.limiter.throttled()
             # Recorded before the message is released, so its next receipt can claim it.
             gives_up = message.receive_count >= self.max_attempts
             status = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
@@ -151,6 +167,8 @@ class MailHandler:
                 self.metrics.provider_latency.observe(time.perf_counter() - started)
 
     async def aclose(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.aclose()
         await self.provider.aclose()
         await self.tracker.aclose()
 

@@ -13,13 +13,14 @@ import uvicorn
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
 from ..logs import get_logger, setup_logging
-from ..provider import Provider
+from ..provider import Provider, RatedProvider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
 from .consumer import RECEIVE_BATCH, Consumer, Handler, max_receive_count
 from .mail import MailHandler
 from .metrics import WorkerMetrics
 from .queue_metrics import export_queue_depth
+from .ratelimit import RateLimiter
 from .server import QuietServer, health_app
 from .settings import ConsumerSettings, WorkerSettings
 from .threads import DaemonThreadPool
@@ -62,6 +63,7 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
             tracker=_tracker(settings, provider),
             metrics=WorkerMetrics(provider.name),
             max_attempts=max_attempts,
+            limiter=_limiter(settings, provider),
         )
 
     _run(program, settings, build)
@@ -161,3 +163,31 @@ def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
     )
     store = MessageStore(table, ttl_days=settings.status_ttl_days)
     return StoreTracking(store, provider=provider.name, send_timeout=settings.send_timeout)
+
+
+def _limiter(settings: WorkerSettings, provider: Provider) -> RateLimiter | None:
+    """The shared send rate, kept in the status table; none without a table or a rate."""
+    if not isinstance(provider, RatedProvider):
+        return None
+    if settings.status_table is None:
+        log.warning(
+            "no shared send-rate limit (STATUS_TABLE is unset): each replica may send at "
+            "the provider's whole rate"
+        )
+        return None
+    from ..store import open_table
+    from ..store.bucket import SharedBucket
+
+    table = open_table(
+        settings.status_table,
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        threads=2,
+    )
+    return RateLimiter(
+        provider.name,
+        SharedBucket(table, provider.name),
+        provider.max_send_rate,
+        max_wait=settings.rate_limit_max_wait,
+        refresh=settings.send_rate_refresh,
+    )

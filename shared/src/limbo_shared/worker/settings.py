@@ -49,6 +49,11 @@ class WorkerSettings(ConsumerSettings, StatusSettings):
 
     deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")
     send_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Longest a send waits for a token of the shared send rate before its message is
+    # deferred (put back, not counted as a failure).
+    rate_limit_max_wait: float = Field(default=20.0, gt=0, le=600)
+    # Seconds between readings of the provider's own rate (SES GetAccount).
+    send_rate_refresh: float = Field(default=300.0, ge=10, le=86400)
 
     @field_validator("deadletterqueue")
     @classmethod
