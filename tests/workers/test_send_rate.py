@@ -55,6 +55,7 @@ def peak_in_window(arrivals: list[float]) -> int:
     return peak
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("replicas", [1, 3, 6])
 def test_no_ten_second_window_exceeds_the_limit(
     tracked_limbo: Limbo, sink: str, replicas: int
