@@ -61,7 +61,7 @@ def test_the_code_exports_the_metrics_this_test_looks_for() -> None:
     series = exported_series()
     assert "limbo_api_requests_total" in series
     assert "limbo_worker_time_in_queue_seconds_bucket" in series
-    assert "limbo_queue_messages" in series
+    assert "limbo_worker_queue_messages" in series
     assert "limbo_api_requests" not in series
 
 
@@ -79,7 +79,7 @@ def test_the_dashboard_queries_parse_and_read_only_exported_metrics() -> None:
     assert {
         "limbo_api_requests_total",
         "limbo_api_request_duration_seconds_bucket",
-        "limbo_queue_messages",
+        "limbo_worker_queue_messages",
         "limbo_worker_time_in_queue_seconds_bucket",
         "limbo_worker_messages_total",
         "limbo_worker_paused",

@@ -14,10 +14,8 @@ from limbo_shared.queue import SqsQueue
 from limbo_shared.worker.queue_metrics import sample_queue_depth
 
 
-def _gauge(queue: str, role: str, state: str) -> float | None:
-    return REGISTRY.get_sample_value(
-        "limbo_queue_messages", {"queue": queue, "role": role, "state": state}
-    )
+def _gauge(role: str, state: str) -> float | None:
+    return REGISTRY.get_sample_value("limbo_worker_queue_messages", {"role": role, "state": state})
 
 
 async def test_the_gauge_reports_visible_and_in_flight_messages(aws: LocalAws) -> None:
@@ -36,12 +34,12 @@ async def test_the_gauge_reports_visible_and_in_flight_messages(aws: LocalAws) -
         dead = SqsQueue(client, aws.dead_letter_url, executor)
         await sample_queue_depth(queue, "queue")
         await sample_queue_depth(dead, "dead_letter")
-        assert _gauge(queue.name, "queue", "visible") == 2
-        assert _gauge(queue.name, "queue", "in_flight") == 1
-        assert _gauge(dead.name, "dead_letter", "visible") == 0
+        assert _gauge("queue", "visible") == 2
+        assert _gauge("queue", "in_flight") == 1
+        assert _gauge("dead_letter", "visible") == 0
 
         unreachable = make_client(
             "sqs", region=aws.region, endpoint_url="http://127.0.0.1:9", max_attempts=1
         )
         await sample_queue_depth(SqsQueue(unreachable, aws.queue_url, executor), "queue")
-        assert _gauge(queue.name, "queue", "visible") == 2
+        assert _gauge("queue", "visible") == 2

@@ -3,7 +3,8 @@
 KEDA and CloudWatch see the queue, Prometheus does not: every worker asks SQS for its
 queue's and its dead-letter queue's counts every ``QUEUE_METRICS_INTERVAL`` seconds (one
 GetQueueAttributes call per queue, a few per minute per replica) and exports them. All
-replicas export the same numbers; dashboards take ``max by (queue, state)``.
+replicas export the same numbers; dashboards take ``max by (role, state)``. The label is
+the queue's role, not its name: names are the operator's, and a test's carry random hex.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ __all__ = ["QUEUE_MESSAGES", "export_queue_depth"]
 log = get_logger("limbo.worker")
 
 QUEUE_MESSAGES = Gauge(
-    "limbo_queue_messages",
+    "limbo_worker_queue_messages",
     "Messages in a queue as SQS approximates them, by role (queue, dead_letter) and state "
     "(visible, in_flight, delayed)",
-    ["queue", "role", "state"],
+    ["role", "state"],
 )
 _STATES = {
     "ApproximateNumberOfMessages": "visible",
@@ -45,7 +46,7 @@ async def sample_queue_depth(queue: SqsQueue, role: str) -> None:
         return
     for attribute, state in _STATES.items():
         if attribute in attributes:
-            QUEUE_MESSAGES.labels(queue.name, role, state).set(int(attributes[attribute]))
+            QUEUE_MESSAGES.labels(role, state).set(int(attributes[attribute]))
 
 
 async def export_queue_depth(queues: dict[str, SqsQueue], interval: float) -> None:

@@ -35,7 +35,7 @@ class ConsumerSettings(QueueSettings):
     max_attempts: int = Field(default=5, ge=1, le=1000)
     retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
     retry_max_seconds: float = Field(default=900.0, gt=0, le=43200)
-    # Seconds between samples of the queues' depth for the limbo_queue_messages gauge; 0 off.
+    # Seconds between samples of the queues' depth for the limbo_worker_queue_messages gauge; 0 off.
     queue_metrics_interval: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("deadletterqueue")
