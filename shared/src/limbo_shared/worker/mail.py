@@ -14,6 +14,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
+from ..errors import describe_validation_error
 from ..logs import bind_for_task, get_logger
 from ..provider import (
     PermanentProviderError,
@@ -64,7 +65,8 @@ class MailHandler:
         try:
             mail = QueuedMail.from_json(message.body)
         except ValidationError as error:
-            return DeadLetter(f"unparseable message: {_first_error(error)}", "dead_lettered")
+            reason = f"unparseable message: {describe_validation_error(error, limit=1)}"
+            return DeadLetter(reason, "dead_lettered")
         span.set_attribute("limbo.message.id", mail.id)
         # For the rest of this message's task: the consumer's lines (retry, dead letter)
         # name limbo's id too.
@@ -153,9 +155,3 @@ class MailHandler:
     async def aclose(self) -> None:
         await self.provider.aclose()
         await self.tracker.aclose()
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"
