@@ -43,9 +43,25 @@ class EntryFailed(Exception):
 @dataclass(frozen=True)
 class OutgoingMessage:
     body: str
-    group_id: str
-    deduplication_id: str
+    # FIFO queues need both; a standard queue (the schedule queue) takes neither.
+    group_id: str | None
+    deduplication_id: str | None
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Standard queues only: SQS keeps the message invisible this long (at most 900 s).
+    delay_seconds: int | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """SendMessage's arguments (and a SendMessageBatch entry's, without the Id)."""
+        arguments: dict[str, Any] = {"MessageBody": self.body}
+        if self.group_id is not None:
+            arguments["MessageGroupId"] = self.group_id
+        if self.deduplication_id is not None:
+            arguments["MessageDeduplicationId"] = self.deduplication_id
+        if self.attributes:
+            arguments["MessageAttributes"] = self.attributes
+        if self.delay_seconds is not None:
+            arguments["DelaySeconds"] = self.delay_seconds
+        return arguments
 
     def size(self) -> int:
         """Bytes SQS counts against its per-message and per-batch limit."""
@@ -114,29 +130,14 @@ class SqsQueue:
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str | BaseException]:
         """SendMessageBatch; answers the SQS MessageId or the failure, per message."""
-        entries = []
-        for index, message in enumerate(messages):
-            entry: dict[str, Any] = {
-                "Id": str(index),
-                "MessageBody": message.body,
-                "MessageGroupId": message.group_id,
-                "MessageDeduplicationId": message.deduplication_id,
-            }
-            if message.attributes:
-                entry["MessageAttributes"] = message.attributes
-            entries.append(entry)
+        entries = [
+            {"Id": str(index), **message.arguments()} for index, message in enumerate(messages)
+        ]
         response = await self._call("send_message_batch", Entries=entries)
         return _per_entry(len(messages), response, lambda ok: str(ok["MessageId"]))
 
     async def send(self, message: OutgoingMessage) -> str:
-        kwargs: dict[str, Any] = {
-            "MessageBody": message.body,
-            "MessageGroupId": message.group_id,
-            "MessageDeduplicationId": message.deduplication_id,
-        }
-        if message.attributes:
-            kwargs["MessageAttributes"] = message.attributes
-        response = await self._call("send_message", **kwargs)
+        response = await self._call("send_message", **message.arguments())
         return str(response["MessageId"])
 
     async def receive(

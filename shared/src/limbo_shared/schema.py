@@ -20,6 +20,9 @@ from pydantic import (
     model_validator,
 )
 
+from .attachments import MAX_ATTACHMENTS, Attachment
+from .scheduling import ScheduledAt, parse_rfc3339
+
 __all__ = [
     "ENVELOPE_VERSION",
     "MAX_RECIPIENTS",
@@ -170,6 +173,7 @@ def _document_constraints(schema: dict[str, Any]) -> None:
     properties["tags"].pop("patternProperties", None)
     properties["tags"]["propertyNames"] = tag
     properties["tags"]["additionalProperties"] = tag
+    properties["scheduled_at"]["anyOf"][0]["format"] = "date-time"
 
 
 class MailRequest(BaseModel):
@@ -201,6 +205,17 @@ class MailRequest(BaseModel):
     tags: dict[TagPart, TagPart] = Field(
         default_factory=dict, max_length=MAX_TAGS, description="Name/value tags for reporting"
     )
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description="Files; with content_id inline (cid:<id>); total size limited by "
+        "MAX_ATTACHMENT_BYTES",
+    )
+    scheduled_at: ScheduledAt | None = Field(
+        default=None,
+        description="RFC 3339 time to send at, up to MAX_SCHEDULE_HOURS ahead; a past "
+        "time sends now",
+    )
 
     @model_validator(mode="after")
     def _recipient_limit(self) -> MailRequest:
@@ -214,6 +229,13 @@ class MailRequest(BaseModel):
     @property
     def recipient_count(self) -> int:
         return len(self.to) + len(self.cc) + len(self.bcc)
+
+    @property
+    def due_at(self) -> float | None:
+        """``scheduled_at`` as an epoch second, or None when unscheduled."""
+        if self.scheduled_at is None:
+            return None
+        return parse_rfc3339(self.scheduled_at).timestamp()
 
 
 class QueuedMail(BaseModel):

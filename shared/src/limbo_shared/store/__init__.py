@@ -7,11 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 from ..aws import make_client
 from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyKeys, Reservation, ReservationOutcome
 from .messages import Claim, ClaimOutcome, MessageStore
+from .schedule import CancelOutcome, Cancellation, ScheduleRecords
 from .records import MessageRecord, Status, StatusSettings
 from .table import ConditionFailed, DynamoTable, StoreUnavailable
 
 __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
+    "CancelOutcome",
+    "Cancellation",
     "Claim",
     "ClaimOutcome",
     "ConditionFailed",
@@ -20,6 +23,7 @@ __all__ = [
     "MessageRecord",
     "MessageStore",
     "Reservation",
+    "ScheduleRecords",
     "ReservationOutcome",
     "Status",
     "StatusSettings",
