@@ -11,9 +11,10 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
@@ -21,9 +22,11 @@ from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
+    CancelOutcome,
     IdempotencyKeys,
     MessageStore,
     ReservationOutcome,
+    ScheduleRecords,
     StoreUnavailable,
     open_table,
 )
@@ -50,16 +53,24 @@ class Ticket:
     takeover: bool = False
 
 
-def fingerprint(mail: MailRequest) -> str:
+def fingerprint(mail: MailRequest | Sequence[MailRequest]) -> str:
     # The validated request, canonically serialised: whitespace or key order in the body
     # does not make "the same body" different.
+    if isinstance(mail, MailRequest):
+        data: Any = mail.model_dump(mode="json", by_alias=True)
+    else:
+        data = [one.model_dump(mode="json", by_alias=True) for one in mail]
     canonical = json.dumps(
-        mail.model_dump(mode="json", by_alias=True),
+        data,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _submitted(message_id: str) -> dict[str, Any]:
+    return {"Message": "submitted", "id": message_id}
 
 
 def _unavailable() -> Response:
@@ -77,11 +88,17 @@ class Ledger:
         self.lease_seconds = lease_seconds
 
     async def begin(
-        self, owner: str, key: str | None, mail: MailRequest, message_id: str
+        self,
+        owner: str,
+        key: str | None,
+        mail: MailRequest | Sequence[MailRequest],
+        message_id: str,
+        replay: Callable[[str], dict[str, Any]] = _submitted,
     ) -> Ticket | Response:
         """A ticket to go ahead with, or the answer to give instead (replay, 409...).
 
-        The ticket carries ``message_id`` unless a repeat takes over an earlier id.
+        The ticket carries ``message_id`` unless a repeat takes over an earlier id; a
+        batch passes its batch id, and ``replay`` turns the stored id into the answer.
         """
         if key is None:
             return Ticket(message_id, owner)
@@ -112,8 +129,7 @@ class Ledger:
                 )
             case ReservationOutcome.REPLAY:
                 return JSONResponse(
-                    {"Message": "submitted", "id": reservation.message_id},
-                    headers={"Idempotent-Replayed": "true"},
+                    replay(reservation.message_id), headers={"Idempotent-Replayed": "true"}
                 )
             case ReservationOutcome.CONFLICT:
                 return problem(409, f"{IDEMPOTENCY_HEADER} was already used with a different body")
@@ -126,30 +142,32 @@ class Ledger:
                 )
 
     @asynccontextmanager
-    async def recording(self, ticket: Ticket, envelope: QueuedMail) -> AsyncIterator[None]:
-        """Write `queued` before the body runs (the publish); settle the key after it.
+    async def recording(
+        self, ticket: Ticket, envelopes: Sequence[QueuedMail]
+    ) -> AsyncIterator[None]:
+        """Write `queued` (or `scheduled`) before the body runs (the publish); settle the
+        key after it. A batch's records share BatchWriteItem calls (25 a call).
 
-        Raises StoreUnavailable when `queued` cannot be written: the message is then not
-        published, so a tracked deployment never has mail it cannot account for.
+        Raises StoreUnavailable when a record cannot be written: the messages are then
+        not published, so a tracked deployment never has mail it cannot account for.
         """
         if self.store is None:
             yield
             return
-        try:
-            if ticket.takeover:
-                await self.store.record_queued_if_absent(envelope)
-            else:
-                await self.store.record_queued(envelope)
-        except StoreUnavailable:
+        store = self.store
+        write = store.record_queued_if_absent if ticket.takeover else store.record_queued
+        results = await asyncio.gather(
+            *(write(envelope) for envelope in envelopes), return_exceptions=True
+        )
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            await self._forget_all(ticket, envelopes)
             await self._abandon(ticket)
-            raise
+            raise failure
         try:
             yield
         except BaseException:
-            if ticket.idempotency_key is None:
-                # No repeat will reuse this id; a message that did reach the queue after all
-                # gets its record back from the worker's claim.
-                await asyncio.shield(self._forget(ticket.message_id))
+            await asyncio.shield(self._forget_all(ticket, envelopes))
             await asyncio.shield(self._abandon(ticket))
             raise
         if ticket.idempotency_key is not None:
@@ -160,6 +178,47 @@ class Ledger:
                 # Repeats see "in progress" until the lease ends, then take over the same id:
                 # SQS deduplication and the worker's claim keep that from sending twice.
                 log.warning("idempotency key not completed", error=str(error))
+
+    async def _forget_all(self, ticket: Ticket, envelopes: Sequence[QueuedMail]) -> None:
+        if ticket.idempotency_key is not None:
+            return  # a repeat reuses these ids and their records
+        # No repeat will reuse these ids; a message that did reach the queue after all
+        # gets its record back from the worker's claim.
+        await asyncio.gather(*(self._forget(envelope.id) for envelope in envelopes))
+
+    async def cancel(self, owner: str, message_id: str) -> Response:
+        """``DELETE /v1/mail/{id}``: a scheduled message becomes `canceled`."""
+        if self.store is None:
+            return problem(
+                501, f"cancelling is not available: {_TRACKING_OFF}", message="not canceled"
+            )
+        not_found = problem(404, f"no message {message_id!r} for this API key", message="not found")
+        try:
+            uuid.UUID(message_id)
+        except ValueError:
+            return not_found
+        try:
+            cancellation = await ScheduleRecords(self.store.table).cancel(message_id, owner)
+        except StoreUnavailable as error:
+            log.warning("cancel failed", error=str(error))
+            return problem(
+                503,
+                "the status store is unavailable; retry later",
+                headers={"Retry-After": "5"},
+                message="unavailable",
+            )
+        match cancellation.outcome:
+            case CancelOutcome.CANCELED:
+                return JSONResponse({"Message": "canceled", "id": message_id})
+            case CancelOutcome.NOT_FOUND:
+                return not_found
+            case CancelOutcome.TOO_LATE:
+                status = cancellation.status.value if cancellation.status else "unknown"
+                return problem(
+                    409,
+                    f"message {message_id!r} is {status}: only a scheduled message can be canceled",
+                    message="not canceled",
+                )
 
     async def _forget(self, message_id: str) -> None:
         assert self.store is not None

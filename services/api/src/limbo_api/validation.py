@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from limbo_shared.schema import MailRequest
 
-__all__ = ["InvalidMail", "parse_mail"]
+__all__ = ["MAX_BATCH", "InvalidMail", "parse_batch", "parse_mail"]
 
 _MAX_PROBLEMS = 5
+# Emails per POST /v1/mail/batch (Resend and useSend take 100 too).
+MAX_BATCH = 100
+_BATCH = TypeAdapter(list[MailRequest])
 
 
 class InvalidMail(Exception):
@@ -31,17 +34,34 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_mail(body: bytes) -> MailRequest:
+def _load(body: bytes, what: str) -> Any:
     if not body.strip():
-        raise InvalidMail("body is empty; send a JSON object")
+        raise InvalidMail(f"body is empty; send {what}")
     try:
-        data = json.loads(body, object_pairs_hook=_reject_duplicates)
+        return json.loads(body, object_pairs_hook=_reject_duplicates)
     except InvalidMail:
         raise
     except RecursionError:
         raise InvalidMail("body is nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidMail(f"body is not valid JSON: {error}") from None
+
+
+def parse_batch(body: bytes) -> list[MailRequest]:
+    """A JSON array of 1 to MAX_BATCH emails; a problem names the index: ``[3].to[0]``."""
+    data = _load(body, "a JSON array of emails")
+    if not isinstance(data, list):
+        raise InvalidMail(f"body must be a JSON array of emails, not {type(data).__name__}")
+    if not 1 <= len(data) <= MAX_BATCH:
+        raise InvalidMail(f"a batch holds 1 to {MAX_BATCH} emails, not {len(data)}")
+    try:
+        return _BATCH.validate_python(data)
+    except ValidationError as error:
+        raise InvalidMail(describe(error)) from None
+
+
+def parse_mail(body: bytes) -> MailRequest:
+    data = _load(body, "a JSON object")
     if not isinstance(data, dict):
         raise InvalidMail(f"body must be a JSON object, not {type(data).__name__}")
     try:

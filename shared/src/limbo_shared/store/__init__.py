@@ -7,8 +7,8 @@ from concurrent.futures import ThreadPoolExecutor
 from ..aws import make_client
 from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyKeys, Reservation, ReservationOutcome
 from .messages import Claim, ClaimOutcome, MessageStore
-from .schedule import CancelOutcome, Cancellation, ScheduleRecords
 from .records import MessageRecord, Status, StatusSettings
+from .schedule import Cancellation, CancelOutcome, ScheduleRecords
 from .table import ConditionFailed, DynamoTable, StoreUnavailable
 
 __all__ = [
@@ -23,8 +23,8 @@ __all__ = [
     "MessageRecord",
     "MessageStore",
     "Reservation",
-    "ScheduleRecords",
     "ReservationOutcome",
+    "ScheduleRecords",
     "Status",
     "StatusSettings",
     "StoreUnavailable",
