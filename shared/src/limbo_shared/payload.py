@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 __all__ = [
     "POINTER_CLASS",
     "SIZE_ATTRIBUTE",
+    "PayloadMissing",
     "PayloadPointer",
     "PayloadStore",
     "PayloadUnavailable",
@@ -33,6 +34,10 @@ SIZE_ATTRIBUTE = "ExtendedPayloadSize"
 
 class PayloadUnavailable(Exception):
     """S3 could not store, return or delete a payload."""
+
+
+class PayloadMissing(PayloadUnavailable):
+    """The pointer points at nothing: no retry will bring the payload back."""
 
 
 @dataclass(frozen=True)
@@ -60,17 +65,28 @@ def read_pointer(body: str, attributes: dict[str, dict[str, Any]]) -> PayloadPoi
 class PayloadStore:
     """S3 through boto3 on a thread pool; errors come out as PayloadUnavailable."""
 
-    def __init__(self, client: Any, executor: Executor, bucket: str | None = None) -> None:
+    def __init__(
+        self, client: Any | None, executor: Executor | None, bucket: str | None = None
+    ) -> None:
+        # Without a client only inline messages can be resolved (in-process tests).
         self.client = client
         self.bucket = bucket
         self._executor = executor
 
     async def _call(self, operation: str, **kwargs: Any) -> Any:
+        if self.client is None:
+            raise PayloadUnavailable(f"S3 {operation}: no S3 client in this process")
         loop = asyncio.get_running_loop()
         call = functools.partial(getattr(self.client, operation), **kwargs)
         try:
             return await loop.run_in_executor(self._executor, call)
-        except (ClientError, BotoCoreError) as error:
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("NoSuchKey", "NoSuchBucket", "404"):
+                where = f"s3://{kwargs.get('Bucket')}/{kwargs.get('Key')}"
+                raise PayloadMissing(f"offloaded payload {where} does not exist") from error
+            raise PayloadUnavailable(f"S3 {operation} failed: {error}") from error
+        except BotoCoreError as error:
             raise PayloadUnavailable(f"S3 {operation} failed: {error}") from error
 
     async def offload(self, key: str, payload: str) -> tuple[str, dict[str, dict[str, str]]]:

@@ -1,4 +1,4 @@
-"""AWS SES v2 ``SendEmail`` with Simple content."""
+"""AWS SES v2 ``SendEmail`` with Simple content (attachments included)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field
 
+from limbo_shared.attachments import PROVIDER_CAPS, Attachment, encoded_size
 from limbo_shared.aws import make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import PermanentProviderError, TransientProviderError
 from limbo_shared.schema import QueuedMail
 
-__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
+__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address", "ses_attachments"]
 
 # Refusals that no retry will fix without an operator or a client changing something.
 _PERMANENT = frozenset(
@@ -92,6 +93,8 @@ def send_email_request(
     headers = [{"Name": n, "Value": v} for n, v in request.headers.items()]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
     simple["Headers"] = headers[:15]
+    if request.attachments:
+        simple["Attachments"] = ses_attachments(request.attachments)
     destination: dict[str, list[str]] = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
@@ -116,6 +119,27 @@ def send_email_request(
     if configuration_set:
         arguments["ConfigurationSetName"] = configuration_set
     return arguments
+
+
+def ses_attachments(attachments: list[Attachment]) -> list[dict[str, Any]]:
+    """SESv2 Simple content's Attachments: SES builds the MIME itself (inline by Content-ID)."""
+    if encoded_size(attachments) > PROVIDER_CAPS["ses"]:
+        raise PermanentProviderError(
+            f"attachments exceed SES's {PROVIDER_CAPS['ses']} bytes per message (base64)"
+        )
+    result = []
+    for attachment in attachments:
+        entry: dict[str, Any] = {
+            "FileName": attachment.filename,
+            "ContentType": attachment.content_type,
+            "RawContent": attachment.data(),
+            "ContentTransferEncoding": "BASE64",
+            "ContentDisposition": "INLINE" if attachment.content_id else "ATTACHMENT",
+        }
+        if attachment.content_id:
+            entry["ContentId"] = attachment.content_id
+        result.append(entry)
+    return result
 
 
 def _bare(address: str) -> str:

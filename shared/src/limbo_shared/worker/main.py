@@ -12,6 +12,7 @@ import uvicorn
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
 from ..logs import get_logger, setup_logging
+from ..payload import PayloadStore
 from ..provider import Provider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
@@ -63,6 +64,8 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
         max_pool_connections=receivers + 8,
     )
     tracker = _tracker(settings, provider)
+    # Offloaded payloads are read from the bucket their pointer names.
+    s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
     worker = Worker(
         settings,
         provider,
@@ -70,6 +73,7 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
         SqsQueue(client, settings.deadletterqueue, executor),
         WorkerMetrics(provider.name),
         tracker,
+        PayloadStore(s3, executor),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from ..batching import Batcher
 from ..logs import bind_message, get_logger
+from ..payload import PayloadMissing, PayloadStore, PayloadUnavailable
 from ..propagation import MAX_MESSAGE_ATTRIBUTES, extract_context
 from ..provider import PermanentProviderError, Provider, TransientProviderError
 from ..queue import OutgoingMessage, QueueUnavailable, ReceivedMessage, SqsQueue
@@ -57,8 +58,11 @@ class Worker:
         dead_letters: SqsQueue,
         metrics: WorkerMetrics,
         tracker: Tracker | None = None,
+        payloads: PayloadStore | None = None,
     ) -> None:
         self.settings = settings
+        # Resolves offloaded bodies (S3 pointers); without a client only inline ones work.
+        self.payloads = payloads or PayloadStore(None, None)
         self.tracker: Tracker = tracker or NoTracking()
         self.provider = provider
         self.queue = queue
@@ -251,7 +255,15 @@ class Worker:
 
     async def _process(self, message: ReceivedMessage, span: trace.Span) -> None:
         try:
-            mail = QueuedMail.from_json(message.body)
+            body = await self.payloads.resolve(message.body, message.message_attributes)
+        except PayloadMissing as error:
+            await self._dead_letter(message, str(error), outcome="dead_lettered")
+            return
+        except PayloadUnavailable as error:
+            await self._retry(message, span, str(error), None)
+            return
+        try:
+            mail = QueuedMail.from_json(body)
         except ValidationError as error:
             reason = f"unparseable message: {_first_error(error)}"
             span.set_status(Status(StatusCode.ERROR, reason))
@@ -284,7 +296,8 @@ class Worker:
             span.set_attribute("limbo.provider.message_id", provider_id)
             # `sent` before the delete: a crash between the two cannot cause a second send.
             await self.tracker.sent(claim, provider_id)
-            await self._settle(message)
+            if await self._settle(message):
+                await self._discard_payload(message)
             self.metrics.outcome("sent")
             log.info("sent", provider_message_id=provider_id, attempt=message.receive_count)
 
@@ -298,7 +311,8 @@ class Worker:
         assert claim.claim is not None
         if claim.claim.outcome is ClaimOutcome.ALREADY_SENT:
             span.add_event("duplicate_suppressed")
-            await self._settle(message)
+            if await self._settle(message):
+                await self._discard_payload(message)
             self.metrics.outcome("duplicate")
             log.warning("already sent; deleted without sending", attempt=message.receive_count)
             return
@@ -342,7 +356,17 @@ class Worker:
             finally:
                 self.metrics.provider_latency.observe(time.perf_counter() - started)
 
-    async def _settle(self, message: ReceivedMessage) -> None:
+    async def _discard_payload(self, message: ReceivedMessage) -> None:
+        """After the final outcome; a failure leaves the object to the bucket's lifecycle."""
+        try:
+            await self.payloads.discard(message.body, message.message_attributes)
+        except PayloadUnavailable as error:
+            log.warning(
+                "offloaded payload not deleted; its lifecycle rule expires it", error=str(error)
+            )
+
+    async def _settle(self, message: ReceivedMessage) -> bool:
+        """Delete the message; False when the delete failed (it may come back)."""
         with tracer.start_as_current_span(
             f"settle {self.queue.name}",
             kind=SpanKind.CLIENT,
@@ -359,6 +383,8 @@ class Worker:
                 self.metrics.queue_error("delete")
                 span.set_status(Status(StatusCode.ERROR, str(error)))
                 log.warning("delete failed; the message may be delivered again", error=str(error))
+                return False
+            return True
 
     async def _retry(
         self, message: ReceivedMessage, span: trace.Span, reason: str, retry_after: float | None
@@ -396,7 +422,8 @@ class Worker:
             self.metrics.queue_error("dead_letter")
             log.error("dead-letter queue unavailable; message kept", error=str(error))
             return
-        await self._settle(message)
+        if await self._settle(message):
+            await self._discard_payload(message)
         self.metrics.outcome(outcome)
         log.warning("dead-lettered", reason=reason, outcome=outcome)
 
