@@ -151,6 +151,9 @@ class Limbo:
     def ses_worker(self, **env: str) -> tuple[Process, str]:
         return self.start("limbo-ses-worker", **env)
 
+    def scheduler(self, **env: str) -> tuple[Process, str]:
+        return self.start("limbo-scheduler", **env)
+
     def log_text(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
 
