@@ -94,8 +94,9 @@ def test_offloaded_and_inline_attachments_arrive_byte_exact(
 
     for message_id in (large_id, small_id):
         wait_for(
-            lambda m=message_id: httpx.get(f"{api}/v1/mail/{m}", timeout=10).json()["status"]
-            == "sent",
+            lambda m=message_id: (
+                httpx.get(f"{api}/v1/mail/{m}", timeout=10).json()["status"] == "sent"
+            ),
             timeout=60,
             what=f"{message_id} sent",
         )
