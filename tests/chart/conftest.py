@@ -23,9 +23,19 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "limbo"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
-# The published KEDA CRDs and skaffold schema sit beside the checkout on the project's
-# machines (../shared/schemas); elsewhere the tests that need them check what they can.
-SHARED_SCHEMAS = ROOT.parent / "shared" / "schemas"
+# The published KEDA CRDs and skaffold schema, shipped with the tests (see its NOTICE.md).
+REFERENCE = Path(__file__).resolve().parent / "reference"
+KEDA_CRDS = REFERENCE / "keda-2.20.2-crds.yaml"
+SKAFFOLD_SCHEMA = REFERENCE / "skaffold-v4beta14.json"
+
+
+def reference_file(path: Path) -> Path:
+    """A shipped reference schema; its absence is a failure, never a weaker check."""
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: it ships with the tests (tests/chart/reference/)")
+    return path
+
+
 RELEASE = "limbo"
 NAMESPACE = "mail"
 # The oldest Kubernetes the chart admits (Chart.yaml kubeVersion) and the newest the

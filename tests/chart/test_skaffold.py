@@ -12,10 +12,9 @@ import jsonschema
 import pytest
 import yaml
 
-from .conftest import ROOT, SHARED_SCHEMAS, Rendered, render
+from .conftest import ROOT, SKAFFOLD_SCHEMA, Rendered, reference_file, render
 
 SKAFFOLD = ROOT / "skaffold.yaml"
-SKAFFOLD_SCHEMA = SHARED_SCHEMAS / "skaffold-v4beta14.json"
 IMAGES = {
     "limbo-api": "api",
     "limbo-ses-worker": "sesWorker",
@@ -49,12 +48,7 @@ def test_skaffold_yaml_is_valid_against_skaffolds_schema() -> None:
     version = re.fullmatch(r"skaffold/v4beta(\d+)", skaffold["apiVersion"])
     assert version and int(version.group(1)) >= 13
     assert skaffold["kind"] == "Config"
-    if not SKAFFOLD_SCHEMA.exists():
-        pytest.skip(
-            "skaffold's published schema is not beside the checkout; the structure "
-            "is checked by the other tests here"
-        )
-    schema = json.loads(SKAFFOLD_SCHEMA.read_text())
+    schema = json.loads(reference_file(SKAFFOLD_SCHEMA).read_text())
     errors = list(jsonschema.Draft7Validator(schema).iter_errors(skaffold))
     assert not errors, [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors]
     broken = {**skaffold, "deploy": {"helm": {"releases": [{"name": "x", "chartPth": "y"}]}}}

@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHART, CI_VALUES, KUBE_VERSIONS, SHARED_SCHEMAS, helm, render, values_id
+from .conftest import (
+    CHART,
+    CI_VALUES,
+    KEDA_CRDS,
+    KUBE_VERSIONS,
+    helm,
+    reference_file,
+    render,
+    values_id,
+)
 from .schemas import (
     keda_schemas,
     validate_crd_object,
@@ -15,7 +24,6 @@ from .schemas import (
     validate_service_monitor,
 )
 
-KEDA_CRDS = SHARED_SCHEMAS / "keda-2.20.2-crds.yaml"
 # Every values file, and None for the chart's own values.yaml alone.
 VALUES = [None, *CI_VALUES]
 VALUES_IDS = ["chart-defaults", *(values_id(p) for p in CI_VALUES)]
@@ -49,12 +57,7 @@ def test_every_kubernetes_object_validates_strictly(values: Path | None, kube_ve
 @pytest.mark.parametrize("values", VALUES, ids=VALUES_IDS)
 def test_keda_objects_validate_strictly_against_the_crds(values: Path | None) -> None:
     keda = [o for o in render(files(values)) if o["apiVersion"].startswith("keda.sh/")]
-    if not KEDA_CRDS.exists():
-        # Without the CRDs, at least the kinds and versions must be the ones KEDA 2.x serves.
-        assert all(o["apiVersion"] == "keda.sh/v1alpha1" for o in keda)
-        assert {o["kind"] for o in keda} <= {"ScaledObject", "TriggerAuthentication"}
-        return
-    schemas = keda_schemas(KEDA_CRDS)
+    schemas = keda_schemas(reference_file(KEDA_CRDS))
     for obj in keda:
         validate_crd_object(obj, schemas)
 
@@ -70,15 +73,15 @@ def test_the_strict_validators_reject_an_unknown_field() -> None:
     monitor["spec"]["endpoints"][0]["intervall"] = "5s"
     with pytest.raises(AssertionError, match="intervall"):
         validate_service_monitor(monitor)
-    if KEDA_CRDS.exists():
-        scaled = next(o for o in objects if o["kind"] == "ScaledObject")
-        scaled["spec"]["triggers"][0]["authRef"] = {"name": "x"}
-        with pytest.raises(AssertionError, match="authRef"):
-            validate_crd_object(scaled, keda_schemas(KEDA_CRDS))
-        scaled = next(o for o in objects if o["kind"] == "ScaledObject")
-        scaled["spec"]["triggers"][0]["metadata"]["queueLength"] = 5
-        with pytest.raises(AssertionError, match="queueLength"):
-            validate_crd_object(scaled, keda_schemas(KEDA_CRDS))
+    crds = keda_schemas(reference_file(KEDA_CRDS))
+    scaled = next(o for o in objects if o["kind"] == "ScaledObject")
+    scaled["spec"]["triggers"][0]["authRef"] = {"name": "x"}
+    with pytest.raises(AssertionError, match="authRef"):
+        validate_crd_object(scaled, crds)
+    scaled = next(o for o in objects if o["kind"] == "ScaledObject")
+    scaled["spec"]["triggers"][0]["metadata"]["queueLength"] = 5
+    with pytest.raises(AssertionError, match="queueLength"):
+        validate_crd_object(scaled, crds)
 
 
 def test_service_monitor_validates_strictly() -> None:
