@@ -1,8 +1,9 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
 Starts an AWS emulator (moto server) with the FIFO queue, its dead-letter queue, a
-verified SES identity and the DynamoDB status table; a Mailgun-compatible sink; the API
-(with one demo API key, printed at start); the SES and Mailgun workers.
+verified SES identity, the DynamoDB status table, the schedule queue and the S3 bucket
+for large payloads; a Mailgun-compatible sink; the API (with one demo API key, printed
+at start); the scheduler; the SES and Mailgun workers.
 Both workers consume the one queue, so each message is sent by whichever is free (and
 a message one provider fails on may be sent by the other on retry).
 """
@@ -106,6 +107,13 @@ def main() -> None:
             health_url=f"http://127.0.0.1:{args.api_port}/health",
         )
         processes.append(api.start())
+        scheduler = Process(
+            "scheduler",
+            [script("limbo-scheduler")],
+            env={**env, "PORT": "9093"},
+            health_url="http://127.0.0.1:9093/health",
+        )
+        processes.append(scheduler.start())
         mailgun = Process(
             "mailgun-worker",
             [script("limbo-mailgun-worker")],
