@@ -92,14 +92,11 @@ def test_offloaded_and_inline_attachments_arrive_byte_exact(
     large_id = _submit(api, _mail(run, html='<img src="cid:logo@limbo">', attachments=attachments))
     small_id = _submit(api, _mail(run + "-inline", attachments=attachments[1:]))
 
+    def sent(message_id: str) -> bool:
+        return bool(httpx.get(f"{api}/v1/mail/{message_id}", timeout=10).json()["status"] == "sent")
+
     for message_id in (large_id, small_id):
-        wait_for(
-            lambda m=message_id: (
-                httpx.get(f"{api}/v1/mail/{m}", timeout=10).json()["status"] == "sent"
-            ),
-            timeout=60,
-            what=f"{message_id} sent",
-        )
+        wait_for(lambda: sent(message_id), timeout=60, what=f"{message_id} sent")  # noqa: B023
     # Only the large one went to S3 (PutObject: the one request there with a body).
     stored = [body for body in holding_proxy.recorded(f"/{tracked_aws.payload_bucket}/") if body]
     assert len(stored) == 1 and json.loads(stored[0])["id"] == large_id

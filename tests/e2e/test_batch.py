@@ -50,15 +50,15 @@ def test_a_batch_of_100_is_queued_in_at_most_10_sqs_calls_and_delivered_in_order
     assert store_writes <= 5, f"{store_writes} BatchWriteItem calls for 100 records"
     print(f"batch of 100: {sqs_calls} SendMessageBatch, {store_writes} BatchWriteItem")
 
-    delivered = wait_for(
-        lambda: (found := sink_messages(sink)) and len(found) >= 100 and found,
-        timeout=60,
-        what="100 deliveries",
-    )
-    by_subject = {m["fields"]["subject"][0]: m for m in delivered}  # type: ignore[index]
+    def all_delivered() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = sink_messages(sink)
+        return found if len(found) >= 100 else None
+
+    delivered = wait_for(all_delivered, timeout=60, what="100 deliveries")
+    by_subject = {m["fields"]["subject"][0]: m["fields"] for m in delivered}
     for index, message_id in enumerate(ids):
-        fields = by_subject[f"batch {run} {index}"]["fields"]
-        assert fields["h:X-Limbo-Message-Id"] == [message_id]  # type: ignore[index]
+        fields = by_subject[f"batch {run} {index}"]
+        assert fields["h:X-Limbo-Message-Id"] == [message_id]
 
     # The same batch again: the first answer, nothing queued a second time.
     replay = httpx.post(f"{api}/v1/mail/batch", json=batch, headers=key, timeout=30)
