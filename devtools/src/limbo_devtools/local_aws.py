@@ -12,9 +12,13 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import boto3
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
 __all__ = ["PAYLOAD_EXPIRY_DAYS", "LocalAws", "provision"]
 
@@ -53,14 +57,20 @@ class LocalAws:
         }
 
 
-def _client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
+class _ClientArguments(TypedDict):
+    endpoint_url: str
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+def _client_arguments(endpoint: str, region: str) -> _ClientArguments:
+    return {
+        "endpoint_url": endpoint,
+        "region_name": region,
+        "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
 
 
 def provision(
@@ -73,7 +83,8 @@ def provision(
     visibility_timeout: int = 30,
     status_table: str | None = None,
 ) -> LocalAws:
-    sqs = _client("sqs", endpoint, region)
+    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    sqs = session.client("sqs", **arguments)
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
@@ -97,17 +108,17 @@ def provision(
             ),
         },
     )["QueueUrl"]
-    ses = _client("sesv2", endpoint, region)
+    ses = session.client("sesv2", **arguments)
     ses.create_email_identity(EmailIdentity=sender)
     if status_table is not None:
-        create_status_table(_client("dynamodb", endpoint, region), status_table)
+        create_status_table(session.client("dynamodb", **arguments), status_table)
     # A standard queue: only those take a per-message DelaySeconds.
     schedule_url = sqs.create_queue(
         QueueName=f"{base}-schedule",
         Attributes={"MaximumMessageSize": MAX_MESSAGE_SIZE, "VisibilityTimeout": "30"},
     )["QueueUrl"]
     bucket = f"{base.lower()[:50]}-payloads"
-    create_payload_bucket(_client("s3", endpoint, region), bucket)
+    create_payload_bucket(session.client("s3", **arguments), bucket)
     return LocalAws(
         queue_url,
         dead_letter_url,
@@ -120,7 +131,7 @@ def provision(
     )
 
 
-def create_payload_bucket(s3: Any, name: str) -> None:
+def create_payload_bucket(s3: S3Client, name: str) -> None:
     """The bucket for offloaded payloads, as the README documents it: an expiry rule
     deletes what the workers did not (a crash between the send and the delete)."""
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
@@ -140,7 +151,7 @@ def create_payload_bucket(s3: Any, name: str) -> None:
     )
 
 
-def create_status_table(dynamodb: Any, name: str) -> None:
+def create_status_table(dynamodb: DynamoDBClient, name: str) -> None:
     """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`."""
     # Idempotent, like the queues: an existing table is kept.
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,7 @@ class PayloadPointer:
         return json.dumps([POINTER_CLASS, {"s3BucketName": self.bucket, "s3Key": self.key}])
 
 
-def read_pointer(body: str, attributes: dict[str, dict[str, Any]]) -> PayloadPointer | None:
+def read_pointer(body: str, attributes: Mapping[str, Mapping[str, Any]]) -> PayloadPointer | None:
     """The pointer a queue message carries, or None for an inline message."""
     if SIZE_ATTRIBUTE not in attributes or not body.startswith("["):
         return None
@@ -104,7 +105,7 @@ class PayloadStore:
         size = {"DataType": "Number", "StringValue": str(len(data))}
         return PayloadPointer(self.bucket, key).body(), {SIZE_ATTRIBUTE: size}
 
-    async def resolve(self, body: str, attributes: dict[str, dict[str, Any]]) -> str:
+    async def resolve(self, body: str, attributes: Mapping[str, Mapping[str, Any]]) -> str:
         """The message's payload: the body itself, or what its pointer points to."""
         pointer = read_pointer(body, attributes)
         if pointer is None:
@@ -114,7 +115,7 @@ class PayloadStore:
         data: bytes = await loop.run_in_executor(self._executor, response["Body"].read)
         return data.decode()
 
-    async def discard(self, body: str, attributes: dict[str, dict[str, Any]]) -> None:
+    async def discard(self, body: str, attributes: Mapping[str, Mapping[str, Any]]) -> None:
         """Delete the payload of a message that reached its final outcome (if offloaded)."""
         pointer = read_pointer(body, attributes)
         if pointer is not None:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -79,7 +80,7 @@ class Retry:
     delay: int = 5
 
 
-def _text(attributes: dict[str, dict[str, Any]], name: str) -> str | None:
+def _text(attributes: Mapping[str, Mapping[str, Any]], name: str) -> str | None:
     value = attributes.get(name, {}).get("StringValue")
     return value if isinstance(value, str) else None
 

@@ -43,9 +43,12 @@ class ScheduleRecords:
         try:
             await self.table.call(
                 "update_item",
-                Key={"pk": {"S": message_key(message_id)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **update.arguments(condition),
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": message_key(message_id)}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **update.arguments(condition),
+                ),
             )
         except ConditionFailed as refused:
             item = refused.item
@@ -67,9 +70,12 @@ class ScheduleRecords:
         try:
             await self.table.call(
                 "update_item",
-                Key={"pk": {"S": message_key(message_id)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **update.arguments(condition),
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": message_key(message_id)}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **update.arguments(condition),
+                ),
             )
         except ConditionFailed as refused:
             status = (refused.item or {}).get("status", {}).get("S")
