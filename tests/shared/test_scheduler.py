@@ -14,7 +14,7 @@ import pytest
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.aws import make_client
 from limbo_shared.payload import PayloadStore
-from limbo_shared.queue import OutgoingMessage, ReceivedMessage, SqsQueue
+from limbo_shared.queue import ReceivedMessage, SqsQueue
 from limbo_shared.scheduler import Done, ScheduleHandler
 from limbo_shared.scheduling import DUE_AT_ATTRIBUTE, GROUP_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE
 from limbo_shared.schema import MailRequest, QueuedMail
@@ -137,7 +137,3 @@ async def test_only_the_owner_cancels_and_only_while_scheduled(setup: Setup) -> 
     refused = await records.cancel(sent.id, "alice")
     assert (refused.outcome.value, refused.status) == ("too_late", Status.QUEUED)
 
-
-def test_outgoing_schedule_messages_carry_no_fifo_fields() -> None:
-    message = OutgoingMessage("b", None, None, delay_seconds=5)
-    assert message.arguments() == {"MessageBody": "b", "DelaySeconds": 5}
