@@ -61,6 +61,7 @@ def _attachments() -> tuple[list[dict[str, Any]], dict[str, bytes]]:
 
 def _objects(aws: LocalAws) -> list[str]:
     s3 = boto3.session.Session().client("s3", endpoint_url=aws.endpoint, region_name=aws.region)
+    assert aws.payload_bucket is not None
     listing = s3.list_objects_v2(Bucket=aws.payload_bucket)
     return [item["Key"] for item in listing.get("Contents", [])]
 

@@ -121,6 +121,7 @@ async def test_a_canceled_message_is_dropped_with_its_payload(
     assert outcome == Done("canceled; dropped")
     assert await setup.received(setup.fifo) == []
     s3 = boto3.client("s3", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region)
+    assert tracked_aws.payload_bucket is not None
     assert s3.list_objects_v2(Bucket=tracked_aws.payload_bucket).get("KeyCount") == 0
 
 
