@@ -137,4 +137,3 @@ async def test_only_the_owner_cancels_and_only_while_scheduled(setup: Setup) -> 
     await setup.store.record_queued(sent)  # due already: recorded `queued`
     refused = await records.cancel(sent.id, "alice")
     assert (refused.outcome.value, refused.status) == ("too_late", Status.QUEUED)
-
