@@ -18,7 +18,7 @@ from ..holding_proxy import HoldingProxy
 from ..reliability.helpers import queue_depth, wait_for
 
 SEND_BATCH = "AmazonSQS.SendMessageBatch"
-BATCH_WRITE = "DynamoDB_20120810.BatchWriteItem"
+RECORD_WRITE = "DynamoDB_20120810.TransactWriteItems"
 
 
 def _mail(index: int, run: str) -> dict[str, Any]:
@@ -44,11 +44,11 @@ def test_a_batch_of_100_is_queued_in_at_most_10_sqs_calls_and_delivered_in_order
     assert response.status_code == 200, response.text
     ids = response.json()["ids"]
     assert len(ids) == len(set(ids)) == 100
-    sqs_calls, store_writes = holding_proxy.seen(SEND_BATCH), holding_proxy.seen(BATCH_WRITE)
+    sqs_calls, store_writes = holding_proxy.seen(SEND_BATCH), holding_proxy.seen(RECORD_WRITE)
     assert sqs_calls <= 10, f"{sqs_calls} SendMessageBatch calls for 100 messages"
     # 100 records at 25 per BatchWriteItem.
-    assert store_writes <= 5, f"{store_writes} BatchWriteItem calls for 100 records"
-    print(f"batch of 100: {sqs_calls} SendMessageBatch, {store_writes} BatchWriteItem")
+    assert store_writes <= 5, f"{store_writes} TransactWriteItems calls for 100 records"
+    print(f"batch of 100: {sqs_calls} SendMessageBatch, {store_writes} TransactWriteItems")
 
     def all_delivered() -> list[dict[str, Any]] | None:
         found: list[dict[str, Any]] = sink_messages(sink)
@@ -83,5 +83,5 @@ def test_one_invalid_message_refuses_the_whole_batch_naming_it(
     assert response.json()["Message"] == "not submitted"
     assert response.json()["Problem"].startswith("[3].to[0]: not a valid email address")
     assert holding_proxy.seen(SEND_BATCH) == 0
-    assert holding_proxy.seen(BATCH_WRITE) == 0
+    assert holding_proxy.seen(RECORD_WRITE) == 0
     assert queue_depth(tracked_aws) == 0

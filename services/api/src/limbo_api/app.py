@@ -19,18 +19,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
+from limbo_shared.schema import MailRequest
 from limbo_shared.store import StoreUnavailable
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
+from .admission import Admission
+from .answers import cancel_answer, lookup_refused, store_unavailable, submission_refused
 from .auth import load_api_keys
-from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
+from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Replay, Ticket, open_ledger
 from .metrics import ApiMetrics
 from .openapi import openapi_document
 from .publisher import PublishFailed
 from .ratelimit import TokenBuckets
+from .senders import SenderPolicy
 from .settings import ApiSettings
 from .submission import batch_ids, open_submitter
-from .tracing import instrument_app
+from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_batch, parse_mail
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
@@ -78,12 +82,6 @@ def _raise_for_failures(results: list[str | BaseException]) -> None:
 
 def _batch_answer(batch_id: str, count: int) -> dict[str, Any]:
     return {"Message": "submitted", "ids": batch_ids(batch_id, count)}
-
-
-def _store_unavailable() -> Response:
-    return problem(
-        503, "the status store is unavailable; retry later", headers={"Retry-After": "5"}
-    )
 
 
 def _queue_unavailable(text: str = "the queue is unavailable; retry later") -> Response:
@@ -184,6 +182,15 @@ def create_app(
     """Raises ConfigError when the API keys are missing or malformed."""
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
+    senders = SenderPolicy.parse(settings.sender_domains, settings.key_sender_domains)
+
+    def _check_sender(owner: str, mail: MailRequest) -> None:
+        if not senders.allows(owner, mail.from_):
+            allowed = ", ".join(sorted(senders.allowed(owner) or ()))
+            raise InvalidMail(
+                f"from: this API key may send only from these domains: {allowed}", status=403
+            )
+
     ledger = ledger or open_ledger(settings)
     submitter = open_submitter(settings, queue, metrics)
     readiness = _Readiness(queue)
@@ -234,6 +241,7 @@ def create_app(
         now = time.time()
         try:
             mail_request = parse_mail(body)
+            _check_sender(owner_of(request), mail_request)
             submitter.check(mail_request, now)
             prepared = submitter.prepare(owner_of(request), mail_request, str(uuid.uuid4()), now)
         except InvalidMail as error:
@@ -242,8 +250,8 @@ def create_app(
         ticket = await ledger.begin(
             owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, prepared.envelope.id
         )
-        if isinstance(ticket, Response):
-            return ticket
+        if not isinstance(ticket, Ticket):
+            return submission_refused(ticket)
         prepared = submitter.with_id(prepared, ticket.message_id)
         message_id = ticket.message_id
         with bind_message(message_id=message_id):
@@ -252,7 +260,7 @@ def create_app(
                     await submitter.publish(prepared)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
-                return _store_unavailable()
+                return store_unavailable()
             except PublishFailed as failure:
                 log.warning("not queued", reason=failure.reason)
                 if failure.retryable:
@@ -280,6 +288,7 @@ def create_app(
                 zip(mails, batch_ids(batch_id, len(mails)), strict=True)
             ):
                 try:
+                    _check_sender(owner, mail)
                     submitter.check(mail, now)
                     prepared.append(submitter.prepare(owner, mail, message_id, now))
                 except InvalidMail as error:
@@ -291,10 +300,14 @@ def create_app(
             request.headers.get(IDEMPOTENCY_HEADER),
             mails,
             batch_id,
-            replay=lambda replayed: _batch_answer(replayed, len(mails)),
         )
-        if isinstance(ticket, Response):
-            return ticket
+        if isinstance(ticket, Replay):
+            return JSONResponse(
+                _batch_answer(ticket.message_id, len(mails)),
+                headers={"Idempotent-Replayed": "true"},
+            )
+        if not isinstance(ticket, Ticket):
+            return submission_refused(ticket)
         ids = batch_ids(ticket.message_id, len(prepared))
         prepared = [submitter.with_id(one, id_) for one, id_ in zip(prepared, ids, strict=True)]
         with bind_message(batch_id=ticket.message_id):
@@ -306,7 +319,7 @@ def create_app(
                     _raise_for_failures(results)
             except StoreUnavailable as error:
                 log.warning("batch not queued: status store unavailable", error=str(error))
-                return _store_unavailable()
+                return store_unavailable()
             except _BatchFailed as failure:
                 log.warning("batch partly not queued", problem=failure.problem)
                 if failure.retryable:
@@ -317,9 +330,13 @@ def create_app(
 
     async def message(request: Request) -> Response:
         # One route for both methods, so a 405 there names both in Allow.
+        message_id = request.path_params["message_id"]
         if request.method == "DELETE":
-            return await ledger.cancel(owner_of(request), request.path_params["message_id"])
-        return await ledger.lookup(owner_of(request), request.path_params["message_id"])
+            return cancel_answer(await ledger.cancel(owner_of(request), message_id), message_id)
+        record = await ledger.lookup(owner_of(request), message_id)
+        if isinstance(record, Refusal):
+            return lookup_refused(record, message_id)
+        return JSONResponse(record.public())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -340,6 +357,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # `/v1/mail/` would otherwise answer 307 to a URL built from the client's Host header.
+    app.router.redirect_slashes = False
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse(
@@ -361,9 +380,14 @@ def create_app(
     if settings.rate_limit:
         limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app.add_middleware(AccessControl, keys=keys, limiter=limiter)
+    # Before the key check: an unauthenticated flood is bounded too.
+    app.add_middleware(Admission, limit=settings.max_concurrent_requests)
     app.add_middleware(_RequestMetrics, metrics=metrics)
+    # Outermost: no layer (tracing included) sees an oversize client trace header.
+    app.add_middleware(BoundedTraceHeaders)
     app.state.publisher = submitter.publisher
     app.state.submitter = submitter
     app.state.ledger = ledger
     app.state.api_keys = keys
+    app.state.senders = senders
     return app

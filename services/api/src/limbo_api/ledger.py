@@ -11,19 +11,18 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from starlette.responses import JSONResponse, Response
-
-from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
     CancelOutcome,
     IdempotencyKeys,
+    MessageRecord,
     MessageStore,
     ReservationOutcome,
     ScheduleRecords,
@@ -33,13 +32,22 @@ from limbo_shared.store import (
 
 from .settings import ApiSettings
 
-__all__ = ["IDEMPOTENCY_HEADER", "MAX_IDEMPOTENCY_KEY", "Ledger", "Ticket", "open_ledger"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "MAX_IDEMPOTENCY_KEY",
+    "Canceled",
+    "Ledger",
+    "Refusal",
+    "Replay",
+    "Ticket",
+    "TooLate",
+    "open_ledger",
+]
 
 log = get_logger("limbo.api")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 256
-_TRACKING_OFF = "message tracking is off on this deployment (STATUS_TABLE is unset)"
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,42 @@ class Ticket:
     takeover: bool = False
 
 
+@dataclass(frozen=True)
+class Replay:
+    """A repeat of a request that was queued: answer what it was answered."""
+
+    message_id: str
+
+
+class Refusal(Enum):
+    """Why the ledger cannot let a request go ahead (answers.py says it in HTTP)."""
+
+    BAD_KEY = "bad_key"  # the Idempotency-Key is empty or too long
+    TRACKING_OFF = "tracking_off"  # no STATUS_TABLE: keys and lookups cannot be honoured
+    UNAVAILABLE = "unavailable"  # the status store did not answer
+    CONFLICT = "conflict"  # the key was used with another body
+    IN_PROGRESS = "in_progress"  # the key's first request is still running
+    NOT_FOUND = "not_found"  # no such message for this owner
+    TOO_LATE = "too_late"  # a cancel of a message no longer scheduled
+
+
+@dataclass(frozen=True)
+class Canceled:
+    """A scheduled message is now `canceled` and will not be sent."""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
+class TooLate:
+    """A cancel of a message past `scheduled`: its status says where it is."""
+
+    status: str
+
+
 def fingerprint(mail: MailRequest | Sequence[MailRequest]) -> str:
-    # The validated request, canonically serialised: whitespace or key order in the body
-    # does not make "the same body" different.
+    # The validated request (or batch), canonically serialised: whitespace or key order
+    # in the body does not make "the same body" different.
     if isinstance(mail, MailRequest):
         data: Any = mail.model_dump(mode="json", by_alias=True)
     else:
@@ -67,16 +108,6 @@ def fingerprint(mail: MailRequest | Sequence[MailRequest]) -> str:
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _submitted(message_id: str) -> dict[str, Any]:
-    return {"Message": "submitted", "id": message_id}
-
-
-def _unavailable() -> Response:
-    return problem(
-        503, "the status store is unavailable; retry later", headers={"Retry-After": "5"}
-    )
 
 
 class Ledger:
@@ -93,21 +124,18 @@ class Ledger:
         key: str | None,
         mail: MailRequest | Sequence[MailRequest],
         message_id: str,
-        replay: Callable[[str], dict[str, Any]] = _submitted,
-    ) -> Ticket | Response:
-        """A ticket to go ahead with, or the answer to give instead (replay, 409...).
+    ) -> Ticket | Replay | Refusal:
+        """A ticket to go ahead with, a replay of an earlier answer, or a refusal.
 
         The ticket carries ``message_id`` unless a repeat takes over an earlier id; a
-        batch passes its batch id, and ``replay`` turns the stored id into the answer.
+        batch passes its emails and its batch id (the message ids derive from it).
         """
         if key is None:
             return Ticket(message_id, owner)
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-            return problem(
-                400, f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
-            )
+            return Refusal.BAD_KEY
         if self.keys is None:
-            return problem(501, f"{IDEMPOTENCY_HEADER} cannot be honoured: {_TRACKING_OFF}")
+            return Refusal.TRACKING_OFF
         try:
             reservation = await self.keys.reserve(
                 owner,
@@ -118,7 +146,7 @@ class Ledger:
             )
         except StoreUnavailable as error:
             log.warning("idempotency key not checked", error=str(error))
-            return _unavailable()
+            return Refusal.UNAVAILABLE
         match reservation.outcome:
             case ReservationOutcome.NEW | ReservationOutcome.TAKEOVER:
                 return Ticket(
@@ -128,18 +156,11 @@ class Ledger:
                     takeover=reservation.outcome is ReservationOutcome.TAKEOVER,
                 )
             case ReservationOutcome.REPLAY:
-                return JSONResponse(
-                    replay(reservation.message_id), headers={"Idempotent-Replayed": "true"}
-                )
+                return Replay(reservation.message_id)
             case ReservationOutcome.CONFLICT:
-                return problem(409, f"{IDEMPOTENCY_HEADER} was already used with a different body")
+                return Refusal.CONFLICT
             case ReservationOutcome.IN_PROGRESS:
-                return problem(
-                    409,
-                    f"a request with this {IDEMPOTENCY_HEADER} is still being "
-                    "processed; retry later",
-                    headers={"Retry-After": "1"},
-                )
+                return Refusal.IN_PROGRESS
 
     @asynccontextmanager
     async def recording(
@@ -186,39 +207,26 @@ class Ledger:
         # gets its record back from the worker's claim.
         await asyncio.gather(*(self._forget(envelope.id) for envelope in envelopes))
 
-    async def cancel(self, owner: str, message_id: str) -> Response:
+    async def cancel(self, owner: str, message_id: str) -> Canceled | TooLate | Refusal:
         """``DELETE /v1/mail/{id}``: a scheduled message becomes `canceled`."""
         if self.store is None:
-            return problem(
-                501, f"cancelling is not available: {_TRACKING_OFF}", message="not canceled"
-            )
-        not_found = problem(404, f"no message {message_id!r} for this API key", message="not found")
+            return Refusal.TRACKING_OFF
         try:
             uuid.UUID(message_id)
         except ValueError:
-            return not_found
+            return Refusal.NOT_FOUND
         try:
             cancellation = await ScheduleRecords(self.store.table).cancel(message_id, owner)
         except StoreUnavailable as error:
             log.warning("cancel failed", error=str(error))
-            return problem(
-                503,
-                "the status store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-                message="unavailable",
-            )
+            return Refusal.UNAVAILABLE
         match cancellation.outcome:
             case CancelOutcome.CANCELED:
-                return JSONResponse({"Message": "canceled", "id": message_id})
+                return Canceled(message_id)
             case CancelOutcome.NOT_FOUND:
-                return not_found
+                return Refusal.NOT_FOUND
             case CancelOutcome.TOO_LATE:
-                status = cancellation.status.value if cancellation.status else "unknown"
-                return problem(
-                    409,
-                    f"message {message_id!r} is {status}: only a scheduled message can be canceled",
-                    message="not canceled",
-                )
+                return TooLate(cancellation.status.value if cancellation.status else "unknown")
 
     async def _forget(self, message_id: str) -> None:
         assert self.store is not None
@@ -238,30 +246,23 @@ class Ledger:
                 error=str(error),
             )
 
-    async def lookup(self, owner: str, message_id: str) -> Response:
+    async def lookup(self, owner: str, message_id: str) -> MessageRecord | Refusal:
+        """The message's record, or why there is none to show this owner."""
         if self.store is None:
-            return problem(
-                501, f"status lookups are not available: {_TRACKING_OFF}", message="not found"
-            )
-        not_found = problem(404, f"no message {message_id!r} for this API key", message="not found")
+            return Refusal.TRACKING_OFF
         try:
             uuid.UUID(message_id)
         except ValueError:
-            return not_found
+            return Refusal.NOT_FOUND
         try:
             record = await self.store.get(message_id)
         except StoreUnavailable as error:
             log.warning("status lookup failed", error=str(error))
-            return problem(
-                503,
-                "the status store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-                message="unavailable",
-            )
+            return Refusal.UNAVAILABLE
         # Another key's message is answered exactly like an unknown one.
         if record is None or record.owner != owner:
-            return not_found
-        return JSONResponse(record.public())
+            return Refusal.NOT_FOUND
+        return record
 
     async def aclose(self) -> None:
         if self.store is not None:

@@ -7,11 +7,16 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from limbo_shared.attachments import MAX_ATTACHMENTS
+from limbo_shared.errors import describe_validation_error
 from limbo_shared.schema import MailRequest
 
 __all__ = ["MAX_BATCH", "InvalidMail", "parse_batch", "parse_mail"]
 
-_MAX_PROBLEMS = 5
+# A mail has at most 3 + MAX_ATTACHMENTS JSON objects (the body, headers, tags and one
+# per attachment): parsing stops at the first one too many, so a body of 100,000 small
+# objects costs nothing to refuse.
+_MAX_OBJECTS = 3 + MAX_ATTACHMENTS
 # Emails per POST /v1/mail/batch (Resend and useSend take 100 too).
 MAX_BATCH = 100
 _BATCH = TypeAdapter(list[MailRequest])
@@ -24,6 +29,21 @@ class InvalidMail(Exception):
         self.status = status
 
 
+class _ObjectHook:
+    def __init__(self, mails: int = 1) -> None:
+        self.objects = 0
+        self.limit = _MAX_OBJECTS * mails
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        self.objects += 1
+        if self.objects > self.limit:
+            raise InvalidMail(
+                f"body holds more than {self.limit} JSON objects; a mail has the body, "
+                f"headers, tags and up to {MAX_ATTACHMENTS} attachments"
+            )
+        return _reject_duplicates(pairs)
+
+
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
@@ -34,11 +54,11 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _load(body: bytes, what: str) -> Any:
+def _load(body: bytes, what: str, mails: int) -> Any:
     if not body.strip():
         raise InvalidMail(f"body is empty; send {what}")
     try:
-        return json.loads(body, object_pairs_hook=_reject_duplicates)
+        return json.loads(body, object_pairs_hook=_ObjectHook(mails))
     except InvalidMail:
         raise
     except RecursionError:
@@ -49,7 +69,7 @@ def _load(body: bytes, what: str) -> Any:
 
 def parse_batch(body: bytes) -> list[MailRequest]:
     """A JSON array of 1 to MAX_BATCH emails; a problem names the index: ``[3].to[0]``."""
-    data = _load(body, "a JSON array of emails")
+    data = _load(body, "a JSON array of emails", MAX_BATCH)
     if not isinstance(data, list):
         raise InvalidMail(f"body must be a JSON array of emails, not {type(data).__name__}")
     if not 1 <= len(data) <= MAX_BATCH:
@@ -57,41 +77,14 @@ def parse_batch(body: bytes) -> list[MailRequest]:
     try:
         return _BATCH.validate_python(data)
     except ValidationError as error:
-        raise InvalidMail(describe(error)) from None
+        raise InvalidMail(describe_validation_error(error)) from None
 
 
 def parse_mail(body: bytes) -> MailRequest:
-    data = _load(body, "a JSON object")
+    data = _load(body, "a JSON object", 1)
     if not isinstance(data, dict):
         raise InvalidMail(f"body must be a JSON object, not {type(data).__name__}")
     try:
         return MailRequest.model_validate(data)
     except ValidationError as error:
-        raise InvalidMail(describe(error)) from None
-
-
-def describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors()[:_MAX_PROBLEMS]:
-        where = _location(item["loc"])
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        problems.append(f"{where}: {message}" if where else message)
-    if error.error_count() > _MAX_PROBLEMS:
-        problems.append(f"and {error.error_count() - _MAX_PROBLEMS} more")
-    return "; ".join(problems)
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    where = ""
-    for part in loc:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        elif part in ("[key]",):
-            continue
-        else:
-            where += f".{part}" if where else str(part)
-    return where
+        raise InvalidMail(describe_validation_error(error)) from None
