@@ -20,6 +20,9 @@ _MAX_OBJECTS = 3 + MAX_ATTACHMENTS
 # Emails per POST /v1/mail/batch (Resend and useSend take 100 too).
 MAX_BATCH = 100
 _BATCH = TypeAdapter(list[MailRequest])
+# Keys in any one of them: the body has 13 fields, headers 14, tags 10. More is refused
+# before a dict is built, so 100,000 keys cost no more than the JSON parse.
+_MAX_KEYS = 32
 
 
 class InvalidMail(Exception):
@@ -41,16 +44,23 @@ class _ObjectHook:
                 f"body holds more than {self.limit} JSON objects; a mail has the body, "
                 f"headers, tags and up to {MAX_ATTACHMENTS} attachments"
             )
+        if len(pairs) > _MAX_KEYS:
+            raise InvalidMail(
+                f"an object in the body has {len(pairs)} keys; a mail's have at most {_MAX_KEYS}"
+            )
         return _reject_duplicates(pairs)
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
             # Two parsers may pick different copies; refusing removes the ambiguity.
             raise InvalidMail(f"{key}: appears more than once in the same object")
-        result[key] = value
+        seen.add(key)
     return result
 
 

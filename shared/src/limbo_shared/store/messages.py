@@ -93,14 +93,7 @@ class MessageStore:
     async def record_queued_if_absent(self, mail: QueuedMail) -> bool:
         """Write ``queued`` unless a record exists (a retried request reusing its id)."""
         try:
-            await self.table.call(
-                "put_item",
-                lambda client, table: client.put_item(
-                    TableName=table,
-                    Item=self.queued_record(mail).to_item(),
-                    ConditionExpression="attribute_not_exists(pk)",
-                ),
-            )
+            await self.table.put_if(self.queued_record(mail).to_item(), "attribute_not_exists(pk)")
         except ConditionFailed:
             return False
         return True
@@ -144,16 +137,7 @@ class MessageStore:
 
         async def one(item: dict[str, Any]) -> BaseException | None:
             try:
-                await self.table.call(
-                    "put_item",
-                    lambda client, table: client.put_item(
-                        TableName=table,
-                        Item=item,
-                        ConditionExpression=condition,
-                        ExpressionAttributeNames=names,
-                        ExpressionAttributeValues=values,
-                    ),
-                )
+                await self.table.put_if(item, condition, names=names, values=values)
             except ConditionFailed:
                 return None
             except StoreUnavailable as error:
