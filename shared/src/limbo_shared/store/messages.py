@@ -68,10 +68,12 @@ class MessageStore:
         return int(created_at) + self.ttl_seconds
 
     def queued_record(self, mail: QueuedMail) -> MessageRecord:
+        due_at = mail.mail.due_at
+        scheduled = due_at is not None and due_at > mail.submitted_at
         return MessageRecord(
             id=mail.id,
             owner=mail.owner,
-            status=Status.QUEUED,
+            status=Status.SCHEDULED if scheduled else Status.QUEUED,
             recipients=mail.mail.recipient_count,
             created_at=mail.submitted_at,
             updated_at=mail.submitted_at,
@@ -97,16 +99,19 @@ class MessageStore:
         return True
 
     async def forget(self, message_id: str) -> None:
-        """Remove a ``queued`` record whose message never reached the queue."""
+        """Remove a ``queued`` (or ``scheduled``) record whose message never reached the queue."""
         with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "delete_item",
                 lambda client, table: client.delete_item(
                     TableName=table,
                     Key={"pk": {"S": message_key(message_id)}},
-                    ConditionExpression="#status = :queued",
+                    ConditionExpression="#status IN (:queued, :scheduled)",
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":queued": {"S": Status.QUEUED.value}},
+                    ExpressionAttributeValues={
+                        ":queued": {"S": Status.QUEUED.value},
+                        ":scheduled": {"S": Status.SCHEDULED.value},
+                    },
                 ),
             )
 

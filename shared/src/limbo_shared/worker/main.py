@@ -13,6 +13,7 @@ import uvicorn
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
 from ..logs import get_logger, setup_logging
+from ..payload import PayloadStore
 from ..provider import Provider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
@@ -55,12 +56,15 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
         exit_with_config_error(program, error)
 
     def build(max_attempts: int) -> Handler:
+        # Offloaded payloads are read from the bucket their pointer names.
+        s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
         return MailHandler(
             settings,
             provider,
             tracker=_tracker(settings, provider),
             metrics=WorkerMetrics(provider.name),
             max_attempts=max_attempts,
+            payloads=PayloadStore(s3, DaemonThreadPool(4, "s3")),
         )
 
     _run(program, settings, build)
