@@ -4,7 +4,10 @@ for a sending provider. A new service is a handler and a ``main`` calling one of
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -86,6 +89,21 @@ def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
     finally:
         telemetry.shutdown()
     log.info("stopped")
+    _exit_at_once()
+
+
+def _exit_at_once() -> None:
+    """Exit 0 now that everything is settled, flushed and exported.
+
+    What the interpreter would still do is tear down its modules (botocore's service
+    models are large): 1-2 s on a loaded 2-core machine, most of an idle worker's time
+    from SIGTERM to exit. Every message is settled, spans are exported and the SQS
+    calls still running are only abandoned long polls, so nothing is lost by skipping it.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def _serve(settings: ConsumerSettings, build: _Build) -> None:
