@@ -1,9 +1,11 @@
 """Schemathesis hooks for the fuzz test (loaded through SCHEMATHESIS_HOOKS by test_fuzz.py).
 
-- The one rule of the API JSON Schema cannot state: the API refuses more than 50
+- The rules of the API JSON Schema cannot state: the API refuses more than 50
   recipients across to, cc and bcc together (SES's limit); the schema can only cap each
-  list. A generated schema-valid body over the total is trimmed to it, so the
-  positive-data check tests the rules the schema does state.
+  list. And `scheduled_at` must be at most MAX_SCHEDULE_HOURS ahead (a rule of the
+  clock, not of the text). A generated schema-valid body over either is brought within
+  it, so the positive-data check tests the rules the schema does state; batches get
+  the same per email.
 - No targeted search. Schemathesis's fuzzing phase calls ``hypothesis.target()`` on
   every case (to lean towards accepted inputs), which makes Hypothesis run its
   optimise phase after generating: a hill climb that redraws and re-sends variations of
@@ -14,19 +16,39 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import hypothesis
 import schemathesis
 
+from limbo_shared.scheduling import parse_rfc3339
 from limbo_shared.schema import MAX_RECIPIENTS
+
+MAX_SCHEDULE_HOURS = 72  # the API's default, which the fuzzed API runs with
 
 
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     # map_case (unlike map_body) also reaches the coverage phase's cases.
-    case.body = _within_recipient_limit(case.body)
+    if isinstance(case.body, list):
+        case.body = [_within_schedule_window(_within_recipient_limit(b)) for b in case.body]
+    else:
+        case.body = _within_schedule_window(_within_recipient_limit(case.body))
     return case
+
+
+def _within_schedule_window(body: Any) -> Any:
+    if not isinstance(body, dict) or not isinstance(body.get("scheduled_at"), str):
+        return body
+    try:
+        due = parse_rfc3339(body["scheduled_at"]).timestamp()
+    except ValueError:
+        return body  # the API refuses it, as the schema's date-time format does
+    # A minute of margin for the time between generating and sending the case.
+    if due - time.time() <= MAX_SCHEDULE_HOURS * 3600 - 60:
+        return body
+    return {**body, "scheduled_at": None}
 
 
 def _within_recipient_limit(body: Any) -> Any:

@@ -38,8 +38,6 @@ class TrackerClaim:
 
 
 class Tracker(Protocol):
-    enabled: bool
-
     async def claim(self, mail: QueuedMail) -> TrackerClaim: ...
 
     async def sent(self, claim: TrackerClaim, provider_message_id: str) -> None: ...
@@ -55,8 +53,6 @@ class Tracker(Protocol):
 
 class NoTracking:
     """Tracking off: every message is claimed, nothing is written (at-least-once)."""
-
-    enabled = False
 
     async def claim(self, mail: QueuedMail) -> TrackerClaim:
         return TrackerClaim(Claim(ClaimOutcome.CLAIMED, mail.id))
@@ -75,8 +71,6 @@ class NoTracking:
 
 
 class StoreTracking:
-    enabled = True
-
     def __init__(self, store: MessageStore, *, provider: str, send_timeout: float) -> None:
         self.store = store
         self.provider = provider
