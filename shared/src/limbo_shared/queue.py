@@ -139,6 +139,24 @@ class SqsQueue:
         response = await self._call("send_message", **kwargs)
         return str(response["MessageId"])
 
+    async def send_standard(
+        self,
+        body: str,
+        *,
+        delay_seconds: int = 0,
+        attributes: dict[str, dict[str, Any]] | None = None,
+    ) -> str:
+        """SendMessage to a standard queue: no group or deduplication id, and a per-message
+        delay (0-900 s), which FIFO queues do not have."""
+        kwargs: dict[str, Any] = {
+            "MessageBody": body,
+            "DelaySeconds": max(0, min(900, delay_seconds)),
+        }
+        if attributes:
+            kwargs["MessageAttributes"] = attributes
+        response = await self._call("send_message", **kwargs)
+        return str(response["MessageId"])
+
     async def receive(
         self, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[ReceivedMessage]:
