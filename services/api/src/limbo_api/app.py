@@ -20,6 +20,7 @@ from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
 from limbo_shared.schema import QueuedMail
 from limbo_shared.store import StoreUnavailable
+from limbo_shared.webhooks import EndpointRegistry
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
 from .auth import load_api_keys
@@ -31,6 +32,7 @@ from .ratelimit import TokenBuckets
 from .settings import ApiSettings
 from .tracing import instrument_app
 from .validation import InvalidMail, parse_mail
+from .webhooks import webhook_routes
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
 
@@ -255,6 +257,11 @@ def create_app(
             Route("/openapi.json", openapi),
             Route("/v1/mail", submit, methods=["POST"]),
             Route("/v1/mail/{message_id}", status, methods=["GET"]),
+            *webhook_routes(
+                EndpointRegistry(ledger.store.table) if ledger.store is not None else None,
+                settings.destinations,
+                client_timeout=settings.client_timeout,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from limbo_shared.schema import MailRequest
 
-__all__ = ["InvalidMail", "parse_mail"]
+__all__ = ["InvalidMail", "parse_json_object", "parse_mail"]
 
 _MAX_PROBLEMS = 5
 
@@ -31,7 +31,8 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def parse_mail(body: bytes) -> MailRequest:
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object (duplicate keys refused), or InvalidMail saying why."""
     if not body.strip():
         raise InvalidMail("body is empty; send a JSON object")
     try:
@@ -44,6 +45,11 @@ def parse_mail(body: bytes) -> MailRequest:
         raise InvalidMail(f"body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise InvalidMail(f"body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def parse_mail(body: bytes) -> MailRequest:
+    data = parse_json_object(body)
     try:
         return MailRequest.model_validate(data)
     except ValidationError as error:
