@@ -1,5 +1,5 @@
 """Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
-and (when asked) the DynamoDB status table with its TTL.
+and (when asked) the DynamoDB status table with its TTL and the webhook queue.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -26,9 +26,12 @@ class LocalAws:
     endpoint: str
     sender: str
     status_table: str | None = None
+    webhook_queue_url: str | None = None
 
     def environment(self) -> dict[str, str]:
         tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
+        if self.webhook_queue_url:
+            tracking["WEBHOOK_QUEUE"] = self.webhook_queue_url
         return {
             **tracking,
             "QUEUE": self.queue_url,
@@ -82,9 +85,16 @@ def provision(
     )["QueueUrl"]
     ses = _client("sesv2", endpoint, region)
     ses.create_email_identity(EmailIdentity=sender)
+    webhook_queue_url = None
     if status_table is not None:
         create_status_table(_client("dynamodb", endpoint, region), status_table)
-    return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
+        # Webhooks need the registry in the status table; their queue is a standard one.
+        webhook_queue_url = sqs.create_queue(
+            QueueName=f"{base}-webhooks", Attributes={"VisibilityTimeout": "30"}
+        )["QueueUrl"]
+    return LocalAws(
+        queue_url, dead_letter_url, region, endpoint, sender, status_table, webhook_queue_url
+    )
 
 
 def create_status_table(dynamodb: Any, name: str) -> None:

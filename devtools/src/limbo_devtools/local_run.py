@@ -4,7 +4,9 @@ Starts an AWS emulator (moto server) with the FIFO queue, its dead-letter queue,
 verified SES identity and the DynamoDB status table; a Mailgun-compatible sink; the API
 (with one demo API key, printed at start); the SES and Mailgun workers.
 Both workers consume the one queue, so each message is sent by whichever is free (and
-a message one provider fails on may be sent by the other on retry).
+a message one provider fails on may be sent by the other on retry). The webhook worker
+delivers status webhooks to endpoints registered through the API, and a webhook
+receiver plays the application that registered one.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ limbo is running.
 
   API              http://127.0.0.1:{api}   (OpenAPI: /openapi.json, metrics: /metrics)
   Mailgun sink     http://127.0.0.1:{sink}/messages   (what the Mailgun worker delivered)
+  Webhook receiver http://127.0.0.1:{receiver}/received   (webhooks limbo delivered)
   SES (emulated)   http://127.0.0.1:{moto}/moto-api/data.json   (look under "ses")
   AWS emulator     http://127.0.0.1:{moto}
   logs             {logs}
@@ -44,7 +47,15 @@ Send an email, then ask for its status with the id it answers:
   curl -s http://127.0.0.1:{api}/v1/mail/<id> -H "Authorization: Bearer $LIMBO_KEY"
 
 Each delivery is logged as an event "sent" by limbo-ses-worker or limbo-mailgun-worker
-below. Ctrl-C stops everything.
+below. To have status webhooks pushed to the receiver, register it (the answer holds
+the signing secret, shown once; give it to the receiver so it verifies signatures):
+
+  curl -s http://127.0.0.1:{api}/v1/webhooks -H "Authorization: Bearer $LIMBO_KEY" \
+    -H 'Content-Type: application/json' \
+    -d '{{"url": "http://127.0.0.1:{receiver}/hooks", "events": ["sent", "failed"]}}'
+  curl -s -X PUT http://127.0.0.1:{receiver}/secret -d 'whsec_...'
+
+Ctrl-C stops everything.
 """
 
 
@@ -53,6 +64,7 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument("--sink-port", type=int, default=8025)
+    parser.add_argument("--receiver-port", type=int, default=8026)
     parser.add_argument("--logs", type=Path, default=None, help="folder for process logs")
     parser.add_argument("--no-ses", action="store_true", help="run only the Mailgun worker")
     args = parser.parse_args()
@@ -90,9 +102,22 @@ def main() -> None:
             log_path=logs / "sink.log",
         )
         processes.append(sink.start())
+        receiver = Process(
+            "webhook-receiver",
+            [script("limbo-webhook-receiver")],
+            env={"RECEIVER_PORT": str(args.receiver_port)},
+            health_url=f"http://127.0.0.1:{args.receiver_port}/health",
+        )
+        processes.append(receiver.start())
         os.environ.update(base_env)
         aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status")
-        env = {**base_env, **aws.environment()}
+        # The receiver runs on loopback, which webhooks may not reach unless allowed.
+        env = {
+            **base_env,
+            **aws.environment(),
+            "WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            "WEBHOOK_ALLOW_HTTP": "true",
+        }
         demo_key = mint_key()
         api = Process(
             "api",
@@ -127,9 +152,22 @@ def main() -> None:
                 health_url="http://127.0.0.1:9091/health",
             )
             processes.append(ses.start())
+        assert aws.webhook_queue_url is not None
+        webhooks = Process(
+            "webhooks",
+            [script("limbo-webhooks")],
+            env={**env, "QUEUE": aws.webhook_queue_url, "PORT": "9093"},
+            health_url="http://127.0.0.1:9093/health",
+        )
+        processes.append(webhooks.start())
         print(
             BANNER.format(
-                api=args.api_port, sink=args.sink_port, moto=args.moto_port, logs=logs, key=demo_key
+                api=args.api_port,
+                sink=args.sink_port,
+                receiver=args.receiver_port,
+                moto=args.moto_port,
+                logs=logs,
+                key=demo_key,
             ),
             flush=True,
         )
