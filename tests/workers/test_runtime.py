@@ -1,8 +1,12 @@
-"""The worker runtime, run as the real limbo-mailgun-worker process against moto and a sink."""
+"""The worker runtime end to end: the real limbo-mailgun-worker process, moto and a sink.
+
+What the runtime does with each outcome (batching, retry delays, dead letters, the
+heartbeat, the drain) is specified in-process in tests/shared/worker/; these tests are
+about the process: signals, exit status, timing.
+"""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from typing import Any
@@ -13,6 +17,7 @@ import httpx
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo, sink_messages
+from ..reliability.helpers import metric
 
 MAIL = {"from": "a@example.com", "to": ["b@example.com"], "subject": "S", "message": "T"}
 
@@ -50,74 +55,6 @@ def queue_depth(aws: LocalAws) -> int:
     )
 
 
-def put_raw(aws: LocalAws, body: str, dedup: str) -> None:
-    sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-    sqs.send_message(
-        QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId="g", MessageDeduplicationId=dedup
-    )
-
-
-def test_poison_messages_go_to_the_dead_letter_queue_and_the_worker_goes_on(
-    limbo: Limbo, aws: LocalAws, sink: str
-) -> None:
-    _, worker = limbo.mailgun_worker(sink)
-    put_raw(aws, "not json at all", "p1")
-    put_raw(aws, json.dumps({"id": "x", "mail": {}}), "p2")
-    _, api = limbo.api()
-    httpx.post(f"{api}/v1/mail", json=MAIL).raise_for_status()
-    wait_for(lambda: len(sink_messages(sink)) == 1)
-    letters = wait_for(lambda: dead_letters(aws) if len(dead_letters(aws)) >= 2 else None)
-    reasons = sorted(m["MessageAttributes"]["limbo-reason"]["StringValue"] for m in letters)
-    assert all(reason.startswith("unparseable message") for reason in reasons)
-    assert httpx.get(f"{worker}/health").json() == {"health": "ok"}
-
-
-def test_permanent_rejection_is_dead_lettered_at_once_with_its_reason(
-    limbo: Limbo, aws: LocalAws, sink_factory: Any
-) -> None:
-    sink = sink_factory(SINK_FAIL_400="1.0")
-    limbo.mailgun_worker(sink)
-    _, api = limbo.api()
-    message_id = httpx.post(f"{api}/v1/mail", json=MAIL).json()["id"]
-    [letter] = wait_for(lambda: dead_letters(aws))
-    reason = letter["MessageAttributes"]["limbo-reason"]["StringValue"]
-    assert reason.startswith("rejected by mailgun: mailgun answered 400")
-    assert json.loads(letter["Body"])["id"] == message_id
-    # The delete follows the dead letter by a batch flush: wait for it, do not race it.
-    wait_for(lambda: queue_depth(aws) == 0)
-
-
-def test_transient_failure_is_retried_with_backoff(
-    limbo: Limbo, aws: LocalAws, sink_factory: Any
-) -> None:
-    # Every other answer is a 500: the first attempt fails, a later one succeeds.
-    sink = sink_factory(SINK_FAIL_500="0.5", SINK_SEED="3")
-    _, worker = limbo.mailgun_worker(sink, RETRY_BASE_SECONDS="1")
-    _, api = limbo.api()
-    for i in range(4):
-        httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"r{i}"}).raise_for_status()
-    wait_for(lambda: len(sink_messages(sink)) == 4, timeout=40)
-    subjects = sorted(m["fields"]["subject"][0] for m in sink_messages(sink))
-    assert subjects == ["r0", "r1", "r2", "r3"]
-    metrics = httpx.get(f"{worker}/metrics").text
-    assert 'limbo_worker_messages_total{outcome="retried",provider="mailgun"}' in metrics
-
-
-def test_slow_send_longer_than_visibility_is_not_delivered_twice(
-    limbo: Limbo, aws: LocalAws, sink_factory: Any
-) -> None:
-    sink = sink_factory(SINK_LATENCY_MS="7000")
-    sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-    sqs.set_queue_attributes(QueueUrl=aws.queue_url, Attributes={"VisibilityTimeout": "5"})
-    limbo.mailgun_worker(sink, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="20")
-    limbo.mailgun_worker(sink, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="20")
-    _, api = limbo.api()
-    httpx.post(f"{api}/v1/mail", json=MAIL).raise_for_status()
-    wait_for(lambda: sink_messages(sink), timeout=30)
-    time.sleep(3)
-    assert len(sink_messages(sink)) == 1
-
-
 def test_sigterm_finishes_in_flight_sends_and_exits_zero(
     limbo: Limbo, aws: LocalAws, sink_factory: Any
 ) -> None:
@@ -133,3 +70,54 @@ def test_sigterm_finishes_in_flight_sends_and_exits_zero(
     assert process.popen.wait(30) == 0
     assert len(sink_messages(sink)) == 5
     assert queue_depth(aws) == 0
+
+
+def test_an_idle_worker_stops_within_two_seconds_of_sigterm(limbo: Limbo, sink: str) -> None:
+    # 20 s long polls, as deployed: the worker must not wait them out.
+    process, _ = limbo.mailgun_worker(sink, WAIT_TIME_SECONDS="20")
+    wait_for(lambda: '"event": "worker started"' in limbo.log_text())
+    time.sleep(1.0)  # its long polls are now waiting on the empty queue
+    assert process.popen is not None
+    stopped = time.monotonic()
+    process.signal(signal.SIGTERM)
+    assert process.popen.wait(30) == 0
+    took = time.monotonic() - stopped
+    print(f"idle worker exited {took:.2f}s after SIGTERM")
+    assert took < 2.0
+
+
+def paused(worker: str) -> float:
+    return metric(worker, "limbo_worker_paused", reason="provider_unavailable")
+
+
+def test_a_revoked_key_pauses_the_worker_until_the_provider_answers_again(
+    limbo: Limbo, aws: LocalAws, sink_factory: Any
+) -> None:
+    sink = sink_factory(SINK_API_KEY="key-test")
+    # MAX_ATTEMPTS is the queue's maxReceiveCount (5): a pause must not use attempts up.
+    _, worker = limbo.mailgun_worker(sink)
+    wait_for(lambda: httpx.get(f"{worker}/ready").status_code == 200)
+    httpx.put(f"{sink}/control/api-key", json={"api_key": "key-rotated"}).raise_for_status()
+    _, api = limbo.api()
+    ids = [
+        httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"k{i}"}).json()["id"]
+        for i in range(3)
+    ]
+    wait_for(lambda: paused(worker) == 1)
+    assert httpx.get(f"{worker}/ready").status_code == 503
+    time.sleep(6)  # several probes, each refused, and no receive in between
+    assert queue_depth(aws) == 3 and dead_letters(aws) == []
+    assert sink_messages(sink) == []
+    log = limbo.log_text()
+    assert log.count('"event": "paused: receiving nothing until the dependency answers"') == 1
+    assert "the API key was refused" in log and "key-test" not in log
+
+    httpx.put(f"{sink}/control/api-key", json={"api_key": "key-test"}).raise_for_status()
+    wait_for(lambda: len(sink_messages(sink)) == 3, timeout=60)
+    assert sorted(m["fields"]["h:X-Limbo-Message-Id"][0] for m in sink_messages(sink)) == sorted(
+        ids
+    )
+    wait_for(lambda: paused(worker) == 0)
+    wait_for(lambda: httpx.get(f"{worker}/ready").status_code == 200)
+    wait_for(lambda: queue_depth(aws) == 0)
+    assert dead_letters(aws) == []

@@ -11,9 +11,12 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import boto3
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["LocalAws", "provision"]
 
@@ -44,14 +47,20 @@ class LocalAws:
         }
 
 
-def _client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
+class _ClientArguments(TypedDict):
+    endpoint_url: str
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+def _client_arguments(endpoint: str, region: str) -> _ClientArguments:
+    return {
+        "endpoint_url": endpoint,
+        "region_name": region,
+        "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
 
 
 def provision(
@@ -64,7 +73,8 @@ def provision(
     visibility_timeout: int = 30,
     status_table: str | None = None,
 ) -> LocalAws:
-    sqs = _client("sqs", endpoint, region)
+    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    sqs = session.client("sqs", **arguments)
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
@@ -83,11 +93,11 @@ def provision(
             ),
         },
     )["QueueUrl"]
-    ses = _client("sesv2", endpoint, region)
+    ses = session.client("sesv2", **arguments)
     ses.create_email_identity(EmailIdentity=sender)
     webhook_queue_url = None
     if status_table is not None:
-        create_status_table(_client("dynamodb", endpoint, region), status_table)
+        create_status_table(session.client("dynamodb", **arguments), status_table)
         # Webhooks need the registry in the status table; their queue is a standard one.
         webhook_queue_url = sqs.create_queue(
             QueueName=f"{base}-webhooks", Attributes={"VisibilityTimeout": "30"}
@@ -97,7 +107,7 @@ def provision(
     )
 
 
-def create_status_table(dynamodb: Any, name: str) -> None:
+def create_status_table(dynamodb: DynamoDBClient, name: str) -> None:
     """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`."""
     # Idempotent, like the queues: an existing table is kept.
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):

@@ -47,6 +47,10 @@ class Tracker(Protocol):
 
     async def unsent(self, claim: TrackerClaim, status: Status, error: str) -> None: ...
 
+    async def probe(self) -> None:
+        """Raise while the store does not answer (asked while the worker is paused on it)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -62,6 +66,9 @@ class NoTracking:
         return None
 
     async def unsent(self, claim: TrackerClaim, status: Status, error: str) -> None:
+        return None
+
+    async def probe(self) -> None:
         return None
 
     async def aclose(self) -> None:
@@ -131,6 +138,10 @@ class StoreTracking:
             log.warning("could not record status", status=status.value, error=str(failure))
         if status in (Status.FAILED, Status.REJECTED):
             await self._notify(claim.claim, status, error)
+
+    async def probe(self) -> None:
+        # One consistent read of a key no message has: answers (None) when the table does.
+        await self.store.get("limbo-store-probe")
 
     async def aclose(self) -> None:
         await self.store.aclose()
