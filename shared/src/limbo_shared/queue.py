@@ -176,13 +176,14 @@ class SqsQueue:
     ) -> str:
         """SendMessage to a standard queue: no group or deduplication id, and a per-message
         delay (0-900 s), which FIFO queues do not have."""
-        kwargs: dict[str, Any] = {
+        request: SendMessageRequestTypeDef = {
+            "QueueUrl": self.url,
             "MessageBody": body,
             "DelaySeconds": max(0, min(900, delay_seconds)),
         }
         if attributes:
-            kwargs["MessageAttributes"] = attributes
-        response = await self._call("send_message", **kwargs)
+            request["MessageAttributes"] = _sqs_attributes(attributes)
+        response = await self._call("send_message", lambda: self.client.send_message(**request))
         return str(response["MessageId"])
 
     async def receive(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .destinations import Destinations, DestinationSettings, Refused, is_public
 from .events import DeliveryJob, EventType, event_payload
-from .notify import NotifierSettings, StatusNotifier, WebhookQueue
+from .notify import NotifierSettings, StatusNotifier, WebhookQueue, open_notifier
 from .registry import (
     MAX_ATTEMPTS_KEPT,
     MAX_ENDPOINTS,
@@ -34,4 +34,5 @@ __all__ = [
     "WebhookQueue",
     "event_payload",
     "is_public",
+    "open_notifier",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -18,14 +19,15 @@ from prometheus_client import Counter
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ..aws import make_client
 from ..logs import get_logger
 from ..propagation import inject_context
-from ..queue import QueueUnavailable
-from ..store.table import StoreUnavailable
+from ..queue import QueueUnavailable, SqsQueue
+from ..store.table import DynamoTable, StoreUnavailable
 from .events import DeliveryJob, EventType, event_payload
 from .registry import Endpoint, EndpointRegistry
 
-__all__ = ["NotifierSettings", "StatusNotifier", "WebhookQueue"]
+__all__ = ["NotifierSettings", "StatusNotifier", "WebhookQueue", "open_notifier"]
 
 log = get_logger("limbo.webhooks")
 tracer = trace.get_tracer("limbo.webhooks")
@@ -150,3 +152,18 @@ class StatusNotifier:
             self._cache.clear()
         self._cache[owner] = (now, endpoints)
         return endpoints
+
+
+def open_notifier(
+    settings: NotifierSettings, table: DynamoTable, *, region: str, endpoint_url: str | None
+) -> StatusNotifier | None:
+    """The notifier WEBHOOK_QUEUE asks for (None without one), on the status table's
+    registry and an SQS client of its own: webhook jobs never wait behind long polls."""
+    if settings.webhook_queue is None:
+        return None
+    client = make_client("sqs", region=region, endpoint_url=endpoint_url, max_pool_connections=4)
+    executor = ThreadPoolExecutor(4, thread_name_prefix="webhook-queue")
+    log.info("webhooks on", queue=settings.webhook_queue.rsplit("/", 1)[-1])
+    return StatusNotifier(
+        EndpointRegistry(table), SqsQueue(client, settings.webhook_queue, executor)
+    )

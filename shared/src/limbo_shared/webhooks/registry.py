@@ -184,7 +184,10 @@ class EndpointRegistry:
 
         await self._change(owner, remove)
         if found:
-            await self.table.call("delete_item", Key=_attempts_key(endpoint_id))
+            key = _attempts_key(endpoint_id)
+            await self.table.call(
+                "delete_item", lambda client, table: client.delete_item(TableName=table, Key=key)
+            )
         return found
 
     async def rotate(self, owner: str, endpoint_id: str) -> Endpoint | None:
@@ -226,9 +229,37 @@ class EndpointRegistry:
         await self._change(owner, apply)
         return changed
 
-    async def _read(self, owner: str) -> _Item:
-        response = await self.table.call("get_item", Key=_hooks_key(owner), ConsistentRead=True)
+    async def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
+        response = await self.table.call(
+            "get_item",
+            lambda client, table: client.get_item(TableName=table, Key=key, ConsistentRead=True),
+        )
         item = response.get("Item")
+        return dict(item) if item else None
+
+    async def _put(self, item: dict[str, Any], version: int) -> None:
+        """Write ``item`` (at ``version + 1``) if the stored one is still at ``version``."""
+        item = {**item, "version": {"N": str(version + 1)}}
+        if version == 0:
+            await self.table.call(
+                "put_item",
+                lambda client, table: client.put_item(
+                    TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                ),
+            )
+            return
+        await self.table.call(
+            "put_item",
+            lambda client, table: client.put_item(
+                TableName=table,
+                Item=item,
+                ConditionExpression="version = :version",
+                ExpressionAttributeValues={":version": {"N": str(version)}},
+            ),
+        )
+
+    async def _read(self, owner: str) -> _Item:
+        item = await self._get(_hooks_key(owner))
         if not item:
             return _Item()
         endpoints = [Endpoint.from_json(raw) for raw in json.loads(item["endpoints"]["S"])]
@@ -246,24 +277,13 @@ class EndpointRegistry:
         raise ConditionFailed(None)
 
     async def _write(self, owner: str, endpoints: list[Endpoint], version: int) -> None:
-        item = {
-            **_hooks_key(owner),
-            "endpoints": {"S": json.dumps([e.to_json() for e in endpoints])},
-            "version": {"N": str(version + 1)},
-        }
-        condition = "attribute_not_exists(pk)" if version == 0 else "version = :version"
-        arguments: dict[str, Any] = {"ConditionExpression": condition}
-        if version:
-            arguments["ExpressionAttributeValues"] = {":version": {"N": str(version)}}
-        await self.table.call("put_item", Item=item, **arguments)
+        endpoints_json = json.dumps([e.to_json() for e in endpoints])
+        await self._put({**_hooks_key(owner), "endpoints": {"S": endpoints_json}}, version)
 
     # -- attempts ----------------------------------------------------------------------
 
     async def attempts(self, endpoint_id: str) -> AttemptLog:
-        response = await self.table.call(
-            "get_item", Key=_attempts_key(endpoint_id), ConsistentRead=True
-        )
-        item = response.get("Item")
+        item = await self._get(_attempts_key(endpoint_id))
         if not item:
             return AttemptLog()
         raw = json.loads(item["log"]["S"])
@@ -289,20 +309,9 @@ class EndpointRegistry:
                 "attempts": [asdict(a) for a in log.attempts],
                 "failing_since": log.failing_since,
             }
-            item = {
-                **_attempts_key(endpoint_id),
-                "log": {"S": json.dumps(body)},
-                "version": {"N": str(log.version)},
-            }
-            arguments: dict[str, Any] = {
-                "ConditionExpression": "attribute_not_exists(pk)"
-                if current.version == 0
-                else "version = :version"
-            }
-            if current.version:
-                arguments["ExpressionAttributeValues"] = {":version": {"N": str(current.version)}}
+            item = {**_attempts_key(endpoint_id), "log": {"S": json.dumps(body)}}
             try:
-                await self.table.call("put_item", Item=item, **arguments)
+                await self._put(item, current.version)
             except ConditionFailed:
                 continue
             return log
