@@ -4,8 +4,10 @@ Takes ``POST`` on any path, prints each webhook on one line and keeps it (body a
 Standard Webhooks headers) for ``GET /received``; ``DELETE /received`` forgets them.
 With a secret (``RECEIVER_SECRET``, or ``PUT /secret`` with the ``whsec_...`` limbo
 answered at registration) it verifies each one with the ``standardwebhooks`` library and
-says so. ``RECEIVER_FAIL_FIRST=N`` answers 500 to the first N webhooks,
-``RECEIVER_FAIL=1`` to all of them: a receiver that is down.
+says so. ``RECEIVER_FAIL_FIRST=N`` answers 500 to the first N webhooks of each path,
+``RECEIVER_FAIL=1`` to all of them (a receiver that is down); the query parameters
+``?fail_first=N`` and ``?fail=1`` do the same for one endpoint URL, so one receiver
+can play several applications.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class ReceiverConfig:
 class _State:
     received: list[dict[str, Any]] = field(default_factory=list)
     requests: int = 0
+    per_path: dict[str, int] = field(default_factory=dict)
 
 
 def create_app(config: ReceiverConfig | None = None) -> Starlette:
@@ -56,8 +59,12 @@ def create_app(config: ReceiverConfig | None = None) -> Starlette:
     async def receive(request: Request) -> Response:
         body = (await request.body()).decode("utf-8", "replace")
         state.requests += 1
+        path = request.url.path
+        state.per_path[path] = count = state.per_path.get(path, 0) + 1
         headers = {name: request.headers.get(name, "") for name in _HEADERS}
-        failing = config.fail_always or state.requests <= config.fail_first
+        fail_first = int(request.query_params.get("fail_first", config.fail_first))
+        fail_always = config.fail_always or request.query_params.get("fail", "0") != "0"
+        failing = fail_always or count <= fail_first
         verified: bool | None = None
         if config.secret:
             try:
@@ -68,7 +75,7 @@ def create_app(config: ReceiverConfig | None = None) -> Starlette:
         state.received.append(
             {
                 "at": time.time(),
-                "path": request.url.path,
+                "path": path,
                 "headers": headers,
                 "body": body,
                 "verified": verified,
@@ -89,7 +96,9 @@ def create_app(config: ReceiverConfig | None = None) -> Starlette:
         if request.method == "DELETE":
             state.received.clear()
             return Response(status_code=204)
-        return JSONResponse({"requests": state.requests, "received": state.received})
+        path = request.query_params.get("path")
+        chosen = [r for r in state.received if path is None or r["path"] == path]
+        return JSONResponse({"requests": state.requests, "received": chosen})
 
     async def secret(request: Request) -> Response:
         config.secret = (await request.body()).decode().strip() or None

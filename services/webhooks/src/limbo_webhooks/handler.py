@@ -102,7 +102,7 @@ class WebhookHandler:
         log.info(
             "webhook attempt",
             endpoint=endpoint.id,
-            event=job.event.value,
+            webhook_event=job.event.value,
             attempt=job.attempt + 1,
             outcome=attempt.outcome,
             status_code=attempt.status_code,
