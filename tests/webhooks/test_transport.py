@@ -132,7 +132,8 @@ async def test_a_name_resolving_to_loopback_is_refused_when_it_is_connected(
     rules = DestinationSettings(webhook_allow_http=True).destinations
     deliverer = Deliverer(rules, timeout=5, max_response_bytes=1024, max_connections=2)
     name = socket.gethostname()
-    if not any(info[4][0].startswith("127.") for info in socket.getaddrinfo(name, port, type=1)):
+    resolved = {str(info[4][0]) for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM)}
+    if not any(address.startswith("127.") for address in resolved):
         pytest.skip(f"{name} does not resolve to loopback here")
     attempt = await deliverer.deliver(_endpoint(f"http://{name}:{port}/"), _job())
     await deliverer.aclose()
