@@ -36,6 +36,7 @@ IMAGES = (
     ImageSpec("limbo-api", "services/api/Dockerfile"),
     ImageSpec("limbo-ses-worker", "services/ses-worker/Dockerfile"),
     ImageSpec("limbo-mailgun-worker", "services/mailgun-worker/Dockerfile"),
+    ImageSpec("limbo-webhooks", "services/webhooks/Dockerfile"),
     ImageSpec("limbo-devtools", "devtools/Dockerfile"),
 )
 

@@ -21,10 +21,10 @@ from limbo_devtools.processes import free_port
 from ..conftest import sink_messages
 from .conftest import IMAGES, REPORT, Built, Containers, Podman
 
-# A cold build of all four images takes minutes on two shared cores; warm, seconds.
+# A cold build of all five images takes minutes on two shared cores; warm, seconds.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker")
+SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker", "limbo-webhooks")
 # The issue aims at 200 MB; the debootstrap base alone is ~130 MB, so this bound catches
 # a regression (a compiler, a cache, the dev dependencies) rather than the aim itself.
 MAX_SERVICE_IMAGE_MB = 260
