@@ -7,6 +7,8 @@ from typing import Any
 from limbo_shared.schema import MailRequest
 from limbo_shared.store import Status
 
+from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
+
 __all__ = ["openapi_document"]
 
 _PROBLEM = {
@@ -15,8 +17,16 @@ _PROBLEM = {
     "properties": {
         "Message": {
             "type": "string",
-            "enum": ["not submitted", "not found", "refused", "unavailable"],
-            "description": "`not submitted` for POST /v1/mail, else what was refused",
+            "enum": [
+                "not submitted",
+                "not registered",
+                "not found",
+                "not available",
+                "refused",
+                "unavailable",
+            ],
+            "description": "`not submitted` for POST /v1/mail, `not registered` for POST "
+            "/v1/webhooks, else what was refused",
         },
         "Problem": {"type": "string", "description": "What is wrong, naming the field"},
     },
@@ -192,6 +202,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            **webhook_paths(_problem, _UNAUTHORIZED, _RATE_LIMITED),
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
@@ -213,6 +224,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 }
             },
         },
+        "webhooks": webhooks_sent(),
         "security": [{"apiKey": []}],
         "components": {
             "securitySchemes": {
@@ -228,6 +240,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 **definitions,
                 "MailRequest": mail_schema,
                 "Problem": _PROBLEM,
+                **webhook_schemas(),
                 "Submitted": {
                     "type": "object",
                     "required": ["Message", "id"],

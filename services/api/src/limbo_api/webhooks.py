@@ -48,7 +48,8 @@ class Registration(BaseModel):
     @classmethod
     def _known(cls, value: object) -> object:
         if isinstance(value, list):
-            unknown = [v for v in value if v not in {e.value for e in EventType}]
+            known_values = {e.value for e in EventType}
+            unknown = [v for v in value if not isinstance(v, str) or v not in known_values]
             if unknown:
                 known = ", ".join(e.value for e in EventType)
                 raise ValueError(f"{unknown[0]!r} is not an event type (one of {known})")
