@@ -174,10 +174,15 @@ def webhook_routes(
         log.info("webhook secret rotated", endpoint=endpoint_id)
         return JSONResponse({**endpoint.public(), "secret": endpoint.secret})
 
+    # One route per path, so a 405 names every method the path has (its Allow header).
+    async def collection(request: Request) -> Response:
+        return await (register if request.method == "POST" else listing)(request)
+
+    async def item(request: Request) -> Response:
+        return await (delete if request.method == "DELETE" else show)(request)
+
     return [
-        Route("/v1/webhooks", register, methods=["POST"]),
-        Route("/v1/webhooks", listing, methods=["GET"]),
-        Route("/v1/webhooks/{endpoint_id}", show, methods=["GET"]),
-        Route("/v1/webhooks/{endpoint_id}", delete, methods=["DELETE"]),
+        Route("/v1/webhooks", collection, methods=["GET", "POST"]),
+        Route("/v1/webhooks/{endpoint_id}", item, methods=["GET", "DELETE"]),
         Route("/v1/webhooks/{endpoint_id}/rotate", rotate, methods=["POST"]),
     ]
