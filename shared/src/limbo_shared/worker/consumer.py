@@ -23,10 +23,13 @@ import random
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 from ..batching import Batcher
 from ..logs import bind_message, get_logger
@@ -140,7 +143,7 @@ class SourceQueue(Protocol):
         self, changes: Sequence[tuple[str, int]]
     ) -> list[BaseException | None]: ...
 
-    async def attributes(self, *names: str) -> dict[str, str]: ...
+    async def attributes(self, *names: QueueAttributeNameType) -> dict[str, str]: ...
 
 
 class DeadLetterQueue(Protocol):
