@@ -140,7 +140,7 @@ class WebhookHandler:
             return None
 
     async def _disable(self, job: DeliveryJob, failing_for: float) -> Outcome:
-        reason = f"every attempt failed for {failing_for / 3600:.1f} h"
+        reason = f"every attempt failed for {_duration(failing_for)}"
         try:
             await self.registry.disable(job.owner, job.endpoint_id, reason)
         except (StoreUnavailable, ConditionFailed) as error:
@@ -178,3 +178,13 @@ def _host(url: str) -> str:
         return urlsplit(url).hostname or "?"
     except ValueError:
         return "?"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86_400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86_400:.1f} days"
