@@ -7,6 +7,8 @@ import asyncio
 import time
 from typing import Any, cast
 
+from prometheus_client import REGISTRY
+
 from limbo_shared.queue import ReceivedMessage
 from limbo_shared.webhooks import (
     Attempt,
@@ -104,10 +106,16 @@ def _handler(
     return handler, queue
 
 
+def _count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_a_failure_goes_back_on_the_queue_with_the_next_attempt_and_its_delay() -> None:
     handler, queue = _handler(FakeRegistry(_endpoint("ep_a")), FakeDeliverer(status=503))
     job = _job("ep_a")
+    before = _count("limbo_webhook_attempts_total", outcome="http_error")
     assert await handler.handle(_message(job)) == Done("retry_scheduled")
+    assert _count("limbo_webhook_attempts_total", outcome="http_error") == before + 1
     [(retry, delay)] = queue.sent
     assert retry.attempt == 1
     assert 4 <= delay <= 6  # WEBHOOK_RETRY_BASE=5 s, jittered
@@ -160,7 +168,9 @@ async def test_a_slow_endpoint_holds_only_its_share_of_the_worker() -> None:
     assert await handler.handle(_message(_job("ep_slow"))) == Done("endpoint_busy")
     assert queue.sent[-1][1] == 5
     # ...and another endpoint's webhook goes out at once.
+    lag_before = _count("limbo_webhook_delivery_lag_seconds_count")
     fast = await asyncio.wait_for(handler.handle(_message(_job("ep_fast"))), 1)
     assert fast == Done("delivered")
+    assert _count("limbo_webhook_delivery_lag_seconds_count") == lag_before + 1
     deliverer.release.set()
     assert [await task for task in held] == [Done("delivered")] * 2
