@@ -14,6 +14,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from limbo_shared.errors import describe_validation_error
 from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.store import ConditionFailed, StoreUnavailable
@@ -27,7 +28,7 @@ from limbo_shared.webhooks import (
 )
 
 from .access import owner_of
-from .validation import InvalidMail, describe, parse_json_object
+from .validation import InvalidMail, parse_json_object
 
 __all__ = ["webhook_routes"]
 
@@ -97,7 +98,7 @@ def webhook_routes(
         except InvalidMail as error:
             return problem(error.status, error.problem, message="not registered")
         except ValidationError as error:
-            return problem(422, describe(error), message="not registered")
+            return problem(422, describe_validation_error(error), message="not registered")
         except TimeoutError:
             return problem(408, "the body did not arrive in time", message="not registered")
         except ClientDisconnect:
