@@ -22,6 +22,7 @@ from limbo_ses_worker.provider import SesSettings
 from limbo_shared.aws import make_client
 from limbo_shared.config import load_settings
 from limbo_shared.queue import SqsQueue
+from limbo_shared.scheduler import SchedulerSettings
 from limbo_shared.worker import WorkerSettings
 from limbo_shared.worker.server import health_app
 from limbo_webhooks.settings import WebhookSettings
@@ -58,9 +59,12 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "api": (ApiSettings,),
     "ses-worker": (WorkerSettings, SesSettings),
     "mailgun-worker": (WorkerSettings, MailgunSettings),
+    "scheduler": (SchedulerSettings,),
     "webhooks": (WebhookSettings,),
 }
 SERVICES = tuple(SETTINGS)
+# Scaled by KEDA on the FIFO queue's depth; the scheduler runs a fixed replica count.
+WORKERS = ("ses-worker", "mailgun-worker")
 # Metadata keys KEDA 2.20's aws-sqs-queue scaler reads (pkg/scalers/aws_sqs_queue_scaler.go,
 # awsSqsQueueMetadata, plus queueURLFromEnv resolved by KEDA's generic *FromEnv handling and
 # the deprecated identityOwner read by its AWS authorization helper).
@@ -119,7 +123,7 @@ def values_of(path: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("values", WITH_KEDA, ids=values_id)
 def test_each_worker_has_a_scaled_object_targeting_it_and_no_fixed_replicas(values: Path) -> None:
     r = rendered(values)
-    workers = {name: d for name, d in service_deployments(r).items() if name != "api"}
+    workers = {name: d for name, d in service_deployments(r).items() if name in WORKERS}
     assert workers
     targets = {}
     for scaled in r.of_kind("ScaledObject"):
@@ -199,8 +203,9 @@ def test_without_keda_workers_run_fixed_replicas(values: Path) -> None:
     for name, deployment in service_deployments(r).items():
         if name == "api":
             continue
-        key = {"ses-worker": "sesWorker", "mailgun-worker": "mailgunWorker"}[name]
-        assert deployment["spec"]["replicas"] == expected[key].get("replicas", 1)
+        key = {"ses-worker": "sesWorker", "mailgun-worker": "mailgunWorker"}.get(name, name)
+        default = values_of(CHART / "values.yaml")[key]["replicas"]
+        assert deployment["spec"]["replicas"] == expected.get(key, {}).get("replicas", default)
 
 
 def test_scaled_object_carries_the_configured_scaling_behaviour() -> None:
@@ -304,7 +309,13 @@ def test_settings_land_in_the_variables_the_services_read() -> None:
     assert api["SENDER_DOMAINS"] == ses["SENDER_DOMAINS"] == "example.com,*.example.com"
     assert api["KEY_SENDER_DOMAINS"] == "billing=billing.example.org"
     assert api["MAX_CONCURRENT_REQUESTS"] == "512"
-    assert api["MAX_REQUEST_BYTES"] == "1048576", "no 1.048576e+06 from a float"
+    assert api["MAX_REQUEST_BYTES"] == "14680064", "no 1.4680064e+07 from a float"
+    assert api["MAX_ATTACHMENT_BYTES"] == "10000000"
+    assert api["PAYLOAD_BUCKET"] == "limbo-payloads-example"
+    scheduler = env_of(r, r.get("Deployment", "limbo-scheduler"))
+    schedule_queue = "https://sqs.us-east-1.amazonaws.com/123456789012/limbo-schedule"
+    assert api["SCHEDULE_QUEUE"] == scheduler["SCHEDULE_QUEUE"] == schedule_queue
+    assert scheduler["QUEUE"] == api["QUEUE"]
     assert api["QUEUE"] == "https://sqs.us-east-1.amazonaws.com/123456789012/limbo.fifo"
 
 
@@ -413,6 +424,7 @@ def test_probes_hit_the_real_endpoints_of_the_services(aws: LocalAws) -> None:
         "api": create_app(settings, queue, API_METRICS),
         "ses-worker": health_app(lambda: True),
         "mailgun-worker": health_app(lambda: True),
+        "scheduler": health_app(lambda: True),
     }
     for name, deployment in deployments.items():
         container = main_container(deployment)
@@ -475,7 +487,7 @@ def test_workers_get_more_time_to_stop_than_their_drain_takes(values: Path) -> N
         if name == "api":
             sleep = int(main_container(deployment)["lifecycle"]["preStop"]["exec"]["command"][-1])
             assert grace > sleep + 20  # uvicorn's timeout_graceful_shutdown
-        else:
+        elif name in WORKERS:
             assert grace > float(env_of(r, deployment)["SHUTDOWN_GRACE"])
 
 

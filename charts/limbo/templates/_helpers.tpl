@@ -98,6 +98,23 @@ http://{{ include "limbo.componentName" (dict "root" . "component" "mailgun-sink
 {{- end }}
 {{- end }}
 
+{{- define "limbo.scheduleUrl" -}}
+{{- if .Values.queue.scheduleUrl }}{{ .Values.queue.scheduleUrl }}
+{{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-schedule
+{{- end }}
+{{- end }}
+
+{{- define "limbo.payloadBucket" -}}
+{{- if .Values.payloads.bucket }}{{ .Values.payloads.bucket }}
+{{- else if .Values.devtools.enabled }}{{ .Values.devtools.queueName | trimSuffix ".fifo" | lower | trunc 50 }}-payloads
+{{- end }}
+{{- end }}
+
+{{- /* The scheduler runs when enabled and there is a schedule queue for it to read. */}}
+{{- define "limbo.schedulerEnabled" -}}
+{{- if and .Values.scheduler.enabled (include "limbo.scheduleUrl" .) }}true{{ end }}
+{{- end }}
+
 {{- define "limbo.otlpEndpoint" -}}
 {{- if .Values.telemetry.otlpEndpoint }}{{ .Values.telemetry.otlpEndpoint }}
 {{- else if and .Values.devtools.enabled .Values.devtools.jaeger.enabled }}http://{{ include "limbo.componentName" (dict "root" . "component" "jaeger") }}:4318

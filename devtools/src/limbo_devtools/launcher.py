@@ -74,6 +74,7 @@ COMPONENTS: dict[str, Component] = {
     ),
     "sink": Component("limbo-mailgun-sink", port_variable="SINK_PORT", limbo=False, env=_sink_env),
     "api": Component("limbo-api"),
+    "scheduler": Component("limbo-scheduler"),
     "ses-worker": Component("limbo-ses-worker"),
     "mailgun-worker": Component("limbo-mailgun-worker", env=_mailgun_env),
     "webhooks": Component("limbo-webhooks", env=_webhooks_env),

@@ -1,5 +1,6 @@
 """Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
-and (when asked) the DynamoDB status table with its TTL and the webhook queue.
+the schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
+asked) the DynamoDB status table with its TTL and the webhook queue.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -17,8 +18,14 @@ import boto3
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
 
-__all__ = ["LocalAws", "provision"]
+__all__ = ["PAYLOAD_EXPIRY_DAYS", "LocalAws", "provision"]
+
+# Set explicitly: older queues and IaC defaults still say 256 KiB.
+MAX_MESSAGE_SIZE = "1048576"
+# Longer than any message can live on the queues (SQS keeps at most 14 days).
+PAYLOAD_EXPIRY_DAYS = 15
 
 
 @dataclass(frozen=True)
@@ -29,14 +36,19 @@ class LocalAws:
     endpoint: str
     sender: str
     status_table: str | None = None
+    schedule_queue_url: str | None = None
+    payload_bucket: str | None = None
     webhook_queue_url: str | None = None
 
     def environment(self) -> dict[str, str]:
-        tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
-        if self.webhook_queue_url:
-            tracking["WEBHOOK_QUEUE"] = self.webhook_queue_url
+        optional = {
+            "STATUS_TABLE": self.status_table,
+            "SCHEDULE_QUEUE": self.schedule_queue_url,
+            "PAYLOAD_BUCKET": self.payload_bucket,
+            "WEBHOOK_QUEUE": self.webhook_queue_url,
+        }
         return {
-            **tracking,
+            **{name: value for name, value in optional.items() if value},
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
@@ -77,7 +89,11 @@ def provision(
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
-        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"},
+        Attributes={
+            "FifoQueue": "true",
+            "MessageRetentionPeriod": "1209600",
+            "MaximumMessageSize": MAX_MESSAGE_SIZE,
+        },
     )["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(
         QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
@@ -87,6 +103,7 @@ def provision(
         Attributes={
             "FifoQueue": "true",
             "VisibilityTimeout": str(visibility_timeout),
+            "MaximumMessageSize": MAX_MESSAGE_SIZE,
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
             ),
@@ -105,8 +122,43 @@ def provision(
         webhook_queue_url = sqs.create_queue(
             QueueName=f"{base}-webhooks", Attributes={"VisibilityTimeout": "30"}
         )["QueueUrl"]
+    # A standard queue: only those take a per-message DelaySeconds.
+    schedule_url = sqs.create_queue(
+        QueueName=f"{base}-schedule",
+        Attributes={"MaximumMessageSize": MAX_MESSAGE_SIZE, "VisibilityTimeout": "30"},
+    )["QueueUrl"]
+    bucket = f"{base.lower()[:50]}-payloads"
+    create_payload_bucket(session.client("s3", **arguments), bucket)
     return LocalAws(
-        queue_url, dead_letter_url, region, endpoint, sender, status_table, webhook_queue_url
+        queue_url,
+        dead_letter_url,
+        region,
+        endpoint,
+        sender,
+        status_table,
+        schedule_queue_url=schedule_url,
+        payload_bucket=bucket,
+        webhook_queue_url=webhook_queue_url,
+    )
+
+
+def create_payload_bucket(s3: S3Client, name: str) -> None:
+    """The bucket for offloaded payloads, as the README documents it: an expiry rule
+    deletes what the workers did not (a crash between the send and the delete)."""
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "limbo-payload-expiry",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": PAYLOAD_EXPIRY_DAYS},
+                }
+            ]
+        },
     )
 
 

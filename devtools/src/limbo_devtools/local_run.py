@@ -1,10 +1,11 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
 Starts, through the one launcher (launcher.py), the AWS emulator (limbo-moto) with the
-FIFO queue, its dead-letter queue, a verified SES identity and the DynamoDB status
-table; a Mailgun-compatible sink; the API (with one demo API key, printed at start);
-the SES and Mailgun workers; the webhook worker on its queue, and a webhook receiver
-playing an application that registered an endpoint.
+FIFO queue, its dead-letter queue, a verified SES identity, the DynamoDB status table,
+the schedule queue and the S3 bucket for large payloads; a Mailgun-compatible sink; the
+API (with one demo API key, printed at start); the scheduler; the SES and Mailgun
+workers; the webhook worker on its queue, and a webhook receiver playing an
+application that registered an endpoint.
 Both workers consume the one queue, so each message is sent by whichever is free (and
 a message one provider fails on may be sent by the other on retry).
 """
@@ -99,10 +100,11 @@ def main() -> None:
         keys = {"AUTH": "enabled", "API_KEYS": f"demo={hash_key(demo_key)}"}
         # limbo's own processes log to this terminal; the emulators to files.
         launcher.start("api", port=args.api_port, console=True, extra=keys)
+        launcher.start("scheduler", port=9093, console=True)
         launcher.start("mailgun-worker", port=9092, console=True)
         if not args.no_ses:
             launcher.start("ses-worker", port=9091, console=True)
-        launcher.start("webhooks", port=9093, console=True)
+        launcher.start("webhooks", port=9094, console=True)
         print(
             BANNER.format(
                 api=args.api_port,

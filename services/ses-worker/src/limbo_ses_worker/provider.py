@@ -1,4 +1,4 @@
-"""AWS SES v2 ``SendEmail`` with Simple content."""
+"""AWS SES v2 ``SendEmail`` with Simple content (attachments included)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, field_validator
 
 from limbo_shared.addresses import InvalidMailbox, parse_mailbox
+from limbo_shared.attachments import PROVIDER_CAPS, Attachment, encoded_size
 from limbo_shared.aws import AwsError, call_aws, make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
@@ -23,6 +24,7 @@ from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
 if TYPE_CHECKING:
     from types_boto3_sesv2.type_defs import (
+        AttachmentTypeDef,
         BodyTypeDef,
         DestinationTypeDef,
         MessageHeaderTypeDef,
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
         SendEmailRequestTypeDef,
     )
 
-__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
+__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address", "ses_attachments"]
 
 # Refusals of this message that no retry will fix.
 _PERMANENT = frozenset(
@@ -124,6 +126,8 @@ def send_email_request(
     ]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
     simple["Headers"] = headers
+    if request.attachments:
+        simple["Attachments"] = ses_attachments(request.attachments)
     destination: DestinationTypeDef = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
@@ -143,6 +147,27 @@ def send_email_request(
     if configuration_set:
         arguments["ConfigurationSetName"] = configuration_set
     return arguments
+
+
+def ses_attachments(attachments: list[Attachment]) -> list[AttachmentTypeDef]:
+    """SESv2 Simple content's Attachments: SES builds the MIME itself (inline by Content-ID)."""
+    if encoded_size(attachments) > PROVIDER_CAPS["ses"]:
+        raise PermanentProviderError(
+            f"attachments exceed SES's {PROVIDER_CAPS['ses']} bytes per message (base64)"
+        )
+    result = []
+    for attachment in attachments:
+        entry: AttachmentTypeDef = {
+            "FileName": attachment.filename,
+            "ContentType": attachment.content_type,
+            "RawContent": attachment.data(),
+            "ContentTransferEncoding": "BASE64",
+            "ContentDisposition": "INLINE" if attachment.content_id else "ATTACHMENT",
+        }
+        if attachment.content_id:
+            entry["ContentId"] = attachment.content_id
+        result.append(entry)
+    return result
 
 
 class SesProvider:

@@ -14,7 +14,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
+from ..errors import describe_validation_error
 from ..logs import bind_for_task, get_logger
+from ..payload import PayloadMissing, PayloadStore, PayloadUnavailable
 from ..provider import (
     PermanentProviderError,
     Provider,
@@ -47,8 +49,11 @@ class MailHandler:
         tracker: Tracker | None = None,
         metrics: WorkerMetrics | None = None,
         max_attempts: int | None = None,
+        payloads: PayloadStore | None = None,
     ) -> None:
         self.name = provider.name
+        # Resolves offloaded bodies (S3 pointers); without a client only inline ones work.
+        self.payloads = payloads or PayloadStore(None, None)
         self.settings = settings
         self.provider = provider
         self.tracker: Tracker = tracker or NoTracking()
@@ -62,16 +67,38 @@ class MailHandler:
     async def handle(self, message: ReceivedMessage) -> Outcome:
         span = trace.get_current_span()
         try:
-            mail = QueuedMail.from_json(message.body)
+            body = await self.payloads.resolve(message.body, message.message_attributes)
+        except PayloadMissing as error:
+            return DeadLetter(str(error), "dead_lettered")
+        except PayloadUnavailable as error:
+            return Retry(str(error), self._delay(message, None))
+        try:
+            mail = QueuedMail.from_json(body)
         except ValidationError as error:
-            return DeadLetter(f"unparseable message: {_first_error(error)}", "dead_lettered")
+            reason = f"unparseable message: {describe_validation_error(error, limit=1)}"
+            return DeadLetter(reason, "dead_lettered")
         span.set_attribute("limbo.message.id", mail.id)
         # For the rest of this message's task: the consumer's lines (retry, dead letter)
         # name limbo's id too.
         bind_for_task(message_id=mail.id)
         if message.sent_timestamp is not None:
             self.metrics.time_in_queue.observe(max(0.0, time.time() - message.sent_timestamp))
-        return await self._send(message, mail, span)
+        outcome = await self._send(message, mail, span)
+        if isinstance(outcome, Done | DeadLetter):
+            # The final outcome: the offloaded payload is no longer needed. Deleted just
+            # before the queue message; should that delete fail, the redelivery finds no
+            # payload and is dead-lettered (it was sent or refused already), never resent.
+            await self._discard_payload(message)
+        return outcome
+
+    async def _discard_payload(self, message: ReceivedMessage) -> None:
+        try:
+            await self.payloads.discard(message.body, message.message_attributes)
+        except PayloadUnavailable as error:
+            log.warning(
+                "offloaded payload not deleted; the bucket's lifecycle rule expires it",
+                error=str(error),
+            )
 
     async def _send(self, message: ReceivedMessage, mail: QueuedMail, span: trace.Span) -> Outcome:
         claim = await self.tracker.claim(mail)
@@ -153,9 +180,3 @@ class MailHandler:
     async def aclose(self) -> None:
         await self.provider.aclose()
         await self.tracker.aclose()
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"

@@ -39,8 +39,6 @@ class TrackerClaim:
 
 
 class Tracker(Protocol):
-    enabled: bool
-
     async def claim(self, mail: QueuedMail) -> TrackerClaim: ...
 
     async def sent(self, claim: TrackerClaim, provider_message_id: str) -> None: ...
@@ -56,8 +54,6 @@ class Tracker(Protocol):
 
 class NoTracking:
     """Tracking off: every message is claimed, nothing is written (at-least-once)."""
-
-    enabled = False
 
     async def claim(self, mail: QueuedMail) -> TrackerClaim:
         return TrackerClaim(Claim(ClaimOutcome.CLAIMED, mail.id))
@@ -76,8 +72,6 @@ class NoTracking:
 
 
 class StoreTracking:
-    enabled = True
-
     def __init__(
         self,
         store: MessageStore,
