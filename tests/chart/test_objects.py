@@ -64,7 +64,7 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
 }
 SERVICES = tuple(SETTINGS)
 # Scaled by KEDA on the FIFO queue's depth; the scheduler runs a fixed replica count.
-WORKERS = ("ses-worker", "mailgun-worker")
+WORKERS = ("ses-worker", "mailgun-worker", "webhooks")
 # Metadata keys KEDA 2.20's aws-sqs-queue scaler reads (pkg/scalers/aws_sqs_queue_scaler.go,
 # awsSqsQueueMetadata, plus queueURLFromEnv resolved by KEDA's generic *FromEnv handling and
 # the deprecated identityOwner read by its AWS authorization helper).
