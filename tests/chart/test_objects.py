@@ -25,6 +25,7 @@ from limbo_shared.queue import SqsQueue
 from limbo_shared.scheduler import SchedulerSettings
 from limbo_shared.worker import WorkerSettings
 from limbo_shared.worker.server import health_app
+from limbo_webhooks.settings import WebhookSettings
 
 # Prometheus metrics register once per process: share the API tests' instance.
 from ..api.conftest import _METRICS as API_METRICS
@@ -37,6 +38,7 @@ from .conftest import (
     Rendered,
     helm,
     render,
+    render_error,
     rendered,
     values_id,
 )
@@ -49,6 +51,7 @@ INGRESS_TLS = CI / "ingress-tls-values.yaml"
 EXISTING_SECRETS = CI / "existing-secrets-values.yaml"
 LOCAL = CI / "local-values.yaml"
 LOCAL_KEDA = CI / "local-keda-values.yaml"
+WEBHOOKS = CI / "webhooks-values.yaml"
 WITH_KEDA = [p for p in CI_VALUES if p not in (KEDA_OFF, LOCAL)]
 
 # The settings classes each service builds from its environment at start.
@@ -57,10 +60,11 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "ses-worker": (WorkerSettings, SesSettings),
     "mailgun-worker": (WorkerSettings, MailgunSettings),
     "scheduler": (SchedulerSettings,),
+    "webhooks": (WebhookSettings,),
 }
 SERVICES = tuple(SETTINGS)
 # Scaled by KEDA on the FIFO queue's depth; the scheduler runs a fixed replica count.
-WORKERS = ("ses-worker", "mailgun-worker")
+WORKERS = ("ses-worker", "mailgun-worker", "webhooks")
 # Metadata keys KEDA 2.20's aws-sqs-queue scaler reads (pkg/scalers/aws_sqs_queue_scaler.go,
 # awsSqsQueueMetadata, plus queueURLFromEnv resolved by KEDA's generic *FromEnv handling and
 # the deprecated identityOwner read by its AWS authorization helper).
@@ -744,3 +748,37 @@ def test_production_values_run_no_development_stand_in() -> None:
         secret = r.find("Secret", RELEASE)
         if secret is not None:
             assert base64.b64decode(secret["data"]["AWS_ACCESS_KEY_ID"]) != b"testing"
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+def test_the_webhook_worker_consumes_and_scales_on_its_own_queue() -> None:
+    r = rendered(WEBHOOKS)
+    hooks_queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo-webhooks"
+    worker = env_of(r, r.get("Deployment", "limbo-webhooks"))
+    assert worker["QUEUE"] == hooks_queue
+    assert worker["DEADLETTERQUEUE"] == "", "no dead letters into the mail queue's FIFO DLQ"
+    assert worker["STATUS_TABLE"] == "limbo-status"
+    assert (worker["WEBHOOK_RETRY_BASE"], worker["WEBHOOK_DISABLE_AFTER"]) == ("10", "259200")
+    assert worker["WEBHOOK_ALLOW_HOSTS"] == "receiver.apps.svc.cluster.local,10.40.0.0/16"
+    trigger = r.get("ScaledObject", "limbo-webhooks")["spec"]["triggers"][0]["metadata"]
+    assert trigger["queueURL"] == hooks_queue
+    assert r.get("ScaledObject", "limbo-webhooks")["spec"]["maxReplicaCount"] == 4
+    mail_trigger = r.get("ScaledObject", "limbo-ses-worker")["spec"]["triggers"][0]["metadata"]
+    assert mail_trigger["queueURL"].endswith("/limbo.fifo")
+    # The mail workers put the jobs there; the API applies the same destination rules.
+    ses = env_of(r, r.get("Deployment", "limbo-ses-worker"))
+    assert ses["WEBHOOK_QUEUE"] == hooks_queue and ses["QUEUE"].endswith("/limbo.fifo")
+    api = env_of(r, r.get("Deployment", "limbo-api"))
+    assert api["WEBHOOK_ALLOW_HOSTS"] == worker["WEBHOOK_ALLOW_HOSTS"]
+    assert "WEBHOOK_ALLOW_HTTP" not in api
+
+
+def test_webhooks_are_off_by_default_and_refused_without_tracking() -> None:
+    r = rendered(DEFAULT)
+    assert r.find("Deployment", "limbo-webhooks") is None
+    assert "WEBHOOK_QUEUE" not in r.get("ConfigMap", RELEASE)["data"]
+    assert "needs tracking.statusTable" in render_error([WEBHOOKS], ["tracking.statusTable="])
+    assert "needs webhooks.queueUrl" in render_error([WEBHOOKS], ["webhooks.queueUrl="])
+    assert "webhooks" in render_error([WEBHOOKS], ["webhooks.queueUrl=https://q.example/x.fifo"])

@@ -6,6 +6,10 @@
   clock, not of the text). A generated schema-valid body over either is brought within
   it, so the positive-data check tests the rules the schema does state; batches get
   the same per email.
+- The rule of webhook URLs the schema cannot state either: the host must be public
+  (no loopback, private or metadata addresses, no credentials in the URL). A
+  schema-valid registration whose URL limbo refuses gets a public one instead, so the
+  positive-data check tests the rest of the body; schema-invalid URLs stay as they are.
 - No targeted search. Schemathesis's fuzzing phase calls ``hypothesis.target()`` on
   every case (to lean towards accepted inputs), which makes Hypothesis run its
   optimise phase after generating: a hill climb that redraws and re-sends variations of
@@ -24,6 +28,10 @@ import schemathesis
 
 from limbo_shared.scheduling import parse_rfc3339
 from limbo_shared.schema import MAX_RECIPIENTS
+from limbo_shared.webhooks import DestinationSettings, Refused
+from limbo_shared.webhooks.destinations import MAX_URL_LENGTH
+
+_DESTINATIONS = DestinationSettings().destinations
 
 MAX_SCHEDULE_HOURS = 72  # the API's default, which the fuzzed API runs with
 
@@ -31,11 +39,26 @@ MAX_SCHEDULE_HOURS = 72  # the API's default, which the fuzzed API runs with
 @schemathesis.hook
 def map_case(context: schemathesis.HookContext, case: Any) -> Any:
     # map_case (unlike map_body) also reaches the coverage phase's cases.
-    if isinstance(case.body, list):
+    if case.operation.path == "/v1/webhooks" and case.method.upper() == "POST":
+        case.body = _public_url(case.body)
+    elif isinstance(case.body, list):
         case.body = [_within_schedule_window(_within_recipient_limit(b)) for b in case.body]
     else:
         case.body = _within_schedule_window(_within_recipient_limit(case.body))
     return case
+
+
+def _public_url(body: Any) -> Any:
+    if not isinstance(body, dict):
+        return body
+    url = body.get("url")
+    if not isinstance(url, str) or not 1 <= len(url) <= MAX_URL_LENGTH:
+        return body  # invalid by the schema: the API must refuse it as it is
+    try:
+        _DESTINATIONS.check_url(url)
+    except Refused:
+        return {**body, "url": "https://hooks.example.com/fuzz"}
+    return body
 
 
 def _within_schedule_window(body: Any) -> Any:

@@ -1,7 +1,8 @@
 {{/*
 A provider worker: its Deployment, a Service for its metrics port, and with KEDA a
 ScaledObject and a TriggerAuthentication. Called from templates/<component>/worker.yaml
-with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program" "limbo-ses-worker").
+with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program" "limbo-ses-worker");
+"queueUrl" names another queue than the mail queue for the KEDA trigger (the webhook worker).
 */}}
 {{- define "limbo.worker" -}}
 {{- $root := .root }}
@@ -174,7 +175,7 @@ spec:
         name: {{ $name }}
       {{- /* KEDA reads every metadata value as a string. */}}
       metadata:
-        queueURL: {{ include "limbo.queueUrl" $root | quote }}
+        queueURL: {{ .queueUrl | default (include "limbo.queueUrl" $root) | quote }}
         queueLength: {{ $values.autoscaling.queueLength | quote }}
         activationQueueLength: {{ $values.autoscaling.activationQueueLength | quote }}
         awsRegion: {{ $root.Values.aws.region | quote }}

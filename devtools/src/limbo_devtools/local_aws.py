@@ -1,6 +1,6 @@
 """Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
 the schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
-asked) the DynamoDB status table with its TTL.
+asked) the DynamoDB status table with its TTL and the webhook queue.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -38,12 +38,14 @@ class LocalAws:
     status_table: str | None = None
     schedule_queue_url: str | None = None
     payload_bucket: str | None = None
+    webhook_queue_url: str | None = None
 
     def environment(self) -> dict[str, str]:
         optional = {
             "STATUS_TABLE": self.status_table,
             "SCHEDULE_QUEUE": self.schedule_queue_url,
             "PAYLOAD_BUCKET": self.payload_bucket,
+            "WEBHOOK_QUEUE": self.webhook_queue_url,
         }
         return {
             **{name: value for name, value in optional.items() if value},
@@ -113,8 +115,13 @@ def provision(
     # sender's whole domain, as a deployment verifies its sending domains.
     with contextlib.suppress(ses.exceptions.AlreadyExistsException):
         ses.create_email_identity(EmailIdentity=sender.rpartition("@")[2])
+    webhook_queue_url = None
     if status_table is not None:
         create_status_table(session.client("dynamodb", **arguments), status_table)
+        # Webhooks need the registry in the status table; their queue is a standard one.
+        webhook_queue_url = sqs.create_queue(
+            QueueName=f"{base}-webhooks", Attributes={"VisibilityTimeout": "30"}
+        )["QueueUrl"]
     # A standard queue: only those take a per-message DelaySeconds.
     schedule_url = sqs.create_queue(
         QueueName=f"{base}-schedule",
@@ -131,6 +138,7 @@ def provision(
         status_table,
         schedule_queue_url=schedule_url,
         payload_bucket=bucket,
+        webhook_queue_url=webhook_queue_url,
     )
 
 

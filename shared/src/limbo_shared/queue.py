@@ -168,6 +168,25 @@ class SqsQueue:
         response = await self._call("send_message", lambda: self.client.send_message(**request))
         return str(response["MessageId"])
 
+    async def send_standard(
+        self,
+        body: str,
+        *,
+        delay_seconds: int = 0,
+        attributes: dict[str, dict[str, Any]] | None = None,
+    ) -> str:
+        """SendMessage to a standard queue: no group or deduplication id, and a per-message
+        delay (0-900 s), which FIFO queues do not have."""
+        request: SendMessageRequestTypeDef = {
+            "QueueUrl": self.url,
+            "MessageBody": body,
+            "DelaySeconds": max(0, min(900, delay_seconds)),
+        }
+        if attributes:
+            request["MessageAttributes"] = _sqs_attributes(attributes)
+        response = await self._call("send_message", lambda: self.client.send_message(**request))
+        return str(response["MessageId"])
+
     async def receive(
         self, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[ReceivedMessage]:

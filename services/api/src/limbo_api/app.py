@@ -21,6 +21,7 @@ from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
 from limbo_shared.schema import MailRequest
 from limbo_shared.store import StoreUnavailable
+from limbo_shared.webhooks import EndpointRegistry
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
 from .admission import Admission
@@ -36,6 +37,7 @@ from .settings import ApiSettings
 from .submission import batch_ids, open_submitter
 from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_batch, parse_mail
+from .webhooks import webhook_routes
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
 
@@ -354,6 +356,11 @@ def create_app(
             Route("/v1/mail", submit, methods=["POST"]),
             Route("/v1/mail/batch", submit_batch, methods=["POST"]),
             Route("/v1/mail/{message_id}", message, methods=["GET", "DELETE"]),
+            *webhook_routes(
+                EndpointRegistry(ledger.store.table) if ledger.store is not None else None,
+                settings.destinations,
+                client_timeout=settings.client_timeout,
+            ),
         ],
         lifespan=lifespan,
     )

@@ -7,6 +7,7 @@ from typing import Any
 from limbo_shared.schema import MailRequest
 from limbo_shared.store import Status
 
+from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
 from .validation import MAX_BATCH
 
 __all__ = ["openapi_document"]
@@ -17,8 +18,17 @@ _PROBLEM = {
     "properties": {
         "Message": {
             "type": "string",
-            "enum": ["not submitted", "not found", "not canceled", "refused", "unavailable"],
-            "description": "`not submitted` for POST /v1/mail, else what was refused",
+            "enum": [
+                "not submitted",
+                "not registered",
+                "not found",
+                "not canceled",
+                "not available",
+                "refused",
+                "unavailable",
+            ],
+            "description": "`not submitted` for POST /v1/mail, `not registered` for POST "
+            "/v1/webhooks, else what was refused",
         },
         "Problem": {"type": "string", "description": "What is wrong, naming the field"},
     },
@@ -270,6 +280,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 },
             },
+            **webhook_paths(_problem, _UNAUTHORIZED, _RATE_LIMITED),
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
@@ -291,6 +302,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 }
             },
         },
+        "webhooks": webhooks_sent(),
         "security": [{"apiKey": []}],
         "components": {
             "securitySchemes": {
@@ -326,6 +338,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "id": {"type": "string"},
                     },
                 },
+                **webhook_schemas(),
                 "Submitted": {
                     "type": "object",
                     "required": ["Message", "id"],

@@ -11,7 +11,7 @@ from limbo_shared.attachments import MAX_ATTACHMENTS
 from limbo_shared.errors import describe_validation_error
 from limbo_shared.schema import MailRequest
 
-__all__ = ["MAX_BATCH", "InvalidMail", "parse_batch", "parse_mail"]
+__all__ = ["MAX_BATCH", "InvalidMail", "parse_batch", "parse_json_object", "parse_mail"]
 
 # A mail has at most 3 + MAX_ATTACHMENTS JSON objects (the body, headers, tags and one
 # per attachment): parsing stops at the first one too many, so a body of 100,000 small
@@ -90,10 +90,17 @@ def parse_batch(body: bytes) -> list[MailRequest]:
         raise InvalidMail(describe_validation_error(error)) from None
 
 
-def parse_mail(body: bytes) -> MailRequest:
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as one JSON object (bounded and duplicate keys refused, as a mail's), or
+    InvalidMail saying why."""
     data = _load(body, "a JSON object", 1)
     if not isinstance(data, dict):
         raise InvalidMail(f"body must be a JSON object, not {type(data).__name__}")
+    return data
+
+
+def parse_mail(body: bytes) -> MailRequest:
+    data = parse_json_object(body)
     try:
         return MailRequest.model_validate(data)
     except ValidationError as error:

@@ -173,6 +173,7 @@ def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
         )
         return NoTracking()
     from ..store import MessageStore, open_table
+    from ..webhooks import open_notifier
 
     log.info("message tracking is on", table=settings.status_table)
     # One thread per possible concurrent claim would be wasteful; claims are short calls.
@@ -184,7 +185,12 @@ def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
         threads=threads,
     )
     store = MessageStore(table, ttl_days=settings.status_ttl_days)
-    return StoreTracking(store, provider=provider.name, send_timeout=settings.send_timeout)
+    notifier = open_notifier(
+        settings, table, region=settings.region, endpoint_url=settings.aws_endpoint_url
+    )
+    return StoreTracking(
+        store, provider=provider.name, send_timeout=settings.send_timeout, notifier=notifier
+    )
 
 
 def _limiter(settings: WorkerSettings, provider: Provider) -> RateLimiter | None:

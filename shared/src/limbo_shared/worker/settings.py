@@ -6,6 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..config import QueueSettings
 from ..store.records import StatusSettings
+from ..webhooks.notify import NotifierSettings
 from .drain import grace_problem
 
 __all__ = ["ConsumerSettings", "WorkerSettings"]
@@ -44,7 +45,7 @@ class ConsumerSettings(QueueSettings):
         return None if value in (None, "") else _fifo_url(str(value))
 
 
-class WorkerSettings(ConsumerSettings, StatusSettings):
+class WorkerSettings(ConsumerSettings, StatusSettings, NotifierSettings):
     """Settings every sending worker reads, whatever its provider."""
 
     deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")
