@@ -5,6 +5,7 @@
 #   docker build --build-arg PACKAGE=limbo-ses-worker --target ses-worker -t limbo-ses-worker .
 #   docker build --build-arg PACKAGE=limbo-mailgun-worker --target mailgun-worker \
 #     -t limbo-mailgun-worker .
+#   docker build --build-arg PACKAGE=limbo-webhooks --target webhooks -t limbo-webhooks .
 #   docker build --build-arg PACKAGE=limbo-events --target events -t limbo-events .
 #   docker build --build-arg PACKAGE=limbo-devtools --target devtools -t limbo-devtools .
 # --build-arg EXTRAS=grpc adds the OTLP gRPC exporter to a service (about 20 MB).
@@ -37,6 +38,7 @@ COPY shared/pyproject.toml shared/
 COPY services/api/pyproject.toml services/api/
 COPY services/ses-worker/pyproject.toml services/ses-worker/
 COPY services/mailgun-worker/pyproject.toml services/mailgun-worker/
+COPY services/webhooks/pyproject.toml services/webhooks/
 COPY services/events/pyproject.toml services/events/
 COPY devtools/pyproject.toml devtools/
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -133,6 +135,11 @@ FROM image AS mailgun-worker
 ENV PORT=9090
 EXPOSE 9090
 ENTRYPOINT ["/app/.venv/bin/limbo-mailgun-worker"]
+
+FROM image AS webhooks
+ENV PORT=9090
+EXPOSE 9090
+ENTRYPOINT ["/app/.venv/bin/limbo-webhooks"]
 
 # Applies delivery events (SES via SNS, Mailgun webhooks) to the status table.
 FROM image AS events

@@ -93,6 +93,8 @@ def test_openapi_describes_keys_idempotency_and_lookups(tracked_api: TestClient)
     assert {"200", "401", "404", "429"} <= set(lookup["responses"])
     statuses = document["components"]["schemas"]["MessageStatus"]["properties"]["status"]["enum"]
     assert statuses == [
+        "scheduled",
+        "canceled",
         "queued",
         "sending",
         "sent",

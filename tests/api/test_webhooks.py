@@ -1,129 +1,145 @@
-"""The Mailgun webhook route in-process, against moto: only authentic, fresh, first-seen
-webhooks reach the events queue; everything else is refused in the JSON shape."""
+"""``/v1/webhooks``: endpoints per API key, the secret shown once, the destination rules
+at registration, and 501 without tracking. In-process app, real moto over HTTP."""
 
 from __future__ import annotations
 
-import json
-import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
-import pytest
+from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
-from limbo_devtools.local_aws import LocalAws, provision
-from limbo_devtools.mailgun_webhooks import webhook
+from .conftest import ALICE_KEY, BOB_KEY, ApiFactory, bearer
 
-from .conftest import ApiFactory
-
-KEY = "webhook-key-for-tests"
-PATH = "/v1/events/mailgun"
+ALICE, BOB = bearer(ALICE_KEY), bearer(BOB_KEY)
+GOOD = {"url": "https://hooks.example.com/limbo", "events": ["sent", "bounced"]}
 
 
-@pytest.fixture
-def events_aws(moto_endpoint: str) -> LocalAws:
-    name = f"t{uuid.uuid4().hex[:12]}"
-    return provision(
-        moto_endpoint, queue_name=f"{name}.fifo", status_table=f"{name}-status", events=True
-    )
+def register(api: TestClient, body: Any = GOOD, headers: dict[str, str] = ALICE) -> Any:
+    if isinstance(body, bytes):
+        return api.post("/v1/webhooks", content=body, headers=headers)
+    return api.post("/v1/webhooks", json=body, headers=headers)
 
 
-@pytest.fixture
-def api(events_aws: LocalAws) -> Iterator[TestClient]:
-    factory = ApiFactory(events_aws)
-    yield factory(
-        events_queue=events_aws.events_queue_url,
-        mailgun_webhook_signing_key=KEY,
-        mailgun_webhook_tolerance=300,
-    )
-    factory.close()
+def test_registration_answers_the_secret_once(tracked_api: TestClient) -> None:
+    created = register(tracked_api)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["id"].startswith("ep_")
+    assert body["url"] == GOOD["url"]
+    assert body["events"] == ["sent", "bounced"]
+    assert body["enabled"] is True
+    # A Standard Webhooks secret: the reference library takes it.
+    assert body["secret"].startswith("whsec_")
+    Webhook(body["secret"])
+    listed = tracked_api.get("/v1/webhooks", headers=ALICE).json()["data"]
+    assert [e["id"] for e in listed] == [body["id"]]
+    shown = tracked_api.get(f"/v1/webhooks/{body['id']}", headers=ALICE).json()
+    assert shown["attempts"] == [] and shown["failing_since"] is None
+    for answer in (listed[0], shown):
+        assert "secret" not in answer
+        assert body["secret"] not in str(answer)
 
 
-def queued(aws: LocalAws) -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-    found = sqs.receive_message(
-        QueueUrl=aws.events_queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-    )
-    return list(found.get("Messages", []))
+def test_endpoints_belong_to_their_api_key(tracked_api: TestClient) -> None:
+    endpoint = register(tracked_api).json()["id"]
+    assert tracked_api.get("/v1/webhooks", headers=BOB).json()["data"] == []
+    for method, path in (
+        ("GET", f"/v1/webhooks/{endpoint}"),
+        ("DELETE", f"/v1/webhooks/{endpoint}"),
+        ("POST", f"/v1/webhooks/{endpoint}/rotate"),
+    ):
+        answer = tracked_api.request(method, path, headers=BOB)
+        assert answer.status_code == 404, (method, path)
+        assert answer.json()["Problem"] == f"no webhook endpoint {endpoint!r} for this API key"
+    assert tracked_api.get(f"/v1/webhooks/{endpoint}", headers=ALICE).status_code == 200
 
 
-def delivered(key: str = KEY, **overrides: Any) -> dict[str, Any]:
-    return webhook(key, event="delivered", recipient="a@example.com", limbo_id="m-1", **overrides)
+def test_delete_removes_the_endpoint(tracked_api: TestClient) -> None:
+    endpoint = register(tracked_api).json()["id"]
+    assert tracked_api.delete(f"/v1/webhooks/{endpoint}", headers=ALICE).status_code == 204
+    assert tracked_api.get("/v1/webhooks", headers=ALICE).json()["data"] == []
+    assert tracked_api.delete(f"/v1/webhooks/{endpoint}", headers=ALICE).status_code == 404
 
 
-def test_an_authentic_webhook_is_queued_with_its_source_and_answered_at_once(
-    api: TestClient, events_aws: LocalAws
+def test_rotation_answers_a_new_secret(tracked_api: TestClient) -> None:
+    created = register(tracked_api).json()
+    rotated = tracked_api.post(f"/v1/webhooks/{created['id']}/rotate", headers=ALICE)
+    assert rotated.status_code == 200
+    assert rotated.json()["secret"].startswith("whsec_")
+    assert rotated.json()["secret"] != created["secret"]
+    assert rotated.json()["id"] == created["id"]
+
+
+MALFORMED = [
+    ({"url": "https://a.example.com"}, "events: is required"),
+    ({"url": "https://a.example.com", "events": []}, "events: List should have at least 1"),
+    ({"url": "https://a.example.com", "events": ["opened"]}, "'opened' is not an event type"),
+    ({"url": "https://a.example.com", "events": ["sent", "sent"]}, "lists an event type twice"),
+    ({**GOOD, "extra": 1}, "extra: is not a known field"),
+    ({**GOOD, "url": 7}, "url: Input should be a valid string"),
+]
+
+
+def test_malformed_registrations_are_422_naming_the_field(tracked_api: TestClient) -> None:
+    # One app and table for all the cases: each is a request, not a system.
+    for body, problem in MALFORMED:
+        answer = register(tracked_api, body)
+        assert answer.status_code == 422, body
+        assert answer.json()["Message"] == "not registered"
+        assert problem in answer.json()["Problem"], body
+    assert register(tracked_api, b"[1]").status_code == 400  # not an object
+
+
+REFUSED = [
+    ("http://hooks.example.com/", "must be https"),
+    ("ftp://hooks.example.com/", "must be an https:// URL"),
+    ("https://127.0.0.1/", "non-public address"),
+    ("https://10.1.2.3/", "non-public address"),
+    ("https://169.254.169.254/latest/meta-data", "non-public address"),
+    ("https://100.64.0.1/", "non-public address"),
+    ("https://[::1]/", "non-public address"),
+    ("https://[::ffff:127.0.0.1]/", "non-public address"),
+    ("https://[fd00:ec2::254]/", "non-public address"),
+    ("https://localhost:8443/", "loopback name"),
+    ("https://user:pw@hooks.example.com/", "must not carry credentials"),
+    ("https:///nohost", "must name a host"),
+]
+
+
+def test_destinations_webhooks_may_not_reach_are_refused_at_registration(
+    tracked_api: TestClient,
 ) -> None:
-    body = delivered()
-    answer = api.post(PATH, content=json.dumps(body))  # no API key: the signature is the key
-    assert (answer.status_code, answer.json()) == (200, {"Message": "queued"})
-    [message] = queued(events_aws)
-    assert json.loads(message["Body"]) == body
-    assert message["MessageAttributes"]["limbo_event_source"]["StringValue"] == "mailgun"
+    for url, problem in REFUSED:
+        answer = register(tracked_api, {"url": url, "events": ["sent"]})
+        assert answer.status_code == 422, url
+        assert problem in answer.json()["Problem"], url
+    assert tracked_api.get("/v1/webhooks", headers=ALICE).json()["data"] == []
 
 
-def test_a_replayed_webhook_is_refused_and_not_queued_again(
-    api: TestClient, events_aws: LocalAws
-) -> None:
-    body = json.dumps(delivered())
-    assert api.post(PATH, content=body).status_code == 200
-    again = api.post(PATH, content=body)
-    assert again.status_code == 403
-    assert again.json() == {
-        "Message": "refused",
-        "Problem": "this webhook was received before (replay)",
-    }
-    assert len(queued(events_aws)) == 1
-
-
-@pytest.mark.parametrize(
-    ("body", "status"),
-    [
-        ({"event-data": delivered()["event-data"]}, 401),  # unsigned
-        (delivered(key="someone-elses-key"), 403),  # forged
-        (delivered(timestamp=time.time() - 3600), 403),  # stale
-        (delivered(timestamp=time.time() + 3600), 403),  # from the future
-    ],
-    ids=["unsigned", "forged", "stale", "future"],
-)
-def test_unsigned_forged_and_stale_webhooks_are_refused_and_change_nothing(
-    api: TestClient, events_aws: LocalAws, body: dict[str, Any], status: int
-) -> None:
-    answer = api.post(PATH, content=json.dumps(body))
-    assert answer.status_code == status
-    assert answer.json()["Message"] == "refused" and answer.json()["Problem"]
-    assert queued(events_aws) == []
-
-
-def test_a_webhook_with_a_forged_signature_does_not_burn_its_token(
-    api: TestClient, events_aws: LocalAws
-) -> None:
-    real = delivered()
-    forged = json.loads(json.dumps(real))
-    forged["signature"]["signature"] = "0" * 64
-    assert api.post(PATH, content=json.dumps(forged)).status_code == 403
-    assert api.post(PATH, content=json.dumps(real)).status_code == 200
-
-
-def test_events_limbo_does_not_track_are_acknowledged_but_not_queued(
-    api: TestClient, events_aws: LocalAws
-) -> None:
-    opened = webhook(KEY, event="opened", recipient="a@example.com", limbo_id="m-1")
-    answer = api.post(PATH, content=json.dumps(opened))
-    assert (answer.status_code, answer.json()) == (200, {"Message": "ignored"})
-    assert queued(events_aws) == []
-
-
-def test_without_a_signing_key_there_is_no_webhook_route(tracked_api: TestClient) -> None:
-    assert tracked_api.post(PATH, content=json.dumps(delivered())).status_code == 404
-
-
-def test_a_signing_key_without_the_events_queue_stops_the_api_naming_both(
+def test_the_operator_allow_list_permits_internal_receivers(
     tracked_api_factory: ApiFactory,
 ) -> None:
-    from limbo_shared.config import ConfigError
+    api = tracked_api_factory(webhook_allow_hosts="127.0.0.1,10.0.0.0/8", webhook_allow_http=True)
+    for url in ("http://127.0.0.1:9000/hooks", "https://10.1.2.3/hooks"):
+        assert register(api, {"url": url, "events": ["sent"]}).status_code == 201, url
+    assert register(api, {"url": "http://192.168.1.1/", "events": ["sent"]}).status_code == 422
 
-    with pytest.raises(ConfigError, match="MAILGUN_WEBHOOK_SIGNING_KEY is set but EVENTS_QUEUE"):
-        tracked_api_factory(mailgun_webhook_signing_key=KEY)
+
+def test_an_api_key_has_at_most_ten_endpoints(tracked_api: TestClient) -> None:
+    for _ in range(10):
+        assert register(tracked_api).status_code == 201
+    refused = register(tracked_api)
+    assert refused.status_code == 409
+    assert "10 endpoints" in refused.json()["Problem"]
+
+
+def test_without_tracking_webhooks_say_so(tracked_api_factory: ApiFactory) -> None:
+    api = tracked_api_factory(status_table=None)
+    for method, path in (
+        ("POST", "/v1/webhooks"),
+        ("GET", "/v1/webhooks"),
+        ("GET", "/v1/webhooks/ep_00000000000000000000000000000000"),
+    ):
+        answer = api.request(method, path, headers=ALICE, json=GOOD)
+        assert answer.status_code == 501
+        assert "STATUS_TABLE is unset" in answer.json()["Problem"]

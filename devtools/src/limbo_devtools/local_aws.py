@@ -1,7 +1,8 @@
 """Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
-and (when asked) the DynamoDB status table with its TTL and the delivery-event path:
-SNS topic, standard events queue (with its DLQ and the policy that lets the topic send),
-the subscription, and an SES configuration set whose event destination is the topic.
+the schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
+asked) the DynamoDB status table with its TTL, the webhook queue and the delivery-event
+path: SNS topic, standard events queue (with its DLQ and the policy that lets the topic
+send), the subscription, and an SES configuration set whose event destination is the topic.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -19,9 +20,15 @@ import boto3
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
     from types_boto3_sqs import SQSClient
 
-__all__ = ["LocalAws", "provision"]
+__all__ = ["PAYLOAD_EXPIRY_DAYS", "LocalAws", "provision"]
+
+# Set explicitly: older queues and IaC defaults still say 256 KiB.
+MAX_MESSAGE_SIZE = "1048576"
+# Longer than any message can live on the queues (SQS keeps at most 14 days).
+PAYLOAD_EXPIRY_DAYS = 15
 
 
 @dataclass(frozen=True)
@@ -32,12 +39,20 @@ class LocalAws:
     endpoint: str
     sender: str
     status_table: str | None = None
+    schedule_queue_url: str | None = None
+    payload_bucket: str | None = None
+    webhook_queue_url: str | None = None
     events_queue_url: str | None = None
     events_topic_arn: str | None = None
     configuration_set: str | None = None
 
     def environment(self) -> dict[str, str]:
-        tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
+        optional = {
+            "STATUS_TABLE": self.status_table,
+            "SCHEDULE_QUEUE": self.schedule_queue_url,
+            "PAYLOAD_BUCKET": self.payload_bucket,
+            "WEBHOOK_QUEUE": self.webhook_queue_url,
+        }
         events = {}
         if self.events_queue_url and self.events_topic_arn and self.configuration_set:
             events = {
@@ -48,7 +63,7 @@ class LocalAws:
                 "SNS_VERIFY_SIGNATURES": "false",
             }
         return {
-            **tracking,
+            **{name: value for name, value in optional.items() if value},
             **events,
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
@@ -91,7 +106,11 @@ def provision(
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
-        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"},
+        Attributes={
+            "FifoQueue": "true",
+            "MessageRetentionPeriod": "1209600",
+            "MaximumMessageSize": MAX_MESSAGE_SIZE,
+        },
     )["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(
         QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
@@ -101,6 +120,7 @@ def provision(
         Attributes={
             "FifoQueue": "true",
             "VisibilityTimeout": str(visibility_timeout),
+            "MaximumMessageSize": MAX_MESSAGE_SIZE,
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
             ),
@@ -112,11 +132,23 @@ def provision(
     # sender's whole domain, as a deployment verifies its sending domains.
     with contextlib.suppress(ses.exceptions.AlreadyExistsException):
         ses.create_email_identity(EmailIdentity=sender.rpartition("@")[2])
+    webhook_queue_url = None
     if status_table is not None:
         create_status_table(session.client("dynamodb", **arguments), status_table)
-    if not events:
-        return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
-    events_url, topic_arn, configuration_set = provision_events(endpoint, region, base)
+        # Webhooks need the registry in the status table; their queue is a standard one.
+        webhook_queue_url = sqs.create_queue(
+            QueueName=f"{base}-webhooks", Attributes={"VisibilityTimeout": "30"}
+        )["QueueUrl"]
+    # A standard queue: only those take a per-message DelaySeconds.
+    schedule_url = sqs.create_queue(
+        QueueName=f"{base}-schedule",
+        Attributes={"MaximumMessageSize": MAX_MESSAGE_SIZE, "VisibilityTimeout": "30"},
+    )["QueueUrl"]
+    bucket = f"{base.lower()[:50]}-payloads"
+    create_payload_bucket(session.client("s3", **arguments), bucket)
+    events_url = topic_arn = configuration_set = None
+    if events:
+        events_url, topic_arn, configuration_set = provision_events(endpoint, region, base)
     return LocalAws(
         queue_url,
         dead_letter_url,
@@ -124,9 +156,12 @@ def provision(
         endpoint,
         sender,
         status_table,
-        events_url,
-        topic_arn,
-        configuration_set,
+        schedule_queue_url=schedule_url,
+        payload_bucket=bucket,
+        webhook_queue_url=webhook_queue_url,
+        events_queue_url=events_url,
+        events_topic_arn=topic_arn,
+        configuration_set=configuration_set,
     )
 
 
@@ -187,6 +222,26 @@ def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, s
 def _queue_arn(sqs: SQSClient, url: str) -> str:
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
     return str(attributes["Attributes"]["QueueArn"])
+
+
+def create_payload_bucket(s3: S3Client, name: str) -> None:
+    """The bucket for offloaded payloads, as the README documents it: an expiry rule
+    deletes what the workers did not (a crash between the send and the delete)."""
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "limbo-payload-expiry",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": PAYLOAD_EXPIRY_DAYS},
+                }
+            ]
+        },
+    )
 
 
 def create_status_table(dynamodb: DynamoDBClient, name: str) -> None:

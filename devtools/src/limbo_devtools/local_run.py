@@ -1,10 +1,12 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
 Starts, through the one launcher (launcher.py), the AWS emulator (limbo-moto) with the
-FIFO queue, its dead-letter queue, a verified SES identity, the DynamoDB status table
-and the delivery-event path (SNS topic, events queue, configuration set); a
-Mailgun-compatible sink that posts signed webhooks back; the API (with one demo API
-key, printed at start); the SES and Mailgun workers; limbo-events.
+FIFO queue, its dead-letter queue, a verified SES identity, the DynamoDB status table,
+the schedule queue, the S3 bucket for large payloads and the delivery-event path (SNS
+topic, events queue, configuration set); a Mailgun-compatible sink that posts signed
+webhooks back; the API (with one demo API key, printed at start); the scheduler; the SES
+and Mailgun workers; limbo-events; the webhook worker on its queue, and a webhook
+receiver playing an application that registered an endpoint.
 Both workers consume the one queue, so each message is sent by whichever is free (and
 a message one provider fails on may be sent by the other on retry).
 """
@@ -31,6 +33,7 @@ limbo is running.
 
   API              http://127.0.0.1:{api}   (OpenAPI: /openapi.json, metrics: /metrics)
   Mailgun sink     http://127.0.0.1:{sink}/messages   (what the Mailgun worker delivered)
+  Webhook receiver http://127.0.0.1:{receiver}/received   (webhooks limbo delivered)
   SES (emulated)   http://127.0.0.1:{moto}/moto-api/data.json   (look under "ses")
   AWS emulator     http://127.0.0.1:{moto}
   logs             {logs}
@@ -55,6 +58,14 @@ bounce address, and watch the status become "bounced" and the address appear her
 
   curl -s http://127.0.0.1:{api}/v1/suppressions -H "Authorization: Bearer $LIMBO_KEY"
 
+To have status webhooks pushed to the receiver, register it (the answer holds
+the signing secret, shown once; give it to the receiver so it verifies signatures):
+
+  curl -s http://127.0.0.1:{api}/v1/webhooks -H "Authorization: Bearer $LIMBO_KEY" \
+    -H 'Content-Type: application/json' \
+    -d '{{"url": "http://127.0.0.1:{receiver}/hooks", "events": ["sent", "failed"]}}'
+  curl -s -X PUT http://127.0.0.1:{receiver}/secret -d 'whsec_...'
+
 Ctrl-C stops everything.
 """
 
@@ -66,6 +77,7 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument("--sink-port", type=int, default=8025)
+    parser.add_argument("--receiver-port", type=int, default=8026)
     parser.add_argument("--logs", type=Path, default=None, help="folder for process logs")
     parser.add_argument("--no-ses", action="store_true", help="run only the Mailgun worker")
     args = parser.parse_args()
@@ -74,7 +86,12 @@ def main() -> None:
     log_format = os.environ.get("LOG_FORMAT", "console")
     launcher = Launcher(
         logs,
-        env={"LOG_FORMAT": log_format},
+        # The receiver runs on loopback, which webhooks may not reach unless allowed.
+        env={
+            "LOG_FORMAT": log_format,
+            "WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            "WEBHOOK_ALLOW_HTTP": "true",
+        },
         mailgun_key="local-mailgun-key",
         mailgun_domain="example.com",
     )
@@ -100,6 +117,7 @@ def main() -> None:
             events_domains=frozenset({MAILGUN_EVENTS_DOMAIN, SIMULATOR_DOMAIN}),
         )
         launcher.sink(sink, port=args.sink_port)
+        launcher.start("webhook-receiver", port=args.receiver_port, console=True)
         aws = launcher.provision(visibility_timeout=30, status_table="limbo-status", events=True)
         # The demo sends from the verified sender's domain (the README's examples do).
         launcher.env["SENDER_DOMAINS"] = aws.sender.rpartition("@")[2]
@@ -111,14 +129,17 @@ def main() -> None:
         }
         # limbo's own processes log to this terminal; the emulators to files.
         launcher.start("api", port=args.api_port, console=True, extra=keys)
+        launcher.start("scheduler", port=9093, console=True)
         launcher.start("mailgun-worker", port=9092, console=True)
         if not args.no_ses:
             launcher.start("ses-worker", port=9091, console=True)
-        launcher.start("events", port=9093, console=True)
+        launcher.start("webhooks", port=9094, console=True)
+        launcher.start("events", port=9095, console=True)
         print(
             BANNER.format(
                 api=args.api_port,
                 sink=args.sink_port,
+                receiver=args.receiver_port,
                 moto=args.moto_port,
                 logs=logs,
                 key=demo_key,

@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from .addresses import parse_mailbox
+from .attachments import MAX_ATTACHMENTS, Attachment
+from .scheduling import ScheduledAt, parse_rfc3339
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -237,6 +239,7 @@ def _document_constraints(schema: dict[str, Any]) -> None:
         "maxLength": MAX_TAG_VALUE,
         "pattern": _TAG_CHARS,
     }
+    properties["scheduled_at"]["anyOf"][0]["format"] = "date-time"
 
 
 class MailRequest(BaseModel):
@@ -277,6 +280,17 @@ class MailRequest(BaseModel):
         f"{MAX_TAG_NAME} and values up to {MAX_TAG_VALUE} characters; `{LIMBO_ID_TAG}` is "
         "reserved",
     )
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description="Files; with content_id inline (cid:<id>); total size limited by "
+        "MAX_ATTACHMENT_BYTES",
+    )
+    scheduled_at: ScheduledAt | None = Field(
+        default=None,
+        description="RFC 3339 time to send at, up to MAX_SCHEDULE_HOURS ahead; a past "
+        "time sends now",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -312,6 +326,13 @@ class MailRequest(BaseModel):
     @property
     def recipient_count(self) -> int:
         return len(self.to) + len(self.cc) + len(self.bcc)
+
+    @property
+    def due_at(self) -> float | None:
+        """``scheduled_at`` as an epoch second, or None when unscheduled."""
+        if self.scheduled_at is None:
+            return None
+        return parse_rfc3339(self.scheduled_at).timestamp()
 
 
 _FIELD_NAMES = frozenset(

@@ -9,6 +9,7 @@ from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyKeys, Reservation, 
 from .messages import Claim, ClaimOutcome, MessageStore
 from .outcomes import DeliveryOutcomes, RecipientOutcome
 from .records import MessageRecord, Status, StatusSettings
+from .schedule import Cancellation, CancelOutcome, ScheduleRecords
 from .suppressions import (
     SUPPRESSION_INDEX,
     Suppression,
@@ -22,6 +23,8 @@ from .webhook_tokens import WebhookTokens
 __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
     "SUPPRESSION_INDEX",
+    "CancelOutcome",
+    "Cancellation",
     "Claim",
     "ClaimOutcome",
     "ConditionFailed",
@@ -33,6 +36,7 @@ __all__ = [
     "RecipientOutcome",
     "Reservation",
     "ReservationOutcome",
+    "ScheduleRecords",
     "Status",
     "StatusSettings",
     "StoreUnavailable",

@@ -42,6 +42,9 @@ from .drain import plan_drain
 from .metrics import WorkerMetrics
 from .settings import ConsumerSettings
 
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
+
 __all__ = [
     "RECEIVE_BATCH",
     "Consumer",
