@@ -53,10 +53,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
       ${EXTRAS:+--extra "${EXTRAS}"} --no-editable
 # botocore carries the API models of every AWS service (~28 MB) and moto an emulator of
-# each (~50 MB). A service calls SQS, SES v2 and DynamoDB, and STS/SSO for credentials;
-# the emulator (devtools) serves those and loads what they reach inside moto.
+# each (~50 MB). A service calls SQS, SES v2, DynamoDB and S3 (offloaded payloads), and
+# STS/SSO for credentials; the emulator (devtools) serves those and loads what they reach
+# inside moto.
 RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
-    && keep="sqs sesv2 dynamodb sts sso sso-oidc" \
+    && keep="sqs sesv2 dynamodb s3 sts sso sso-oidc" \
     && if [ "${PACKAGE}" = limbo-devtools ]; then \
       keep="$keep ses iam s3 sns events cloudwatch" \
       && for dir in "$site"/moto/*/; do \
