@@ -45,7 +45,6 @@ IMAGES = (
     ImageSpec("limbo-api", "api"),
     ImageSpec("limbo-ses-worker", "ses-worker"),
     ImageSpec("limbo-mailgun-worker", "mailgun-worker"),
-    ImageSpec("limbo-events", "events"),
     ImageSpec("limbo-devtools", "devtools"),
 )
 

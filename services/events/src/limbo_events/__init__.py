@@ -1,1 +1,0 @@
-"""limbo-events: delivery events into the status store and the suppression list."""
