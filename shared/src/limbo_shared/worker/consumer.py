@@ -8,8 +8,10 @@ is held its visibility is extended, so a slow handler does not cause a second
 delivery. A handler that meets a dependency down (not the message's fault) answers
 :class:`Unavailable`: the consumer pauses (receives nothing, ``/ready`` says 503),
 holds the message invisible and hands it to the handler again once the dependency's
-circuit closes, so a pause costs the message no receive count. On SIGTERM it drains
-(see :mod:`.drain`).
+circuit closes, so a pause costs the message no receive count (unless another worker
+can send it meanwhile: ``Unavailable(hand_back=True)`` releases it at once). A gate
+(:meth:`Consumer.hold_while`) stops receiving the same way without being a pause: a
+routing fallback standing by. On SIGTERM it drains (see :mod:`.drain`).
 
 The consumer knows nothing about email; :mod:`.mail` is the sending workers' handler.
 """
@@ -52,6 +54,7 @@ __all__ = [
     "DeadLetterQueue",
     "Defer",
     "Done",
+    "Gate",
     "Handler",
     "Outcome",
     "Retry",
@@ -115,6 +118,8 @@ class Unavailable:
 
     circuit: Circuit
     reason: str
+    # Another worker (a fallback provider) can send it now: release it rather than hold it.
+    hand_back: bool = False
 
 
 Outcome = Done | Retry | DeadLetter | Defer | Unavailable
@@ -127,6 +132,15 @@ class Handler(Protocol):
     async def handle(self, message: ReceivedMessage) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+class Gate(Protocol):
+    """Receiving waits while a gate is open, as while a circuit is (a Circuit is one)."""
+
+    @property
+    def is_closed(self) -> bool: ...
+
+    async def wait_closed(self) -> None: ...
 
 
 # -- what the consumer needs of its queues --------------------------------------------------
@@ -202,6 +216,7 @@ class Consumer:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._circuits: dict[str, Circuit] = {}
+        self._gates: list[Gate] = []
         self._outstanding: set[asyncio.Task[list[ReceivedMessage]]] = set()
         self._late_releases: set[asyncio.Task[object]] = set()
         # Deletes may wait a few ms for company: nobody waits on them but the FIFO group.
@@ -222,6 +237,15 @@ class Consumer:
     def paused(self) -> list[Circuit]:
         """The circuits that are open: while any is, nothing is received."""
         return [c for c in self._circuits.values() if not c.is_closed]
+
+    def hold_while(self, gate: Gate) -> None:
+        """Receive nothing while ``gate`` is open. Not a pause: ``ready`` and the paused
+        metric are unchanged (a fallback standing by is doing its job)."""
+        self._gates.append(gate)
+
+    @property
+    def _waits(self) -> list[Gate]:
+        return [*self.paused, *(gate for gate in self._gates if not gate.is_closed)]
 
     @property
     def ready(self) -> bool:
@@ -341,10 +365,10 @@ class Consumer:
                 task.add_done_callback(self._tasks.discard)
 
     async def _room_to_receive(self) -> bool:
-        """Wait until no circuit is open and a batch fits; reserve it. False: stopping."""
+        """Wait until no circuit or gate is open and a batch fits; reserve it. False: stopping."""
         while not self.stopping:
-            for circuit in self.paused:
-                await self._first(self._stopping.wait(), circuit.wait_closed())
+            for gate in self._waits:
+                await self._first(self._stopping.wait(), gate.wait_closed())
             async with self._capacity:
                 await self._capacity.wait_for(
                     lambda: (
@@ -355,7 +379,7 @@ class Consumer:
                 )
                 if self.stopping:
                     return False
-                if self.paused:  # a circuit opened while this poll waited for room
+                if self._waits:  # a circuit or gate opened while this poll waited for room
                     continue
                 self._reserved += self._batch
                 return True
@@ -474,7 +498,7 @@ class Consumer:
 
     async def _hold_while_paused(self, outcome: Unavailable, span: trace.Span) -> bool:
         """Keep the message (the heartbeat keeps it invisible) until the circuit closes;
-        False when stopping came first."""
+        False when stopping came first, or at once when it is to be handed back."""
         circuit = outcome.circuit
         if circuit.name not in self._circuits:
             self._circuits[circuit.name] = circuit
@@ -487,6 +511,8 @@ class Consumer:
                 reason=outcome.reason,
                 held=len(self._held),
             )
+        if outcome.hand_back:
+            return False
         await self._first(self._stopping.wait(), circuit.wait_closed())
         return not self.stopping
 

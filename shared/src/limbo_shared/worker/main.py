@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -18,13 +19,16 @@ from ..config import ConfigError, exit_with_config_error, load_settings
 from ..logs import get_logger, setup_logging
 from ..payload import PayloadStore
 from ..provider import Provider, RatedProvider
-from ..queue import SqsQueue
+from ..queue import QueueUnavailable, SqsQueue
 from ..telemetry import setup_telemetry
-from .consumer import RECEIVE_BATCH, Consumer, Handler, max_receive_count
+from .consumer import RECEIVE_BATCH, Consumer, Handler, SourceQueue, max_receive_count
+from .health import CallWindow
 from .mail import MailHandler
 from .metrics import WorkerMetrics
 from .queue_metrics import export_queue_depth
 from .ratelimit import RateLimiter
+from .router import Router
+from .routing import Failover, FailoverRules
 from .server import QuietServer, health_app
 from .settings import ConsumerSettings, WorkerSettings
 from .threads import DaemonThreadPool
@@ -38,6 +42,8 @@ S = TypeVar("S", bound=ConsumerSettings)
 ProviderFactory = Callable[[WorkerSettings], Provider]
 # Builds the handler once the queue's maxReceiveCount is known.
 _Build = Callable[[int], Handler]
+# What else runs beside a consumer (routing), given it and its queue.
+_Attach = Callable[[Consumer, SourceQueue], list[Coroutine[Any, Any, None]]]
 
 
 def run_consumer(
@@ -57,13 +63,22 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
     try:
         settings = load_settings(WorkerSettings)
         provider = provider_factory(settings)
+        policy = settings.policy
+        if policy is not None and provider.name not in policy:
+            raise ConfigError(
+                f"ROUTING is invalid: {settings.routing} does not name this worker's "
+                f"provider ({provider.name})"
+            )
     except ConfigError as error:
         exit_with_config_error(program, error)
+    calls = CallWindow(settings.failover_window) if policy else None
+    router: Router | None = None
 
     def build(max_attempts: int) -> Handler:
+        nonlocal router
         # Offloaded payloads are read from the bucket their pointer names.
         s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
-        return MailHandler(
+        handler = MailHandler(
             settings,
             provider,
             tracker=_tracker(settings, provider),
@@ -71,18 +86,31 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
             max_attempts=max_attempts,
             payloads=PayloadStore(s3, DaemonThreadPool(4, "s3")),
             limiter=_limiter(settings, provider),
+            calls=calls,
+            fallback=policy is not None and policy[-1] != provider.name,
         )
+        if calls is not None:
+            router = _router(settings, handler, calls)
+        return handler
 
-    _run(program, settings, build)
+    def attach(consumer: Consumer, queue: SourceQueue) -> list[Coroutine[Any, Any, None]]:
+        if router is None:
+            return []
+        consumer.hold_while(router.standby)
+        return [router.run(lambda: _mail_waiting(queue))]
+
+    _run(program, settings, build, attach)
 
 
-def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
+def _run(
+    program: str, settings: ConsumerSettings, build: _Build, attach: _Attach | None = None
+) -> None:
     setup_logging(settings.log_format, settings.log_level)
     try:
         telemetry = setup_telemetry(program)
     except ConfigError as error:
         exit_with_config_error(program, error)
-    serve: Coroutine[Any, Any, None] = _serve(settings, build)
+    serve: Coroutine[Any, Any, None] = _serve(settings, build, attach)
     try:
         import uvloop
 
@@ -109,7 +137,7 @@ def _exit_at_once() -> None:
     os._exit(0)
 
 
-async def _serve(settings: ConsumerSettings, build: _Build) -> None:
+async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | None) -> None:
     receivers = max(1, -(-settings.concurrency // RECEIVE_BATCH))
     # Each receiver holds a thread for its long poll; the rest settle and dead-letter.
     # Daemon threads: a stopping consumer abandons its long polls instead of waiting.
@@ -149,7 +177,9 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
         )
     )
     server_task = asyncio.create_task(server.serve())
-    background: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = [
+        asyncio.create_task(work) for work in (attach(consumer, queue) if attach else [])
+    ]
     if settings.queue_metrics_interval > 0:
         queues = {"queue": queue} | ({"dead_letter": dead_letters} if dead_letters else {})
         depth = export_queue_depth(queues, settings.queue_metrics_interval)
@@ -219,3 +249,42 @@ def _limiter(settings: WorkerSettings, provider: Provider) -> RateLimiter | None
         max_wait=settings.rate_limit_max_wait,
         refresh=settings.send_rate_refresh,
     )
+
+
+def _router(settings: WorkerSettings, handler: MailHandler, calls: CallWindow) -> Router:
+    """This worker's part in ROUTING: its reports on the health board, its standby."""
+    from ..store import open_table
+    from ..store.health import HealthBoard
+
+    assert settings.policy is not None and settings.status_table is not None
+    table = open_table(
+        settings.status_table,
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        threads=2,
+    )
+    # Three intervals without a report: that replica is gone (or cannot reach the table).
+    board = HealthBoard(table, stale=3 * settings.health_interval)
+    rules = FailoverRules(
+        error_rate=settings.failover_error_rate,
+        min_sends=settings.failover_min_sends,
+        hold=settings.failover_hold,
+        absent_after=3 * settings.health_interval,
+    )
+    return Router(
+        Failover(settings.policy, handler.name, rules),
+        board,
+        calls,
+        replica=f"{socket.gethostname()}-{os.getpid()}",
+        interval=settings.health_interval,
+        paused=lambda: not handler.provider_circuit.is_closed,
+    )
+
+
+async def _mail_waiting(queue: SourceQueue) -> bool:
+    """Visible messages in the queue; False when SQS does not say (stay as we are)."""
+    try:
+        attributes = await queue.attributes("ApproximateNumberOfMessages")
+    except QueueUnavailable:
+        return False
+    return int(attributes.get("ApproximateNumberOfMessages", "0")) > 0
