@@ -249,8 +249,10 @@ class Consumer:
 
     @property
     def ready(self) -> bool:
-        """The queue answered the last receive, no dependency is down, not stopping."""
-        return self._queue_answers and not self.stopping and not self.paused
+        """The queue answered the last receive (or a gate holds receiving, so there is
+        nothing to ask it), no dependency is down, not stopping."""
+        held_by_gate = any(not gate.is_closed for gate in self._gates)
+        return (self._queue_answers or held_by_gate) and not self.stopping and not self.paused
 
     @property
     def held(self) -> int:
