@@ -117,10 +117,9 @@ def ses_sent(aws: LocalAws, ids: set[str]) -> list[str]:
 
 
 def mailgun_sent(sink: str) -> list[tuple[str, float]]:
-    return [
-        (m["fields"]["h:X-Limbo-Message-Id"][0], float(m["received_at"]))
-        for m in sink_messages(sink)
-    ]
+    """The limbo ids the sink accepted, once per send, with when each arrived."""
+    messages: list[dict[str, Any]] = sink_messages(sink)
+    return [(m["fields"]["h:X-Limbo-Message-Id"][0], float(m["received_at"])) for m in messages]
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> float:
