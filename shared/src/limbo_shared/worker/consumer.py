@@ -217,6 +217,8 @@ class Consumer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._circuits: dict[str, Circuit] = {}
         self._gates: list[Gate] = []
+        # Circuits whose last Unavailable handed its message back (another worker sends).
+        self._handing_back: set[str] = set()
         self._outstanding: set[asyncio.Task[list[ReceivedMessage]]] = set()
         self._late_releases: set[asyncio.Task[object]] = set()
         # Deletes may wait a few ms for company: nobody waits on them but the FIFO group.
@@ -355,12 +357,15 @@ class Consumer:
                 },
             )
             receive_span.end()
-            if self.stopping:
-                # Received while draining: hand back at once rather than start new work.
+            if self.stopping or self._hands_back():
+                # Received while draining, or by a poll begun before a pause that hands
+                # mail to another worker: hand back at once rather than start new work.
                 await self._release([m.receipt_handle for m in messages])
                 for message in messages:
                     self._held.pop(message.receipt_handle, None)
-                return
+                if self.stopping:
+                    return
+                continue
             for message in messages:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
@@ -418,6 +423,9 @@ class Consumer:
         )
         self._late_releases.add(task)
         task.add_done_callback(self._late_releases.discard)
+
+    def _hands_back(self) -> bool:
+        return any(circuit.name in self._handing_back for circuit in self.paused)
 
     async def _unreserve(self) -> None:
         async with self._capacity:
@@ -514,7 +522,9 @@ class Consumer:
                 held=len(self._held),
             )
         if outcome.hand_back:
+            self._handing_back.add(circuit.name)
             return False
+        self._handing_back.discard(circuit.name)
         await self._first(self._stopping.wait(), circuit.wait_closed())
         return not self.stopping
 
