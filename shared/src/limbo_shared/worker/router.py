@@ -16,7 +16,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 
 from ..logs import get_logger
 from ..store import StoreUnavailable
@@ -33,6 +33,11 @@ _ACTIVE = Gauge(
     "1 while this worker's provider takes mail under ROUTING, 0 while it stands by; "
     "reason says why (first_choice, <provider>_paused, _errors, _absent, _recovering, _healthy)",
     ["provider", "reason"],
+)
+_SWITCHES = Counter(
+    "limbo_worker_routing_switches_total",
+    "Times this worker's provider started (active=1) or stopped (active=0) taking mail",
+    ["provider", "active", "reason"],
 )
 
 # How often a change of the provider circuit is looked for between reports.
@@ -140,6 +145,7 @@ class Router:
         self._show(decision, previous)
         self.standby.set(decision.active)
         if decision.active != previous.active:
+            _SWITCHES.labels(self.provider, str(int(decision.active)), decision.reason).inc()
             (log.warning if decision.active else log.info)(
                 "routing.switched",
                 **{"from": previous.sender, "to": decision.sender},
