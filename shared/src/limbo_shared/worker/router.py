@@ -116,7 +116,11 @@ class Router:
             now = self._clock()
             paused = self._paused()
             if now >= due or paused != reported_paused:
-                await self.tick()
+                try:
+                    await self.tick()
+                except Exception as error:
+                    # Routing must not stop for good on one odd answer: try again next time.
+                    log.error("routing: report or decision failed", error=type(error).__name__)
                 reported_paused, due = paused, now + self.interval
             await asyncio.sleep(_CIRCUIT_CHECK)
 
