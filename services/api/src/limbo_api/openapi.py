@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from limbo_shared.events import BounceType, DeliveryOutcome
-from limbo_shared.schema import MailRequest
-from limbo_shared.store import Status
+from limbo_shared.schema import MailRequest, address_json_schema
+from limbo_shared.store import CURSOR_PATTERN, MAX_CURSOR, Status
 
 from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
+from .suppression_routes import MAX_ADDRESS_PARAMETER, MAX_PAGE, MAX_REASON, REASON_PATTERN
 from .validation import MAX_BATCH
 
 __all__ = ["openapi_document"]
@@ -134,7 +135,7 @@ _ADDRESS_PARAMETER = {
     "name": "address",
     "in": "path",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ADDRESS_PARAMETER},
     "description": "The address, in any letter case",
 }
 _IDEMPOTENCY_KEY = {
@@ -349,14 +350,19 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "name": "limit",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                         },
                         {
                             "name": "cursor",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string"},
-                            "description": "The `cursor` of the previous page",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_CURSOR,
+                                "pattern": CURSOR_PATTERN,
+                            },
+                            "description": "The `cursor` of the previous page (the page "
+                            "starts after the address it encodes)",
                         },
                     ],
                     "responses": {
@@ -377,7 +383,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                             },
                             "One page, in address order",
                         ),
-                        "400": _problem("A limit out of range or a cursor not handed out"),
+                        "400": _problem("A limit out of range or a malformed cursor"),
                         "401": _UNAUTHORIZED,
                         "429": _RATE_LIMITED,
                         "501": _problem("Tracking is off (no STATUS_TABLE)"),
@@ -396,12 +402,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                                     "additionalProperties": False,
                                     "required": ["address", "reason"],
                                     "properties": {
-                                        "address": {"type": "string", "format": "email"},
+                                        "address": address_json_schema(),
                                         "reason": {
                                             "type": "string",
                                             "minLength": 1,
-                                            "maxLength": 500,
-                                            "pattern": "^[^\\r\\n\\u0000]*$",
+                                            "maxLength": MAX_REASON,
+                                            "pattern": REASON_PATTERN,
                                         },
                                     },
                                 }
