@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import json
+import time
 from typing import Any
 
+import boto3
+import jsonschema
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from limbo_devtools.local_aws import LocalAws
 from limbo_shared.store import MAX_CURSOR
+from limbo_shared.webhooks import DeliveryJob
 
 from .conftest import ALICE_KEY, BOB_KEY, VALID, ApiFactory, bearer
 
@@ -175,6 +181,8 @@ def test_a_batch_leaves_suppressed_recipients_out_per_email(tracked_api: TestCli
             "Gone <GONE@example.com>, left@example.com",
         }
     ]
+    documented = tracked_api.get("/openapi.json").json()["components"]["schemas"]
+    jsonschema.validate(body, documented["SubmittedBatch"])
     record = tracked_api.get(f"/v1/mail/{first}", headers=ALICE).json()
     assert (record["recipients"], record["suppressed"]) == (1, ["gone@example.com"])
     assert tracked_api.get(f"/v1/mail/{third}", headers=ALICE).json()["suppressed"] == []
@@ -193,6 +201,9 @@ def test_a_batch_of_only_suppressed_emails_is_422_naming_them(tracked_api: TestC
     assert answer.status_code == 422
     assert answer.json()["Message"] == "not submitted"
     assert answer.json()["suppressed"] == [["gone@example.com"], ["GONE@example.com"]]
+    operation = tracked_api.get("/openapi.json").json()["paths"]["/v1/mail/batch"]["post"]
+    documented = operation["responses"]["422"]["content"]["application/json"]["schema"]
+    jsonschema.validate(answer.json(), documented)
 
 
 def test_any_well_formed_cursor_is_a_position_in_the_list(tracked_api: TestClient) -> None:
@@ -233,3 +244,36 @@ def test_an_address_with_a_slash_is_found_by_its_encoded_path(tracked_api: TestC
     assert add(tracked_api, "/z@example.com").status_code == 201
     assert tracked_api.get("/v1/suppressions/%2Fz%40example.com", headers=ALICE).status_code == 200
     assert tracked_api.delete("/v1/suppressions/%2Fz@example.com", headers=ALICE).status_code == 200
+
+
+def test_each_suppressed_recipient_of_a_queued_message_is_told_to_webhooks(
+    tracked_aws: LocalAws, tracked_api_factory: ApiFactory
+) -> None:
+    assert tracked_aws.webhook_queue_url is not None
+    api = tracked_api_factory(webhook_queue=tracked_aws.webhook_queue_url)
+    endpoint = api.post(
+        "/v1/webhooks",
+        json={"url": "https://hooks.example.com/x", "events": ["suppressed"]},
+        headers=ALICE,
+    ).json()
+    add(api, "gone@example.com")
+    answer = api.post(
+        "/v1/mail",
+        json={**VALID, "to": ["here@example.com"], "cc": ["gone@example.com"]},
+        headers=ALICE,
+    ).json()
+    sqs = boto3.client("sqs", endpoint_url=tracked_aws.endpoint, region_name=tracked_aws.region)
+    told: list[DeliveryJob] = []
+    deadline = time.monotonic() + 30
+    while not told and time.monotonic() < deadline:
+        received = sqs.receive_message(
+            QueueUrl=tracked_aws.webhook_queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        )
+        told += [DeliveryJob.model_validate_json(m["Body"]) for m in received.get("Messages", [])]
+    [job] = told
+    assert (job.owner, job.endpoint_id, job.event) == ("alice", endpoint["id"], "suppressed")
+    assert json.loads(job.body)["data"] == {
+        "message_id": answer["id"],
+        "status": "suppressed",
+        "recipient": "gone@example.com",
+    }

@@ -131,6 +131,21 @@ _SUPPRESSION = {
         "created_at": _TIMESTAMP,
     },
 }
+_ADDRESSES = {"type": "array", "items": {"type": "string"}}
+
+
+def _all_suppressed(suppressed: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["Message", "Problem", "suppressed"],
+        "properties": {
+            "Message": {"type": "string", "enum": ["not submitted"]},
+            "Problem": {"type": "string"},
+            "suppressed": suppressed,
+        },
+    }
+
+
 _ADDRESS_PARAMETER = {
     "name": "address",
     "in": "path",
@@ -233,16 +248,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                         ),
                         "415": _problem("The body is not JSON"),
                         "422": _json(
-                            {
-                                "type": "object",
-                                "required": ["Message", "Problem", "suppressed"],
-                                "properties": {
-                                    "Message": {"type": "string"},
-                                    "Problem": {"type": "string"},
-                                    "suppressed": {"type": "array", "items": {"type": "string"}},
-                                },
-                            },
-                            "Every To recipient is on the suppression list",
+                            _all_suppressed(_ADDRESSES),
+                            "Every To recipient is on the suppression list (nothing queued)",
                         ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
@@ -261,6 +268,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "summary": "Validate up to 100 emails and queue them all, or none",
                     "description": "Each email is validated like POST /v1/mail; one invalid "
                     "email refuses the whole batch (the Problem names its index, `[3].to[0]`). "
+                    "Suppressed recipients are left out per email; an email with no To "
+                    "recipient left is not queued (its id is null, `refused` says why). "
                     "An Idempotency-Key covers the batch as a whole.",
                     "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
@@ -291,6 +300,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                             True,
                         ),
                         "415": _problem("The body is not JSON"),
+                        "422": _json(
+                            _all_suppressed({"type": "array", "items": _ADDRESSES}),
+                            "Every email's To recipients are all on the suppression list "
+                            "(nothing queued); `suppressed` has them per email",
+                        ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
                             "Idempotency-Key or scheduled_at sent, but this deployment is "
@@ -507,8 +521,27 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "Message": {"type": "string", "enum": ["submitted"]},
                         "ids": {
                             "type": "array",
-                            "items": {"type": "string"},
-                            "description": "limbo's message ids, in the batch's order",
+                            "items": {"type": ["string", "null"]},
+                            "description": "limbo's message ids, in the batch's order; null "
+                            "for an email not queued because every To recipient is suppressed",
+                        },
+                        "suppressed": {
+                            "type": "array",
+                            "items": _ADDRESSES,
+                            "description": "Per email, in order, the recipients left out "
+                            "(suppressed); absent if none",
+                        },
+                        "refused": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["index", "Problem"],
+                                "properties": {
+                                    "index": {"type": "integer", "minimum": 0},
+                                    "Problem": {"type": "string"},
+                                },
+                            },
+                            "description": "The emails not queued, by index; absent if none",
                         },
                     },
                 },
