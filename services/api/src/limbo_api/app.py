@@ -422,9 +422,10 @@ def create_app(
             except StoreUnavailable as error:
                 log.warning("batch not queued: suppression list unavailable", error=str(error))
                 return store_unavailable()
-        if any(one.suppressed for one in splits):
-            SUPPRESSED_SENDS.inc(sum(len(one.suppressed) for one in splits))
+        left_out = sum(len(one.suppressed) for one in splits)
+        if left_out:
             if all(one.mail is None for one in splits):
+                SUPPRESSED_SENDS.inc(left_out)
                 return JSONResponse(
                     {
                         "Message": "not submitted",
@@ -476,6 +477,7 @@ def create_app(
                     return _queue_unavailable(failure.problem)
                 return problem(400, failure.problem)
             log.info("batch queued", messages=len(queued), refused=len(splits) - len(queued))
+        SUPPRESSED_SENDS.inc(left_out)
         await _tell_suppressed(
             owner,
             [
