@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
 
 from limbo_mailgun_worker.provider import MailgunProvider, MailgunSettings, form_fields
-from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.provider import (
+    PermanentProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import sink_messages
@@ -63,8 +68,8 @@ def run(provider: MailgunProvider, mail: QueuedMail) -> str:
     "status,error",
     [
         (400, PermanentProviderError),
-        (401, PermanentProviderError),
-        (403, PermanentProviderError),
+        (401, ProviderUnavailable),
+        (403, ProviderUnavailable),
         (429, TransientProviderError),
         (500, TransientProviderError),
         (503, TransientProviderError),
@@ -113,6 +118,45 @@ def test_delivers_to_a_real_http_sink(sink: str) -> None:
     assert message["fields"]["cc"] == ["d@example.com"]  # type: ignore[index]
 
 
-def test_wrong_key_is_permanent_against_the_sink(sink: str) -> None:
-    with pytest.raises(PermanentProviderError, match="401"):
+def test_a_wrong_key_is_account_level_against_the_sink(sink_factory: Any) -> None:
+    sink = sink_factory(SINK_API_KEY="key-right")
+    with pytest.raises(ProviderUnavailable, match="401"):
         run(MailgunProvider(settings(url=sink, key="wrong")), envelope())
+    assert sink_messages(sink) == []
+
+
+def probe(provider: MailgunProvider) -> None:
+    async def go() -> None:
+        try:
+            await provider.probe()
+        finally:
+            await provider.aclose()
+
+    asyncio.run(go())
+
+
+def test_the_probe_asks_for_the_domain_with_the_key_and_sends_nothing(
+    sink_factory: Any,
+) -> None:
+    sink = sink_factory(SINK_API_KEY="key-right")
+    probe(MailgunProvider(settings(url=sink, key="key-right")))
+    with pytest.raises(ProviderUnavailable, match="401"):
+        probe(MailgunProvider(settings(url=sink, key="key-revoked")))
+    assert sink_messages(sink) == []
+
+
+@pytest.mark.parametrize(
+    "status,error",
+    [(401, ProviderUnavailable), (404, ProviderUnavailable), (502, TransientProviderError)],
+)
+def test_a_probe_that_is_refused_or_unanswered_raises(status: int, error: type[Exception]) -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(status, json={"message": "no"})
+
+    with pytest.raises(error):
+        probe(MailgunProvider(settings(), transport=httpx.MockTransport(answer)))
+    assert seen[0].method == "GET"
+    assert seen[0].url == "https://api.mailgun.net/v3/domains/mg.example.com"

@@ -3,7 +3,10 @@
 For the local run, the tests and the benchmark. ``GET /messages`` lists what arrived
 (``?count_only=1``: only how many),
 ``DELETE /messages`` forgets it. Response latency and failures can be injected through
-the environment, so the same sink plays a slow or flaky provider.
+the environment, so the same sink plays a slow or flaky provider. ``GET
+/v3/domains/{domain}`` answers as Mailgun's does for a known domain (the worker's probe),
+and ``PUT /control/api-key`` changes the key it accepts (``{"api_key": ...}``, null for
+any), so a test can revoke a key and restore it while a worker runs.
 """
 
 from __future__ import annotations
@@ -139,6 +142,19 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
             )
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 
+    async def domain(request: Request) -> Response:
+        if not _authorized(request, config.api_key):
+            return Response("Forbidden", status_code=401)
+        name = request.path_params["domain"]
+        return JSONResponse({"domain": {"name": name, "state": "active"}})
+
+    async def api_key(request: Request) -> Response:
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("api_key"), str | None):
+            return JSONResponse({"message": 'send {"api_key": "<key>" or null}'}, status_code=400)
+        config.api_key = body["api_key"]
+        return JSONResponse({"changed": True})
+
     async def messages(request: Request) -> Response:
         if request.method == "DELETE":
             state.messages.clear()
@@ -158,6 +174,8 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/v3/{domain}/messages", send, methods=["POST"]),
+            Route("/v3/domains/{domain}", domain, methods=["GET"]),
+            Route("/control/api-key", api_key, methods=["PUT"]),
             Route("/messages", messages, methods=["GET", "DELETE"]),
             Route("/health", health),
         ]

@@ -78,11 +78,14 @@ def describe_validation_error(error: ValidationError) -> str:
     """One line per problem, each naming the environment variable."""
     lines = []
     for item in error.errors():
-        variable = str(item["loc"][0]).upper() if item["loc"] else "?"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if not item["loc"]:  # a check across variables names them in its message
+            lines.append(message)
+            continue
+        variable = str(item["loc"][0]).upper()
         if item["type"] == "missing":
             lines.append(f"{variable} is not set")
         else:
-            message = str(item["msg"]).removeprefix("Value error, ")
             lines.append(f"{variable} is invalid: {message}")
     return "; ".join(lines)
 

@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-__all__ = ["bind_message", "get_logger", "setup_logging"]
+__all__ = ["bind_for_task", "bind_message", "get_logger", "setup_logging"]
 
 
 def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -78,3 +78,10 @@ def get_logger(name: str) -> Any:
 def bind_message(**values: Any) -> Any:
     """Bind fields (message_id, provider...) to every log line until the token is reset."""
     return structlog.contextvars.bound_contextvars(**values)
+
+
+def bind_for_task(**values: Any) -> None:
+    """Bind fields to every later log line of the current asyncio task (a task runs in
+    its own copy of the context, so they end with it): a consumer's handler binds the
+    message's id this way, and the consumer's own lines about it carry the id too."""
+    structlog.contextvars.bind_contextvars(**values)

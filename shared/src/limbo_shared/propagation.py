@@ -14,10 +14,10 @@ from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter, Setter
 
+from .queue import MAX_MESSAGE_ATTRIBUTES
+
 __all__ = ["MAX_MESSAGE_ATTRIBUTES", "extract_context", "inject_context"]
 
-# SQS refuses a message with more than ten attributes.
-MAX_MESSAGE_ATTRIBUTES = 10
 
 SqsAttributes = MutableMapping[str, dict[str, Any]]
 

@@ -1,8 +1,13 @@
 """The one interface every sending provider implements.
 
 A provider turns a validated :class:`QueuedMail` into one call to its service and
-classifies failures; the worker runtime owns everything else (queue, retries,
-dead-lettering, tracing, metrics). Adding a provider is one new package with a class
+classifies failures in three: about this message (:class:`PermanentProviderError`,
+dead-lettered), about this moment (:class:`TransientProviderError`, retried with
+backoff), or about the account (:class:`ProviderUnavailable`: bad or revoked key,
+sending paused, missing configuration; every message would fail alike, so the worker
+pauses and :meth:`Provider.probe` until the provider answers again, and no message is
+charged an attempt). The worker runtime owns everything else (queue, retries,
+dead-lettering, pausing, tracing, metrics). Adding a provider is one new package with a class
 like this and a ``main`` that calls :func:`limbo_shared.worker.run_worker`.
 """
 
@@ -12,7 +17,12 @@ from typing import Protocol
 
 from .schema import QueuedMail
 
-__all__ = ["PermanentProviderError", "Provider", "TransientProviderError"]
+__all__ = [
+    "PermanentProviderError",
+    "Provider",
+    "ProviderUnavailable",
+    "TransientProviderError",
+]
 
 
 class TransientProviderError(Exception):
@@ -25,7 +35,20 @@ class TransientProviderError(Exception):
 
 
 class PermanentProviderError(Exception):
-    """The provider refused the message for good (bad sender, bad key, rejected)."""
+    """The provider refused this message for good (say, a recipient it will not take)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ProviderUnavailable(Exception):
+    """Nothing can be sent through this account now: not the message's fault.
+
+    Bad, revoked or expired credentials, access denied, sending paused or suspended,
+    a sender domain or configuration set that is not set up. ``reason`` is limbo's own
+    words plus the provider's error code, never text that could carry a secret.
+    """
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -40,6 +63,11 @@ class Provider(Protocol):
 
     async def send(self, mail: QueuedMail) -> str:
         """Send one email; answer the provider's message id or raise one of the errors above."""
+        ...
+
+    async def probe(self) -> None:
+        """One cheap authenticated call; raise ProviderUnavailable (or Transient...) while
+        the account still cannot send. Called while the worker is paused."""
         ...
 
     async def aclose(self) -> None:

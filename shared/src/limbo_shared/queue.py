@@ -17,6 +17,8 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 __all__ = [
+    "MAX_MESSAGE_ATTRIBUTES",
+    "SQS_MESSAGE_LIMIT",
     "EntryFailed",
     "OutgoingMessage",
     "QueueUnavailable",
@@ -25,6 +27,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# SQS's limit for one message, body and attributes together.
+SQS_MESSAGE_LIMIT = 1_048_576
+# SQS refuses a message with more than ten attributes.
+MAX_MESSAGE_ATTRIBUTES = 10
 
 
 class QueueUnavailable(Exception):

@@ -10,13 +10,19 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator
 
 from limbo_shared.config import LoggingSettings
-from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.provider import (
+    PermanentProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 from limbo_shared.schema import QueuedMail
 
 __all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
 
 # 404 can be Mailgun's eventual consistency right after a domain is added: retry it.
 _TRANSIENT_STATUS = frozenset({404, 408, 409, 425, 429})
+# A bad or revoked key, or an account Mailgun has disabled: every message would fail alike.
+_ACCOUNT_STATUS = frozenset({401, 403})
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
@@ -75,6 +81,7 @@ class MailgunProvider:
         # transport: httpx.AsyncClient.post re-merges the URL, runs the auth flow and the
         # cookie jar on every call, ~0.1 ms of CPU per email (bench/, py-spy).
         self._url = httpx.URL(f"{settings.mailgun_api_url}/v3/{settings.domain}/messages")
+        self._domain_url = httpx.URL(f"{settings.mailgun_api_url}/v3/domains/{settings.domain}")
         credentials = f"api:{settings.mailgun.get_secret_value()}".encode()
         self._headers = {
             **_FORM,
@@ -119,12 +126,39 @@ class MailgunProvider:
             except (ValueError, KeyError, TypeError):
                 return ""
         reason = f"mailgun answered {response.status_code}: {_message(response)}"
+        if response.status_code in _ACCOUNT_STATUS:
+            raise ProviderUnavailable(_account_reason(response.status_code))
         if response.status_code >= 500 or response.status_code in _TRANSIENT_STATUS:
             raise TransientProviderError(reason, retry_after=_retry_after(response))
         raise PermanentProviderError(reason)
 
+    async def probe(self) -> None:
+        """``GET /v3/domains/{domain}``: authenticated, sends nothing."""
+        request = httpx.Request(
+            "GET", self._domain_url, headers=self._headers, extensions={"timeout": self._timeout}
+        )
+        try:
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TransportError as error:
+            raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
+        if response.status_code in _ACCOUNT_STATUS:
+            raise ProviderUnavailable(_account_reason(response.status_code))
+        if response.status_code == 404:
+            raise ProviderUnavailable("mailgun answered 404: the domain is not in this account")
+        if response.status_code != 200:
+            raise TransientProviderError(f"mailgun answered {response.status_code}")
+
     async def aclose(self) -> None:
         await self._transport.aclose()
+
+
+def _account_reason(status: int) -> str:
+    what = "the API key was refused" if status == 401 else "the account may not send"
+    return f"mailgun answered {status}: {what} (MAILGUN, DOMAIN)"
 
 
 def _message(response: httpx.Response) -> str:

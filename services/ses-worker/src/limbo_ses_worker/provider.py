@@ -9,28 +9,56 @@ from email.utils import formataddr
 from typing import Any
 from urllib.parse import urlsplit
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field
 
 from limbo_shared.aws import make_client
 from limbo_shared.config import LoggingSettings
-from limbo_shared.provider import PermanentProviderError, TransientProviderError
+from limbo_shared.provider import (
+    PermanentProviderError,
+    ProviderUnavailable,
+    TransientProviderError,
+)
 from limbo_shared.schema import QueuedMail
 
 __all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
 
-# Refusals that no retry will fix without an operator or a client changing something.
+# Refusals of this message that no retry will fix.
 _PERMANENT = frozenset(
     {
         "MessageRejected",
-        "MailFromDomainNotVerifiedException",
-        "AccountSuspendedException",
-        "SendingPausedException",
         "BadRequestException",
-        "NotFoundException",
         "InvalidParameterValue",
         "ValidationException",
+    }
+)
+# Refusals of the account, whatever the message: pause until an operator fixes it.
+_ACCOUNT = frozenset(
+    {
+        "SendingPausedException",
+        "AccountSuspendedException",
+        "MailFromDomainNotVerifiedException",
+        "NotFoundException",  # a configuration set that does not exist (any more)
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "TokenRefreshRequired",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "RequestExpired",  # the clock is off
+        "AuthFailure",
+        "OptInRequired",
     }
 )
 
@@ -155,21 +183,53 @@ class SesProvider:
                 self._executor, functools.partial(self._client.send_email, **arguments)
             )
         except ClientError as error:
-            info = error.response.get("Error", {})
-            code = str(info.get("Code", "Unknown"))
-            reason = f"SES {code}: {info.get('Message', '')}"[:300]
-            status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
-            if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-                if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
-                    raise TransientProviderError(reason) from None
-                raise PermanentProviderError(reason) from None
-            raise TransientProviderError(reason) from None
+            raise _classify(error) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise ProviderUnavailable("SES: no AWS credentials") from None
         except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {error}") from None
+            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
         return str(response.get("MessageId", ""))
+
+    async def probe(self) -> None:
+        """``GetAccount`` (is sending enabled?), and the configuration set if one is set."""
+        loop = asyncio.get_running_loop()
+        try:
+            account = await loop.run_in_executor(self._executor, self._client.get_account)
+            if not account.get("SendingEnabled", True):
+                raise ProviderUnavailable("SES: sending is disabled for the account")
+            name = self._settings.ses_configuration_set
+            if name:
+                await loop.run_in_executor(
+                    self._executor,
+                    functools.partial(
+                        self._client.get_configuration_set, ConfigurationSetName=name
+                    ),
+                )
+        except ClientError as error:
+            raise _classify(error) from None
+        except (NoCredentialsError, PartialCredentialsError):
+            raise ProviderUnavailable("SES: no AWS credentials") from None
+        except BotoCoreError as error:
+            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _classify(error: ClientError) -> Exception:
+    """SES's refusal as limbo's error: about the account, this message, or this moment."""
+    info = error.response.get("Error", {})
+    code = str(info.get("Code", "Unknown"))
+    reason = f"SES {code}: {info.get('Message', '')}"[:300]
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    if code in _ACCOUNT or code.startswith("AccessDenied"):
+        # SES's own words about the account: the code names what to fix.
+        return ProviderUnavailable(reason)
+    if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
+        if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
+            return TransientProviderError(reason)
+        return PermanentProviderError(reason)
+    return TransientProviderError(reason)
 
 
 _TRANSIENT_CODES = frozenset(

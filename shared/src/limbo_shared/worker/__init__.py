@@ -1,7 +1,33 @@
-"""The worker runtime every provider worker runs: receive, send, settle, drain."""
+"""The consumer runtime: receive, handle, settle, drain; and the sending workers on it."""
 
-from .main import run_worker
+from .consumer import (
+    Consumer,
+    DeadLetter,
+    Defer,
+    Done,
+    Handler,
+    Outcome,
+    Retry,
+    Unavailable,
+)
+from .mail import MailHandler
+from .main import run_consumer, run_worker
 from .runtime import Worker
-from .settings import WorkerSettings
+from .settings import ConsumerSettings, WorkerSettings
 
-__all__ = ["Worker", "WorkerSettings", "run_worker"]
+__all__ = [
+    "Consumer",
+    "ConsumerSettings",
+    "DeadLetter",
+    "Defer",
+    "Done",
+    "Handler",
+    "MailHandler",
+    "Outcome",
+    "Retry",
+    "Unavailable",
+    "Worker",
+    "WorkerSettings",
+    "run_consumer",
+    "run_worker",
+]

@@ -1,11 +1,12 @@
-"""``run_worker``: the whole life of a worker process, for any provider."""
+"""The whole life of a consumer process: ``run_consumer`` for any handler, ``run_worker``
+for a sending provider. A new service is a handler and a ``main`` calling one of them."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -15,46 +16,79 @@ from ..logs import get_logger, setup_logging
 from ..provider import Provider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
+from .consumer import RECEIVE_BATCH, Consumer, Handler, max_receive_count
+from .mail import MailHandler
 from .metrics import WorkerMetrics
-from .runtime import RECEIVE_BATCH, Worker
 from .server import QuietServer, health_app
-from .settings import WorkerSettings
+from .settings import ConsumerSettings, WorkerSettings
+from .threads import DaemonThreadPool
 from .tracking import NoTracking, StoreTracking, Tracker
 
-__all__ = ["run_worker"]
+__all__ = ["run_consumer", "run_worker"]
 
 log = get_logger("limbo.worker")
 
+S = TypeVar("S", bound=ConsumerSettings)
 ProviderFactory = Callable[[WorkerSettings], Provider]
+# Builds the handler once the queue's maxReceiveCount is known.
+_Build = Callable[[int], Handler]
+
+
+def run_consumer(
+    program: str, handler_factory: Callable[[S], Handler], settings_cls: type[S]
+) -> None:
+    """Read ``settings_cls``, build the handler, consume until SIGTERM, drain, exit 0."""
+    try:
+        settings = load_settings(settings_cls)
+        handler = handler_factory(settings)
+    except ConfigError as error:
+        exit_with_config_error(program, error)
+    _run(program, settings, lambda max_attempts: handler)
 
 
 def run_worker(program: str, provider_factory: ProviderFactory) -> None:
-    """Read settings, build the provider, run until SIGTERM, drain, exit 0."""
+    """Read settings, build the provider, send until SIGTERM, drain, exit 0."""
     try:
         settings = load_settings(WorkerSettings)
         provider = provider_factory(settings)
     except ConfigError as error:
         exit_with_config_error(program, error)
+
+    def build(max_attempts: int) -> Handler:
+        return MailHandler(
+            settings,
+            provider,
+            tracker=_tracker(settings, provider),
+            metrics=WorkerMetrics(provider.name),
+            max_attempts=max_attempts,
+        )
+
+    _run(program, settings, build)
+
+
+def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
     setup_logging(settings.log_format, settings.log_level)
     try:
         telemetry = setup_telemetry(program)
     except ConfigError as error:
         exit_with_config_error(program, error)
+    serve: Coroutine[Any, Any, None] = _serve(settings, build)
     try:
         import uvloop
 
-        uvloop.run(_serve(settings, provider))
+        uvloop.run(serve)
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
-        asyncio.run(_serve(settings, provider))
+        asyncio.run(serve)
     finally:
         telemetry.shutdown()
     log.info("stopped")
 
 
-async def _serve(settings: WorkerSettings, provider: Provider) -> None:
+async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     receivers = max(1, -(-settings.concurrency // RECEIVE_BATCH))
     # Each receiver holds a thread for its long poll; the rest settle and dead-letter.
-    executor = ThreadPoolExecutor(max_workers=receivers + 8, thread_name_prefix="sqs")
+    # Daemon threads: a stopping consumer abandons its long polls instead of waiting.
+    executor = DaemonThreadPool(receivers + 8, "sqs")
     client = make_client(
         "sqs",
         region=settings.region,
@@ -62,21 +96,26 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
         read_timeout=settings.wait_time_seconds + 10,
         max_pool_connections=receivers + 8,
     )
-    tracker = _tracker(settings, provider)
-    worker = Worker(
+    queue = SqsQueue(client, settings.queue, executor)
+    dead_letters = (
+        SqsQueue(client, settings.deadletterqueue, executor) if settings.deadletterqueue else None
+    )
+    max_attempts = await max_receive_count(queue, settings.max_attempts)
+    handler = build(max_attempts)
+    consumer = Consumer(
+        handler,
         settings,
-        provider,
-        SqsQueue(client, settings.queue, executor),
-        SqsQueue(client, settings.deadletterqueue, executor),
-        WorkerMetrics(provider.name),
-        tracker,
+        queue,
+        dead_letters,
+        WorkerMetrics(handler.name),
+        max_attempts=max_attempts,
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, worker.stop)
+        loop.add_signal_handler(sig, consumer.stop)
     server = QuietServer(
         uvicorn.Config(
-            health_app(lambda: worker.ready and not worker.stopping),
+            health_app(lambda: consumer.ready),
             host="0.0.0.0",
             port=settings.port,
             log_config=None,
@@ -86,12 +125,10 @@ async def _serve(settings: WorkerSettings, provider: Provider) -> None:
     )
     server_task = asyncio.create_task(server.serve())
     try:
-        await worker.load_redrive_policy()
-        await worker.run()
+        await consumer.run()
     finally:
         server.should_exit = True
-        await provider.aclose()
-        await tracker.aclose()
+        await handler.aclose()
         await asyncio.gather(server_task, return_exceptions=True)
         executor.shutdown(wait=False, cancel_futures=True)
 

@@ -1,25 +1,35 @@
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 
 from ..config import QueueSettings
 from ..store.records import StatusSettings
+from .drain import grace_problem
 
-__all__ = ["WorkerSettings"]
+__all__ = ["ConsumerSettings", "WorkerSettings"]
 
 
-class WorkerSettings(QueueSettings, StatusSettings):
-    """Settings every worker reads, whatever its provider."""
+def _fifo_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or not value.endswith(".fifo"):
+        raise ValueError("must be the URL of a FIFO queue (its name ends in .fifo)")
+    return value
 
-    deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")
+
+class ConsumerSettings(QueueSettings):
+    """Settings every queue consumer reads, whatever its handler."""
+
+    deadletterqueue: str | None = Field(
+        default=None, description="URL of the FIFO dead-letter queue limbo moves messages to"
+    )
     port: int = Field(default=9090, ge=1, le=65535, description="health and metrics port")
-    # Sends in flight at once; with a 50 ms provider, 64 allow well over 500 emails/s.
+    # Messages handled at once; with a 50 ms provider, 64 allow well over 500 emails/s.
     concurrency: int = Field(default=64, ge=1, le=1000)
     wait_time_seconds: int = Field(default=20, ge=0, le=20)
     visibility_timeout: int = Field(default=30, ge=5, le=43200)
     # Seconds between SIGTERM and exit; the chart's terminationGracePeriodSeconds is longer.
     shutdown_grace: float = Field(default=25.0, gt=0, le=3600)
-    send_timeout: float = Field(default=15.0, gt=0, le=300)
     # Attempts before limbo dead-letters a message itself (the queue's redrive policy,
     # when it has one, wins; this is the fallback for a queue without one).
     max_attempts: int = Field(default=5, ge=1, le=1000)
@@ -28,7 +38,24 @@ class WorkerSettings(QueueSettings, StatusSettings):
 
     @field_validator("deadletterqueue")
     @classmethod
-    def _fifo_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")) or not value.endswith(".fifo"):
-            raise ValueError("must be the URL of a FIFO queue (its name ends in .fifo)")
-        return value
+    def _dead_letter_url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else _fifo_url(str(value))
+
+
+class WorkerSettings(ConsumerSettings, StatusSettings):
+    """Settings every sending worker reads, whatever its provider."""
+
+    deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")
+    send_timeout: float = Field(default=15.0, gt=0, le=300)
+
+    @field_validator("deadletterqueue")
+    @classmethod
+    def _dead_letter_url(cls, value: str | None) -> str | None:
+        return _fifo_url(str(value))
+
+    @model_validator(mode="after")
+    def _grace_covers_a_send(self) -> Self:
+        problem = grace_problem(self.shutdown_grace, self.send_timeout)
+        if problem is not None:
+            raise ValueError(problem)
+        return self

@@ -46,6 +46,10 @@ class Tracker(Protocol):
 
     async def unsent(self, claim: TrackerClaim, status: Status, error: str) -> None: ...
 
+    async def probe(self) -> None:
+        """Raise while the store does not answer (asked while the worker is paused on it)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -61,6 +65,9 @@ class NoTracking:
         return None
 
     async def unsent(self, claim: TrackerClaim, status: Status, error: str) -> None:
+        return None
+
+    async def probe(self) -> None:
         return None
 
     async def aclose(self) -> None:
@@ -107,6 +114,10 @@ class StoreTracking:
         except StoreUnavailable as failure:
             # The lease runs out on its own; the next attempt waits for it at worst.
             log.warning("could not record status", status=status.value, error=str(failure))
+
+    async def probe(self) -> None:
+        # One consistent read of a key no message has: answers (None) when the table does.
+        await self.store.get("limbo-store-probe")
 
     async def aclose(self) -> None:
         await self.store.aclose()

@@ -1,0 +1,161 @@
+"""The sending workers' handler: one queued email, claimed, sent, classified.
+
+Parses the :class:`QueuedMail`, claims it in the status store (when tracking is on),
+calls the provider bounded by ``SEND_TIMEOUT`` and turns what happened into an
+:data:`~.consumer.Outcome` for the consumer to settle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from pydantic import ValidationError
+
+from ..logs import bind_for_task, get_logger
+from ..provider import (
+    PermanentProviderError,
+    Provider,
+    ProviderUnavailable,
+    TransientProviderError,
+)
+from ..queue import ReceivedMessage
+from ..schema import QueuedMail
+from ..store import ClaimOutcome
+from ..store import Status as MessageStatus
+from .backoff import retry_delay
+from .circuit import Circuit
+from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
+from .metrics import WorkerMetrics
+from .settings import WorkerSettings
+from .tracking import NoTracking, Tracker
+
+__all__ = ["MailHandler"]
+
+log = get_logger("limbo.worker")
+tracer = trace.get_tracer("limbo.worker")
+
+
+class MailHandler:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        provider: Provider,
+        *,
+        tracker: Tracker | None = None,
+        metrics: WorkerMetrics | None = None,
+        max_attempts: int | None = None,
+    ) -> None:
+        self.name = provider.name
+        self.settings = settings
+        self.provider = provider
+        self.tracker: Tracker = tracker or NoTracking()
+        self.metrics = metrics or WorkerMetrics(provider.name)
+        self.max_attempts = max_attempts or settings.max_attempts
+        # The dependencies whose failure is nobody's message's fault: while one is open
+        # the consumer receives nothing and holds what it has.
+        self.provider_circuit = Circuit("provider_unavailable", provider.probe)
+        self.store_circuit = Circuit("store_unavailable", self.tracker.probe)
+
+    async def handle(self, message: ReceivedMessage) -> Outcome:
+        span = trace.get_current_span()
+        try:
+            mail = QueuedMail.from_json(message.body)
+        except ValidationError as error:
+            return DeadLetter(f"unparseable message: {_first_error(error)}", "dead_lettered")
+        span.set_attribute("limbo.message.id", mail.id)
+        # For the rest of this message's task: the consumer's lines (retry, dead letter)
+        # name limbo's id too.
+        bind_for_task(message_id=mail.id)
+        if message.sent_timestamp is not None:
+            self.metrics.time_in_queue.observe(max(0.0, time.time() - message.sent_timestamp))
+        return await self._send(message, mail, span)
+
+    async def _send(self, message: ReceivedMessage, mail: QueuedMail, span: trace.Span) -> Outcome:
+        claim = await self.tracker.claim(mail)
+        if claim.unavailable is not None:
+            # Not a failed attempt: a retry here would burn receive counts and, after a few
+            # minutes of store trouble, dead-letter accepted mail.
+            return Unavailable(self.store_circuit, f"status store: {claim.unavailable}")
+        assert claim.claim is not None
+        if claim.claim.outcome is ClaimOutcome.ALREADY_SENT:
+            span.add_event("duplicate_suppressed")
+            log.warning("already sent; deleted without sending", attempt=message.receive_count)
+            return Done("duplicate")
+        if claim.claim.outcome is ClaimOutcome.BUSY:
+            # Another worker holds the lease: look again once it has run out.
+            log.info("being sent elsewhere", busy_for=round(claim.claim.busy_for, 1))
+            return Defer(claim.claim.busy_for + 1)
+        try:
+            provider_id = await self._call_provider(mail)
+        except ProviderUnavailable as error:
+            # Drop the lease, so the same message can be claimed again once resumed.
+            await self.tracker.unsent(claim, MessageStatus.RETRYING, error.reason)
+            return Unavailable(self.provider_circuit, f"{self.provider.name}: {error.reason}")
+        except PermanentProviderError as error:
+            await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
+            return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
+        except TransientProviderError as error:
+            # Recorded before the message is released, so its next receipt can claim it.
+            gives_up = message.receive_count >= self.max_attempts
+            status = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
+            await self.tracker.unsent(claim, status, error.reason)
+            return Retry(error.reason, self._delay(message, error.retry_after))
+        span.set_attribute("limbo.provider.message_id", provider_id)
+        # `sent` before the delete: a crash between the two cannot cause a second send.
+        await self.tracker.sent(claim, provider_id)
+        log.info("sent", provider_message_id=provider_id, attempt=message.receive_count)
+        return Done("sent")
+
+    def _delay(self, message: ReceivedMessage, retry_after: float | None) -> float:
+        return retry_delay(
+            message.receive_count,
+            base=self.settings.retry_base_seconds,
+            cap=self.settings.retry_max_seconds,
+            retry_after=retry_after,
+        )
+
+    async def _call_provider(self, mail: QueuedMail) -> str:
+        with tracer.start_as_current_span(
+            f"{self.provider.name} send",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "server.address": self.provider.server_address,
+                "limbo.provider": self.provider.name,
+            },
+        ) as span:
+            started = time.perf_counter()
+            try:
+                return await asyncio.wait_for(
+                    self.provider.send(mail), timeout=self.settings.send_timeout
+                )
+            except TimeoutError:
+                span.set_status(Status(StatusCode.ERROR, "timeout"))
+                raise TransientProviderError(
+                    f"no answer within SEND_TIMEOUT={self.settings.send_timeout:g}s"
+                ) from None
+            except (PermanentProviderError, TransientProviderError, ProviderUnavailable) as error:
+                span.set_status(Status(StatusCode.ERROR, error.reason))
+                span.set_attribute("error.type", type(error).__name__)
+                raise
+            except Exception as error:
+                # Only the class: an exception's text can carry the request's headers.
+                log.error(
+                    "provider raised unexpectedly; retrying later", error=type(error).__name__
+                )
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                raise TransientProviderError(f"unexpected error: {type(error).__name__}") from error
+            finally:
+                self.metrics.provider_latency.observe(time.perf_counter() - started)
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+        await self.tracker.aclose()
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"{where}: {first['msg']}"

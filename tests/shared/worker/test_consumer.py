@@ -1,0 +1,325 @@
+"""The generic consumer against an in-memory queue: what it asks of SQS for each outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from limbo_shared.queue import ReceivedMessage
+from limbo_shared.worker.circuit import Circuit
+from limbo_shared.worker.consumer import (
+    Consumer,
+    DeadLetter,
+    Defer,
+    Done,
+    Outcome,
+    Retry,
+    Unavailable,
+    max_receive_count,
+)
+
+from .conftest import Running, consumer_settings
+from .fakes import FakeDeadLetters, FakeQueue, wait_until
+
+Start = Callable[[Consumer], Running]
+
+
+@dataclass
+class ScriptedHandler:
+    """Answers ``answer(message)`` after ``work`` seconds; counts what runs at once."""
+
+    answer: Callable[[ReceivedMessage], Outcome] = lambda message: Done("sent")
+    work: float = 0.0
+    name: str = "scripted"
+    seen: list[ReceivedMessage] = field(default_factory=list)
+    running: int = 0
+    most_running: int = 0
+    finished: int = 0
+    closed: bool = False
+    slow: Callable[[ReceivedMessage], Awaitable[None]] | None = None
+
+    async def handle(self, message: ReceivedMessage) -> Outcome:
+        self.seen.append(message)
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
+        try:
+            if self.slow is not None:
+                await self.slow(message)
+            elif self.work:
+                await asyncio.sleep(self.work)
+            return self.answer(message)
+        finally:
+            self.running -= 1
+            self.finished += 1
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def consumer(
+    handler: ScriptedHandler,
+    queue: FakeQueue,
+    dead: FakeDeadLetters | None = None,
+    **settings: object,
+) -> Consumer:
+    return Consumer(handler, consumer_settings(**settings), queue, dead)
+
+
+async def test_deletes_of_concurrent_messages_share_batch_calls(running: Start) -> None:
+    queue = FakeQueue()
+    for i in range(30):
+        queue.put(f"m{i}")
+    run = running(consumer(ScriptedHandler(work=0.01), queue, FakeDeadLetters()))
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    deletes = queue.calls_of("delete_batch")
+    assert sorted(len(batch) for batch in deletes)[-1] > 1
+    assert sum(len(batch) for batch in deletes) == 30
+    assert len(deletes) <= 10, f"{len(deletes)} DeleteMessageBatch calls for 30 messages"
+
+
+async def test_a_retry_makes_the_message_visible_after_its_delay_rounded_up(
+    running: Start,
+) -> None:
+    queue = FakeQueue()
+    queue.put("m")
+    handler = ScriptedHandler(answer=lambda m: Retry("provider answered 500", 1.2))
+    run = running(consumer(handler, queue, FakeDeadLetters()))
+    await wait_until(lambda: queue.visibility_changes())
+    await run.stop()
+    [(_, seconds)] = queue.visibility_changes()
+    assert seconds == 2  # ceil: never sooner than asked
+    assert queue.depth == 1 and queue.deleted() == []
+
+
+async def test_a_retry_at_the_last_attempt_is_dead_lettered_with_the_reason(
+    running: Start,
+) -> None:
+    queue, dead = FakeQueue(), FakeDeadLetters()
+    queue.put("m")
+    handler = ScriptedHandler(answer=lambda m: Retry("provider answered 500", 0))
+    run = running(consumer(handler, queue, dead, max_attempts=3))
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    assert [m.receive_count for m in handler.seen] == [1, 2, 3]
+    assert dead.reasons() == ["gave up after 3 attempts: provider answered 500"]
+
+
+async def test_max_attempts_is_the_queue_redrive_count_when_it_has_one() -> None:
+    assert await max_receive_count(FakeQueue(redrive_max=7), 5) == 7
+    assert await max_receive_count(FakeQueue(), 5) == 5
+
+
+async def test_a_dead_letter_is_sent_before_the_message_is_deleted(running: Start) -> None:
+    queue, dead = FakeQueue(), FakeDeadLetters()
+    message_id = queue.put("m", {"traceparent": {"DataType": "String", "StringValue": "00-x"}})
+    handler = ScriptedHandler(answer=lambda m: DeadLetter("rejected by x: no", "rejected"))
+    run = running(consumer(handler, queue, dead))
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    [letter] = dead.sent
+    assert letter.body == "m"
+    assert letter.attributes["limbo-reason"]["StringValue"] == "rejected by x: no"
+    assert letter.attributes["limbo-source-message-id"]["StringValue"] == message_id
+    assert "traceparent" in letter.attributes
+
+
+async def test_a_failing_dead_letter_send_is_tried_again(running: Start) -> None:
+    queue, dead = FakeQueue(), FakeDeadLetters(failures=2)
+    queue.put("m")
+    run = running(consumer(ScriptedHandler(answer=lambda m: DeadLetter("bad", "x")), queue, dead))
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    assert dead.attempts == 3 and len(dead.sent) == 1
+
+
+async def test_a_dead_letter_queue_that_keeps_failing_leaves_the_message_on_the_queue(
+    running: Start,
+) -> None:
+    queue, dead = FakeQueue(), FakeDeadLetters(failures=1000)
+    queue.put("m")
+    run = running(consumer(ScriptedHandler(answer=lambda m: DeadLetter("bad", "x")), queue, dead))
+    started = time.monotonic()
+    await wait_until(lambda: dead.attempts >= 3)
+    await asyncio.sleep(0.1)
+    await run.stop()
+    assert dead.attempts == 3, "the retries are bounded"
+    assert time.monotonic() - started < 5
+    assert queue.depth == 1 and queue.deleted() == []
+
+
+async def test_without_a_dead_letter_queue_a_dead_letter_is_deleted(running: Start) -> None:
+    queue = FakeQueue()
+    queue.put("m")
+    run = running(consumer(ScriptedHandler(answer=lambda m: DeadLetter("bad", "x")), queue))
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+
+
+async def test_a_deferred_message_is_delayed_and_not_counted_as_a_failure(
+    running: Start,
+) -> None:
+    queue = FakeQueue()
+    queue.put("m")
+    run = running(consumer(ScriptedHandler(answer=lambda m: Defer(3.5)), queue, FakeDeadLetters()))
+    await wait_until(lambda: queue.visibility_changes())
+    await run.stop()
+    assert [seconds for _, seconds in queue.visibility_changes()] == [4]
+    assert queue.depth == 1
+
+
+async def test_a_handler_that_raises_is_retried_and_its_error_text_is_not_kept(
+    running: Start,
+) -> None:
+    queue, dead = FakeQueue(), FakeDeadLetters()
+    queue.put("m")
+
+    def explode(message: ReceivedMessage) -> Outcome:
+        raise RuntimeError("Authorization: Basic c2VjcmV0")
+
+    run = running(consumer(ScriptedHandler(answer=explode), queue, dead, max_attempts=1))
+    await wait_until(lambda: dead.sent)
+    await run.stop()
+    assert dead.reasons() == ["gave up after 1 attempts: scripted handler raised RuntimeError"]
+
+
+async def test_no_more_messages_are_handled_at_once_than_the_concurrency(
+    running: Start,
+) -> None:
+    queue = FakeQueue()
+    for i in range(12):
+        queue.put(f"m{i}")
+    handler = ScriptedHandler(work=0.05)
+    run = running(consumer(handler, queue, FakeDeadLetters(), concurrency=3))
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    assert handler.most_running == 3
+    assert max(queue.calls_of("receive")) == 3
+
+
+async def test_a_slow_handler_keeps_its_message_invisible(running: Start) -> None:
+    queue = FakeQueue()
+    queue.put("m")
+    # VISIBILITY_TIMEOUT 5 s: extended every 5/3 s while the handler works.
+    run = running(
+        consumer(ScriptedHandler(work=2.5), queue, FakeDeadLetters(), visibility_timeout=5)
+    )
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    assert (queue.deleted()[0], 5) in queue.visibility_changes()
+
+
+async def test_stopping_lets_running_handlers_finish_and_releases_the_rest(
+    running: Start,
+) -> None:
+    queue = FakeQueue()
+    for i in range(2):
+        queue.put(f"m{i}")
+    stuck = asyncio.Event()
+
+    async def slow(message: ReceivedMessage) -> None:
+        if message.body == "m0":
+            await asyncio.sleep(0.3)  # finishes within the grace
+        else:
+            await stuck.wait()  # never does
+
+    handler = ScriptedHandler(slow=slow)
+    run = running(consumer(handler, queue, FakeDeadLetters(), shutdown_grace=2))
+    await wait_until(lambda: len(handler.seen) == 2)
+    started = time.monotonic()
+    await run.stop()
+    assert time.monotonic() - started < 2.5
+    assert [m.body for m in queue.stored.values()] == ["m1"]
+    [m1] = queue.stored.values()
+    assert (m1.handle, 0) in queue.visibility_changes(), "released, not left to time out"
+
+
+async def test_an_idle_consumer_stops_at_once_and_releases_what_a_late_poll_brings(
+    running: Start,
+) -> None:
+    queue = FakeQueue()
+    run = running(consumer(ScriptedHandler(), queue, FakeDeadLetters(), wait_time_seconds=20))
+    await wait_until(lambda: queue.calls_of("receive"))
+    stopping = asyncio.ensure_future(run.stop())
+    queue.put("late")  # the outstanding long poll finds it while the consumer stops
+    started = time.monotonic()
+    await stopping
+    assert time.monotonic() - started < 1.0
+    [late] = queue.stored.values()
+    assert (late.handle, 0) in queue.visibility_changes()
+
+
+class Flaky:
+    """A dependency the test switches on and off; its circuit probes it quickly."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.circuit = Circuit("store_unavailable", self.probe, first_probe=0.05, max_probe=0.1)
+
+    async def probe(self) -> None:
+        if not self.up:
+            raise ConnectionError("down")
+
+
+def paused_gauge(name: str) -> float | None:
+    return REGISTRY.get_sample_value(
+        "limbo_worker_paused", {"provider": "scripted", "reason": name}
+    )
+
+
+async def test_an_unavailable_dependency_pauses_receiving_and_keeps_the_messages(
+    running: Start,
+) -> None:
+    queue, dead, dependency = FakeQueue(), FakeDeadLetters(), Flaky()
+    for i in range(5):
+        queue.put(f"m{i}")
+
+    def answer(message: ReceivedMessage) -> Outcome:
+        if not dependency.up:
+            return Unavailable(dependency.circuit, "status store: ServiceUnavailable")
+        return Done("sent")
+
+    handler = ScriptedHandler(answer=answer)
+    consumer_ = consumer(handler, queue, dead, concurrency=5)
+    with capture_logs() as logs:
+        run = running(consumer_)
+        await wait_until(lambda: len(handler.seen) == 5)
+        receives = len(queue.calls_of("receive"))
+        await asyncio.sleep(0.5)
+        assert len(queue.calls_of("receive")) == receives, "received while paused"
+        assert not consumer_.ready
+        assert paused_gauge("store_unavailable") == 1
+        assert queue.visibility_changes() == [] and queue.deleted() == []
+        dependency.up = True
+        await wait_until(lambda: queue.depth == 0)
+        assert paused_gauge("store_unavailable") == 0
+        await wait_until(lambda: consumer_.ready)
+        await run.stop()
+    # Handled again where they were held: no receive count spent on the pause.
+    assert sorted(m.receive_count for m in handler.seen) == [1] * 10
+    assert dead.sent == []
+    paused = [line for line in logs if line["event"].startswith("paused")]
+    assert len(paused) == 1 and paused[0]["log_level"] == "error"
+    assert [line["event"] for line in logs].count("resumed") == 1
+
+
+async def test_stopping_while_paused_releases_the_held_messages_at_once(
+    running: Start,
+) -> None:
+    queue, dependency = FakeQueue(), Flaky()
+    queue.put("m")
+    handler = ScriptedHandler(answer=lambda m: Unavailable(dependency.circuit, "down"))
+    run = running(consumer(handler, queue, FakeDeadLetters(), shutdown_grace=20))
+    await wait_until(lambda: handler.seen)
+    started = time.monotonic()
+    await run.stop()
+    assert time.monotonic() - started < 2
+    # Released, not left invisible for VISIBILITY_TIMEOUT (if the consumer's own
+    # abandoned long poll picks it up again, that receipt is released too).
+    assert [m.body for m in queue.visible()] == ["m"]
+    assert all(seconds == 0 for _, seconds in queue.visibility_changes())
