@@ -1,5 +1,6 @@
-"""Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
-and (when asked) the DynamoDB status table with its TTL.
+"""Create what limbo needs in an AWS emulator: the two streams' FIFO queues
+(transactional and bulk) and the dead-letter queue they share, an SES identity, and
+(when asked) the DynamoDB status table with its TTL.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -26,11 +27,14 @@ class LocalAws:
     endpoint: str
     sender: str
     status_table: str | None = None
+    bulk_queue_url: str | None = None
 
     def environment(self) -> dict[str, str]:
         tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
+        bulk = {"BULK_QUEUE": self.bulk_queue_url} if self.bulk_queue_url else {}
         return {
             **tracking,
+            **bulk,
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
@@ -60,7 +64,9 @@ def provision(
     max_receive_count: int = 5,
     visibility_timeout: int = 30,
     status_table: str | None = None,
+    bulk: bool = True,
 ) -> LocalAws:
+    """``bulk=False`` leaves the bulk queue out (one queue serves both streams)."""
     sqs = _client("sqs", endpoint, region)
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
@@ -70,21 +76,26 @@ def provision(
     dead_letter_arn = sqs.get_queue_attributes(
         QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=queue_name,
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
-            ),
-        },
-    )["QueueUrl"]
+    attributes = {
+        "FifoQueue": "true",
+        "VisibilityTimeout": str(visibility_timeout),
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
+        ),
+    }
+    queue_url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+    bulk_queue_url = (
+        sqs.create_queue(QueueName=f"{base}-bulk.fifo", Attributes=attributes)["QueueUrl"]
+        if bulk
+        else None
+    )
     ses = _client("sesv2", endpoint, region)
     ses.create_email_identity(EmailIdentity=sender)
     if status_table is not None:
         create_status_table(_client("dynamodb", endpoint, region), status_table)
-    return LocalAws(queue_url, dead_letter_url, region, endpoint, sender, status_table)
+    return LocalAws(
+        queue_url, dead_letter_url, region, endpoint, sender, status_table, bulk_queue_url
+    )
 
 
 def create_status_table(dynamodb: Any, name: str) -> None:

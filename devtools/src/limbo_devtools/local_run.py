@@ -1,10 +1,11 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
-Starts an AWS emulator (moto server) with the FIFO queue, its dead-letter queue, a
-verified SES identity and the DynamoDB status table; a Mailgun-compatible sink; the API
-(with one demo API key, printed at start); the SES and Mailgun workers.
-Both workers consume the one queue, so each message is sent by whichever is free (and
-a message one provider fails on may be sent by the other on retry).
+Starts an AWS emulator (moto server) with the transactional and the bulk FIFO queue,
+their dead-letter queue, a verified SES identity and the DynamoDB status table; a
+Mailgun-compatible sink; the API (with one demo API key, printed at start); the SES and
+Mailgun workers. Both workers consume both queues (transactional first), so each
+message is sent by whichever is free (and a message one provider fails on may be sent
+by the other on retry).
 """
 
 from __future__ import annotations

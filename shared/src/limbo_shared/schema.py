@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from pydantic import (
@@ -23,9 +23,11 @@ from pydantic import (
 __all__ = [
     "ENVELOPE_VERSION",
     "MAX_RECIPIENTS",
+    "STREAMS",
     "Address",
     "MailRequest",
     "QueuedMail",
+    "Stream",
 ]
 
 # SES refuses a message with more than 50 recipients across To, Cc and Bcc.
@@ -34,6 +36,10 @@ MAX_RECIPIENTS = 50
 MAX_HEADERS = 15
 MAX_TAGS = 10
 ENVELOPE_VERSION = 1
+
+# Each stream has its own queue; workers serve `transactional` first (see README).
+Stream = Literal["transactional", "bulk"]
+STREAMS: tuple[Stream, ...] = ("transactional", "bulk")
 
 _LINE_BREAKS = re.compile(r"[\r\n\x00]")
 # RFC 5322 field names: printable ASCII except colon and space.
@@ -201,6 +207,11 @@ class MailRequest(BaseModel):
     tags: dict[TagPart, TagPart] = Field(
         default_factory=dict, max_length=MAX_TAGS, description="Name/value tags for reporting"
     )
+    stream: Stream | None = Field(
+        default=None,
+        description="`transactional` or `bulk` (each has its own queue; transactional is "
+        "served first); unset means the API key's default (see BULK_KEYS)",
+    )
 
     @model_validator(mode="after")
     def _recipient_limit(self) -> MailRequest:
@@ -225,6 +236,8 @@ class QueuedMail(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     owner: str = Field(min_length=1, max_length=128)
     submitted_at: float
+    # Envelopes from before streams existed were all transactional.
+    stream: Stream = "transactional"
     mail: MailRequest
 
     def to_json(self) -> str:

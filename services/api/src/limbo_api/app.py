@@ -29,6 +29,7 @@ from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .ratelimit import TokenBuckets
 from .settings import ApiSettings
+from .streams import StreamRouter
 from .tracing import instrument_app
 from .validation import InvalidMail, parse_mail
 
@@ -138,17 +139,32 @@ def create_app(
     queue: SqsQueue,
     metrics: ApiMetrics | None = None,
     ledger: Ledger | None = None,
+    bulk_queue: SqsQueue | None = None,
 ) -> Starlette:
-    """Raises ConfigError when the API keys are missing or malformed."""
+    """Raises ConfigError when the API keys are missing or malformed.
+
+    ``bulk_queue`` is the bulk stream's queue; without it bulk mail goes to ``queue``.
+    """
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
     ledger = ledger or open_ledger(settings)
-    publisher = Publisher(
-        queue,
-        metrics,
-        lanes=settings.group_lanes,
-        max_in_flight=settings.publish_concurrency,
-        timeout=settings.publish_timeout,
+
+    def publisher_for(target: SqsQueue) -> Publisher:
+        return Publisher(
+            target,
+            metrics,
+            lanes=settings.group_lanes,
+            max_in_flight=settings.publish_concurrency,
+            timeout=settings.publish_timeout,
+        )
+
+    publisher = publisher_for(queue)
+    streams = StreamRouter(
+        {
+            "transactional": publisher,
+            "bulk": publisher_for(bulk_queue) if bulk_queue is not None else publisher,
+        },
+        settings.bulk_key_names,
     )
     readiness = _Readiness(queue)
     document = openapi_document(version("limbo-api"))
@@ -196,7 +212,11 @@ def create_app(
             return problem(error.status, error.problem)
         owner = owner_of(request)
         envelope = QueuedMail(
-            id=str(uuid.uuid4()), owner=owner, submitted_at=time.time(), mail=mail_request
+            id=str(uuid.uuid4()),
+            owner=owner,
+            submitted_at=time.time(),
+            stream=streams.stream_of(owner, mail_request.stream),
+            mail=mail_request,
         )
         try:
             queue_body = envelope.to_json()
@@ -219,7 +239,7 @@ def create_app(
         with bind_message(message_id=message_id):
             try:
                 async with ledger.recording(ticket, envelope):
-                    await publisher.publish(envelope, queue_body)
+                    await streams.publisher(envelope.stream).publish(envelope, queue_body)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
                 return problem(
@@ -234,7 +254,7 @@ def create_app(
                         503, "the queue is unavailable; retry later", headers={"Retry-After": "5"}
                     )
                 return problem(400, f"the queue refused the message: {failure.reason}")
-            log.info("queued", recipients=mail_request.recipient_count)
+            log.info("queued", recipients=mail_request.recipient_count, stream=envelope.stream)
         return JSONResponse({"Message": "submitted", "id": message_id})
 
     async def status(request: Request) -> Response:
@@ -243,7 +263,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await publisher.aclose()
+        await streams.aclose()
         await ledger.aclose()
 
     app = Starlette(
@@ -281,6 +301,7 @@ def create_app(
     app.add_middleware(AccessControl, keys=keys, limiter=limiter)
     app.add_middleware(_RequestMetrics, metrics=metrics)
     app.state.publisher = publisher
+    app.state.streams = streams
     app.state.ledger = ledger
     app.state.api_keys = keys
     return app

@@ -85,7 +85,18 @@ def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
 
 
 async def _serve(settings: ConsumerSettings, build: _Build) -> None:
-    receivers = max(1, -(-settings.concurrency // RECEIVE_BATCH))
+    # Transactional first: its consumer has CONCURRENCY slots of its own; the bulk
+    # stream's consumer (with BULK_QUEUE) has BULK_CONCURRENCY more, never one of those.
+    bulk = (
+        settings.model_copy(
+            update={"queue": settings.bulk_queue, "concurrency": settings.bulk_concurrency}
+        )
+        if settings.bulk_queue
+        else None
+    )
+    receivers = sum(
+        max(1, -(-s.concurrency // RECEIVE_BATCH)) for s in (settings, bulk) if s is not None
+    )
     # Each receiver holds a thread for its long poll; the rest settle and dead-letter.
     # Daemon threads: a stopping consumer abandons its long polls instead of waiting.
     executor = DaemonThreadPool(receivers + 8, "sqs")
@@ -102,20 +113,38 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     )
     max_attempts = await max_receive_count(queue, settings.max_attempts)
     handler = build(max_attempts)
-    consumer = Consumer(
-        handler,
-        settings,
-        queue,
-        dead_letters,
-        WorkerMetrics(handler.name),
-        max_attempts=max_attempts,
-    )
+    consumers = [
+        Consumer(
+            handler,
+            settings,
+            queue,
+            dead_letters,
+            WorkerMetrics(handler.name, "transactional"),
+            max_attempts=max_attempts,
+        )
+    ]
+    if bulk is not None and bulk.queue != settings.queue:
+        consumers.append(
+            Consumer(
+                handler,
+                bulk,
+                SqsQueue(client, bulk.queue, executor),
+                dead_letters,
+                WorkerMetrics(handler.name, "bulk"),
+                max_attempts=max_attempts,
+            )
+        )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for consumer in consumers:
+            consumer.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, consumer.stop)
+        loop.add_signal_handler(sig, stop)
     server = QuietServer(
         uvicorn.Config(
-            health_app(lambda: consumer.ready),
+            health_app(lambda: all(consumer.ready for consumer in consumers)),
             host="0.0.0.0",
             port=settings.port,
             log_config=None,
@@ -125,7 +154,7 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     )
     server_task = asyncio.create_task(server.serve())
     try:
-        await consumer.run()
+        await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
         server.should_exit = True
         await handler.aclose()
