@@ -16,11 +16,12 @@ from ..logs import get_logger, setup_logging
 from ..provider import Provider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
-from .consumer import RECEIVE_BATCH, Consumer, Handler, max_receive_count
+from .consumer import RECEIVE_BATCH, Handler, max_receive_count
 from .mail import MailHandler
 from .metrics import WorkerMetrics
 from .server import QuietServer, health_app
 from .settings import ConsumerSettings, WorkerSettings
+from .streams import bulk_settings, stream_consumers
 from .threads import DaemonThreadPool
 from .tracking import NoTracking, StoreTracking, Tracker
 
@@ -87,13 +88,7 @@ def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
 async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     # Transactional first: its consumer has CONCURRENCY slots of its own; the bulk
     # stream's consumer (with BULK_QUEUE) has BULK_CONCURRENCY more, never one of those.
-    bulk = (
-        settings.model_copy(
-            update={"queue": settings.bulk_queue, "concurrency": settings.bulk_concurrency}
-        )
-        if settings.bulk_queue
-        else None
-    )
+    bulk = bulk_settings(settings)
     receivers = sum(
         max(1, -(-s.concurrency // RECEIVE_BATCH)) for s in (settings, bulk) if s is not None
     )
@@ -113,27 +108,13 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     )
     max_attempts = await max_receive_count(queue, settings.max_attempts)
     handler = build(max_attempts)
-    consumers = [
-        Consumer(
-            handler,
-            settings,
-            queue,
-            dead_letters,
-            WorkerMetrics(handler.name, "transactional"),
-            max_attempts=max_attempts,
-        )
-    ]
-    if bulk is not None and bulk.queue != settings.queue:
-        consumers.append(
-            Consumer(
-                handler,
-                bulk,
-                SqsQueue(client, bulk.queue, executor),
-                dead_letters,
-                WorkerMetrics(handler.name, "bulk"),
-                max_attempts=max_attempts,
-            )
-        )
+    consumers = stream_consumers(
+        handler,
+        settings,
+        lambda url: queue if url == settings.queue else SqsQueue(client, url, executor),
+        dead_letters,
+        max_attempts=max_attempts,
+    )
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
