@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
@@ -28,6 +28,9 @@ from limbo_api.publisher import group_id
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
 from limbo_shared.schema import MailRequest, QueuedMail
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 from .openloop import Result, mail_body, run_open_loop
 from .procstat import sample
@@ -109,7 +112,9 @@ class Systems:
             "MAILGUN": SINK_KEY,
             "DOMAIN": "bench.example.com",
             "MAILGUN_API_URL": self.stack.sink,
-            "SHUTDOWN_GRACE": "3",
+            # SHUTDOWN_GRACE must cover SEND_TIMEOUT + 3 s (the worker checks it at start).
+            "SEND_TIMEOUT": "4",
+            "SHUTDOWN_GRACE": "8",
         }
         if system == "limbo":
             argv = [script(f"limbo-{provider}-worker")]
@@ -310,7 +315,7 @@ def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
     )
 
     def batch(start: int) -> None:
-        entries = []
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for i in range(start, min(count, start + 10)):
             message_id = str(uuid.uuid4())
             body = QueuedMail(

@@ -110,7 +110,7 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
 ) -> None:
     # Slow enough that every SIGTERM lands with sends in flight.
     sink = sink_factory(SINK_LATENCY_MS="300")
-    env = {"CONCURRENCY": "20", "SHUTDOWN_GRACE": "10"}
+    env = {"CONCURRENCY": "20", "SHUTDOWN_GRACE": "10", "SEND_TIMEOUT": "5"}
     workers = [limbo.mailgun_worker(sink, **env)[0] for _ in range(2)]
     _, api = limbo.api()
     with ThreadPoolExecutor(12) as pool:

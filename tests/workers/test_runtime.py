@@ -17,6 +17,7 @@ import httpx
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo, sink_messages
+from ..reliability.helpers import metric
 
 MAIL = {"from": "a@example.com", "to": ["b@example.com"], "subject": "S", "message": "T"}
 
@@ -69,3 +70,54 @@ def test_sigterm_finishes_in_flight_sends_and_exits_zero(
     assert process.popen.wait(30) == 0
     assert len(sink_messages(sink)) == 5
     assert queue_depth(aws) == 0
+
+
+def test_an_idle_worker_stops_within_two_seconds_of_sigterm(limbo: Limbo, sink: str) -> None:
+    # 20 s long polls, as deployed: the worker must not wait them out.
+    process, _ = limbo.mailgun_worker(sink, WAIT_TIME_SECONDS="20")
+    wait_for(lambda: '"event": "worker started"' in limbo.log_text())
+    time.sleep(1.0)  # its long polls are now waiting on the empty queue
+    assert process.popen is not None
+    stopped = time.monotonic()
+    process.signal(signal.SIGTERM)
+    assert process.popen.wait(30) == 0
+    took = time.monotonic() - stopped
+    print(f"idle worker exited {took:.2f}s after SIGTERM")
+    assert took < 2.0
+
+
+def paused(worker: str) -> float:
+    return metric(worker, "limbo_worker_paused", reason="provider_unavailable")
+
+
+def test_a_revoked_key_pauses_the_worker_until_the_provider_answers_again(
+    limbo: Limbo, aws: LocalAws, sink_factory: Any
+) -> None:
+    sink = sink_factory(SINK_API_KEY="key-test")
+    # MAX_ATTEMPTS is the queue's maxReceiveCount (5): a pause must not use attempts up.
+    _, worker = limbo.mailgun_worker(sink)
+    wait_for(lambda: httpx.get(f"{worker}/ready").status_code == 200)
+    httpx.put(f"{sink}/control/api-key", json={"api_key": "key-rotated"}).raise_for_status()
+    _, api = limbo.api()
+    ids = [
+        httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"k{i}"}).json()["id"]
+        for i in range(3)
+    ]
+    wait_for(lambda: paused(worker) == 1)
+    assert httpx.get(f"{worker}/ready").status_code == 503
+    time.sleep(6)  # several probes, each refused, and no receive in between
+    assert queue_depth(aws) == 3 and dead_letters(aws) == []
+    assert sink_messages(sink) == []
+    log = limbo.log_text()
+    assert log.count('"event": "paused: receiving nothing until the dependency answers"') == 1
+    assert "the API key was refused" in log and "key-test" not in log
+
+    httpx.put(f"{sink}/control/api-key", json={"api_key": "key-test"}).raise_for_status()
+    wait_for(lambda: len(sink_messages(sink)) == 3, timeout=60)
+    assert sorted(m["fields"]["h:X-Limbo-Message-Id"][0] for m in sink_messages(sink)) == sorted(
+        ids
+    )
+    wait_for(lambda: paused(worker) == 0)
+    wait_for(lambda: httpx.get(f"{worker}/ready").status_code == 200)
+    wait_for(lambda: queue_depth(aws) == 0)
+    assert dead_letters(aws) == []

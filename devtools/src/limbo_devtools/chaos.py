@@ -36,13 +36,17 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import httpx
 
 from .local_aws import LocalAws, provision
 from .processes import Process, free_port, script
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.type_defs import MessageTypeDef
 
 __all__ = ["ChaosConfig", "ChaosReport", "ChaosRun", "main", "run_chaos"]
 
@@ -258,7 +262,7 @@ class ChaosRun:
         self._aws: LocalAws | None = None
         self._sink = ""
         self._api = ""
-        self._sqs: Any = None
+        self._sqs: SQSClient | None = None
         self.failed_restarts: list[str] = []
 
     # -- processes -------------------------------------------------------------------
@@ -455,7 +459,7 @@ class ChaosRun:
         return 0, None
 
     def _queue_depth(self) -> int:
-        assert self._aws is not None
+        assert self._aws is not None and self._sqs is not None
         attributes = self._sqs.get_queue_attributes(
             QueueUrl=self._aws.queue_url,
             AttributeNames=[
@@ -482,10 +486,10 @@ class ChaosRun:
             time.sleep(0.5)
         return depth
 
-    def _dead_letters(self) -> list[dict[str, Any]]:
+    def _dead_letters(self) -> list[MessageTypeDef]:
         """Everything in the dead-letter queue (consumed: the queue is this run's own)."""
-        assert self._aws is not None
-        letters: list[dict[str, Any]] = []
+        assert self._aws is not None and self._sqs is not None
+        letters: list[MessageTypeDef] = []
         empty = 0
         while empty < 3:
             batch = self._sqs.receive_message(
@@ -522,11 +526,8 @@ class ChaosRun:
         dead: dict[str, str] = {}
         unexpected = []
         for letter in self._dead_letters():
-            reason = (
-                letter.get("MessageAttributes", {})
-                .get("limbo-reason", {})
-                .get("StringValue", "(no reason)")
-            )
+            attribute = letter.get("MessageAttributes", {}).get("limbo-reason")
+            reason = attribute.get("StringValue", "(no reason)") if attribute else "(no reason)"
             try:
                 message_id = str(json.loads(letter["Body"])["id"])
             except (ValueError, KeyError, TypeError):

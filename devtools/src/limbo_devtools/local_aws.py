@@ -12,9 +12,12 @@ import contextlib
 import json
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import boto3
+
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
 
 __all__ = ["LocalAws", "provision"]
 
@@ -45,14 +48,20 @@ class LocalAws:
         }
 
 
-def _client(service: str, endpoint: str, region: str) -> Any:
-    return boto3.session.Session().client(
-        service,
-        endpoint_url=endpoint,
-        region_name=region,
-        aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
-        aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
-    )
+class _ClientArguments(TypedDict):
+    endpoint_url: str
+    region_name: str
+    aws_access_key_id: str
+    aws_secret_access_key: str
+
+
+def _client_arguments(endpoint: str, region: str) -> _ClientArguments:
+    return {
+        "endpoint_url": endpoint,
+        "region_name": region,
+        "aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
+        "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "testing"),
+    }
 
 
 def provision(
@@ -67,7 +76,8 @@ def provision(
     bulk: bool = True,
 ) -> LocalAws:
     """``bulk=False`` leaves the bulk queue out (one queue serves both streams)."""
-    sqs = _client("sqs", endpoint, region)
+    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    sqs = session.client("sqs", **arguments)
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
@@ -89,16 +99,16 @@ def provision(
         if bulk
         else None
     )
-    ses = _client("sesv2", endpoint, region)
+    ses = session.client("sesv2", **arguments)
     ses.create_email_identity(EmailIdentity=sender)
     if status_table is not None:
-        create_status_table(_client("dynamodb", endpoint, region), status_table)
+        create_status_table(session.client("dynamodb", **arguments), status_table)
     return LocalAws(
         queue_url, dead_letter_url, region, endpoint, sender, status_table, bulk_queue_url
     )
 
 
-def create_status_table(dynamodb: Any, name: str) -> None:
+def create_status_table(dynamodb: DynamoDBClient, name: str) -> None:
     """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`."""
     # Idempotent, like the queues: an existing table is kept.
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):

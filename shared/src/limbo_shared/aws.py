@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Literal, TypedDict, Unpack, overload
 
 import boto3
 from botocore.config import Config
 
-__all__ = ["make_client"]
+if TYPE_CHECKING:
+    # Dev-only stubs (types-boto3): no service needs them at run time.
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_sesv2 import SESV2Client
+    from types_boto3_sqs import SQSClient
+
+__all__ = ["ClientOptions", "make_client"]
 
 
+class ClientOptions(TypedDict, total=False):
+    read_timeout: float
+    connect_timeout: float
+    max_attempts: int
+    max_pool_connections: int
+
+
+@overload
 def make_client(
-    service: str,
+    service: Literal["sqs"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> SQSClient: ...
+@overload
+def make_client(
+    service: Literal["sesv2"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> SESV2Client: ...
+@overload
+def make_client(
+    service: Literal["dynamodb"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> DynamoDBClient: ...
+def make_client(
+    service: Literal["sqs", "sesv2", "dynamodb"],
     *,
     region: str,
     endpoint_url: str | None,
@@ -19,7 +56,7 @@ def make_client(
     connect_timeout: float = 2.0,
     max_attempts: int = 2,
     max_pool_connections: int = 20,
-) -> Any:
+) -> SQSClient | SESV2Client | DynamoDBClient:
     """A client whose calls fail within a bounded time instead of hanging.
 
     ``read_timeout`` must exceed an SQS long poll's WaitTimeSeconds for receive clients.

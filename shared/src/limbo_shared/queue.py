@@ -8,13 +8,23 @@ outcome per entry because SQS can fail single entries inside an HTTP 200.
 from __future__ import annotations
 
 import asyncio
-import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.literals import QueueAttributeNameType
+    from types_boto3_sqs.type_defs import (
+        BatchResultErrorEntryTypeDef,
+        MessageAttributeValueTypeDef,
+        ReceiveMessageRequestTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+        SendMessageRequestTypeDef,
+    )
 
 __all__ = [
     "MAX_MESSAGE_ATTRIBUTES",
@@ -52,7 +62,7 @@ class OutgoingMessage:
     body: str
     group_id: str
     deduplication_id: str
-    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    attributes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def size(self) -> int:
         """Bytes SQS counts against its per-message and per-batch limit."""
@@ -75,7 +85,7 @@ class ReceivedMessage:
     receipt_handle: str
     body: str
     attributes: dict[str, str]
-    message_attributes: dict[str, dict[str, Any]]
+    message_attributes: Mapping[str, Mapping[str, Any]]
 
     @property
     def receive_count(self) -> int:
@@ -92,15 +102,15 @@ class ReceivedMessage:
 
 
 class SqsQueue:
-    def __init__(self, client: Any, url: str, executor: Executor) -> None:
+    def __init__(self, client: SQSClient, url: str, executor: Executor) -> None:
         self.client = client
         self.url = url
         self.name = url.rstrip("/").rsplit("/", 1)[-1]
         self._executor = executor
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def _call(self, method: str, call: Callable[[], T]) -> T:
+        """Run one SQS call on the executor; ``method`` names it in errors."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(getattr(self.client, method), QueueUrl=self.url, **kwargs)
         try:
             return await loop.run_in_executor(self._executor, call)
         except ClientError as error:
@@ -113,43 +123,55 @@ class SqsQueue:
 
     async def check(self) -> None:
         """Raise QueueUnavailable unless the queue answers."""
-        await self._call("get_queue_attributes", AttributeNames=["QueueArn"])
+        await self.attributes("QueueArn")
 
-    async def attributes(self, *names: str) -> dict[str, str]:
-        response = await self._call("get_queue_attributes", AttributeNames=list(names))
-        return dict(response.get("Attributes", {}))
+    async def attributes(self, *names: QueueAttributeNameType) -> dict[str, str]:
+        response = await self._call(
+            "get_queue_attributes",
+            lambda: self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names),
+        )
+        return {name: value for name, value in response.get("Attributes", {}).items()}
 
     async def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str | BaseException]:
         """SendMessageBatch; answers the SQS MessageId or the failure, per message."""
-        entries = []
+        entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for index, message in enumerate(messages):
-            entry: dict[str, Any] = {
+            entry: SendMessageBatchRequestEntryTypeDef = {
                 "Id": str(index),
                 "MessageBody": message.body,
                 "MessageGroupId": message.group_id,
                 "MessageDeduplicationId": message.deduplication_id,
             }
             if message.attributes:
-                entry["MessageAttributes"] = message.attributes
+                entry["MessageAttributes"] = _sqs_attributes(message.attributes)
             entries.append(entry)
-        response = await self._call("send_message_batch", Entries=entries)
-        return _per_entry(len(messages), response, lambda ok: str(ok["MessageId"]))
+        response = await self._call(
+            "send_message_batch",
+            lambda: self.client.send_message_batch(QueueUrl=self.url, Entries=entries),
+        )
+        return _per_entry(
+            len(messages),
+            [(ok["Id"], str(ok["MessageId"])) for ok in response.get("Successful", [])],
+            response.get("Failed", []),
+        )
 
     async def send(self, message: OutgoingMessage) -> str:
-        kwargs: dict[str, Any] = {
+        request: SendMessageRequestTypeDef = {
+            "QueueUrl": self.url,
             "MessageBody": message.body,
             "MessageGroupId": message.group_id,
             "MessageDeduplicationId": message.deduplication_id,
         }
         if message.attributes:
-            kwargs["MessageAttributes"] = message.attributes
-        response = await self._call("send_message", **kwargs)
+            request["MessageAttributes"] = _sqs_attributes(message.attributes)
+        response = await self._call("send_message", lambda: self.client.send_message(**request))
         return str(response["MessageId"])
 
     async def receive(
         self, *, max_messages: int, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[ReceivedMessage]:
-        kwargs: dict[str, Any] = {
+        request: ReceiveMessageRequestTypeDef = {
+            "QueueUrl": self.url,
             "MaxNumberOfMessages": max_messages,
             "WaitTimeSeconds": wait_seconds,
             "MessageAttributeNames": ["All"],
@@ -160,43 +182,85 @@ class SqsQueue:
             ],
         }
         if visibility_timeout is not None:
-            kwargs["VisibilityTimeout"] = visibility_timeout
-        response = await self._call("receive_message", **kwargs)
+            request["VisibilityTimeout"] = visibility_timeout
+        response = await self._call(
+            "receive_message", lambda: self.client.receive_message(**request)
+        )
         return [
             ReceivedMessage(
                 message_id=raw["MessageId"],
                 receipt_handle=raw["ReceiptHandle"],
                 body=raw.get("Body", ""),
-                attributes=dict(raw.get("Attributes", {})),
-                message_attributes=dict(raw.get("MessageAttributes", {})),
+                attributes={name: value for name, value in raw.get("Attributes", {}).items()},
+                message_attributes=raw.get("MessageAttributes", {}),
             )
             for raw in response.get("Messages", [])
         ]
 
     async def delete_batch(self, receipt_handles: Sequence[str]) -> list[BaseException | None]:
-        entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(receipt_handles)]
-        response = await self._call("delete_message_batch", Entries=entries)
-        return _per_entry(len(entries), response, lambda ok: None)
+        response = await self._call(
+            "delete_message_batch",
+            lambda: self.client.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handle}
+                    for i, handle in enumerate(receipt_handles)
+                ],
+            ),
+        )
+        return _per_entry(
+            len(receipt_handles),
+            [(ok["Id"], None) for ok in response.get("Successful", [])],
+            response.get("Failed", []),
+        )
 
     async def change_visibility_batch(
         self, changes: Sequence[tuple[str, int]]
     ) -> list[BaseException | None]:
-        entries = [
-            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": max(0, int(timeout))}
-            for i, (handle, timeout) in enumerate(changes)
-        ]
-        response = await self._call("change_message_visibility_batch", Entries=entries)
-        return _per_entry(len(entries), response, lambda ok: None)
+        response = await self._call(
+            "change_message_visibility_batch",
+            lambda: self.client.change_message_visibility_batch(
+                QueueUrl=self.url,
+                Entries=[
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": handle,
+                        "VisibilityTimeout": max(0, int(timeout)),
+                    }
+                    for i, (handle, timeout) in enumerate(changes)
+                ],
+            ),
+        )
+        return _per_entry(
+            len(changes),
+            [(ok["Id"], None) for ok in response.get("Successful", [])],
+            response.get("Failed", []),
+        )
 
 
-def _per_entry(count: int, response: dict[str, Any], value: Any) -> list[Any]:
-    results: list[Any] = [
+def _sqs_attributes(
+    attributes: Mapping[str, Mapping[str, Any]],
+) -> Mapping[str, MessageAttributeValueTypeDef]:
+    # limbo keeps attributes in SQS's wire shape as plain dicts (a dead letter carries
+    # whatever arrived, binary or string); SQS validates them, so their type is asserted
+    # here, at the one place they leave limbo.
+    return cast("Mapping[str, MessageAttributeValueTypeDef]", attributes)
+
+
+R = TypeVar("R")
+
+
+def _per_entry(
+    count: int, successful: Iterable[tuple[str, R]], failed: Iterable[BatchResultErrorEntryTypeDef]
+) -> list[R | BaseException]:
+    """One outcome per entry, in request order, from a batch call's (Id, value) successes."""
+    results: list[R | BaseException] = [
         EntryFailed("Missing", "SQS did not answer for this entry", False)
     ] * count
-    for ok in response.get("Successful", []):
-        results[int(ok["Id"])] = value(ok)
-    for failed in response.get("Failed", []):
-        results[int(failed["Id"])] = EntryFailed(
-            failed.get("Code", "?"), failed.get("Message", ""), bool(failed.get("SenderFault"))
+    for entry_id, value in successful:
+        results[int(entry_id)] = value
+    for entry in failed:
+        results[int(entry["Id"])] = EntryFailed(
+            entry.get("Code", "?"), entry.get("Message", ""), bool(entry.get("SenderFault"))
         )
     return results

@@ -1,14 +1,20 @@
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
+import boto3
 import pytest
 
+from limbo_devtools.local_aws import LocalAws
 from limbo_shared.queue import (
     MAX_MESSAGE_ATTRIBUTES,
     SQS_MESSAGE_LIMIT,
     OutgoingMessage,
+    QueueUnavailable,
     ReceivedMessage,
+    SqsQueue,
 )
 from limbo_shared.worker.dead_letter import MAX_REASON, dead_letter_message, sqs_text
 
@@ -101,3 +107,24 @@ def test_outgoing_size_counts_binary_attributes() -> None:
         attributes={"b": {"DataType": "Binary", "BinaryValue": b"123"}},
     )
     assert message.size() == 2 + 1 + len("Binary") + 3
+
+
+async def test_a_reason_sqs_refuses_is_cleaned_so_the_dead_letter_is_accepted(
+    aws: LocalAws,
+) -> None:
+    # A provider's error text can hold anything JSON can escape, a lone surrogate too
+    # (json.loads keeps it); moto answers 500 to such an attribute, real SQS 400.
+    reason = 'rejected by mailgun: mailgun answered 400: bad key "\ud800\x00"'
+    client = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
+    with ThreadPoolExecutor(2) as executor:
+        raw = dead_letter_message(received(), "r")
+        reason_as_is = {"DataType": "String", "StringValue": reason}
+        raw = replace(raw, attributes={**raw.attributes, "limbo-reason": reason_as_is})
+        with pytest.raises((QueueUnavailable, UnicodeEncodeError)):
+            # What limbo sent before it cleaned reasons (another queue: moto may keep it).
+            await SqsQueue(client, aws.queue_url, executor).send(raw)
+        dead_letters = SqsQueue(client, aws.dead_letter_url, executor)
+        await dead_letters.send(dead_letter_message(received(), reason))
+        [letter] = await dead_letters.receive(max_messages=10, wait_seconds=0)
+    kept = letter.message_attributes["limbo-reason"]["StringValue"]
+    assert kept == 'rejected by mailgun: mailgun answered 400: bad key "\ufffd\ufffd"'

@@ -6,7 +6,7 @@ import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import formataddr
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from botocore.exceptions import (
@@ -26,6 +26,15 @@ from limbo_shared.provider import (
     TransientProviderError,
 )
 from limbo_shared.schema import QueuedMail
+
+if TYPE_CHECKING:
+    from types_boto3_sesv2.type_defs import (
+        BodyTypeDef,
+        DestinationTypeDef,
+        MessageHeaderTypeDef,
+        MessageTypeDef,
+        SendEmailRequestTypeDef,
+    )
 
 __all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
 
@@ -107,27 +116,29 @@ def ses_address(value: str) -> str:
 
 def send_email_request(
     mail: QueuedMail, source: str, configuration_set: str | None = None
-) -> dict[str, Any]:
+) -> SendEmailRequestTypeDef:
     """The SendEmail arguments for one message."""
     request = mail.mail
-    body: dict[str, Any] = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
+    body: BodyTypeDef = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
     if request.html is not None:
         body["Html"] = {"Data": request.html, "Charset": "UTF-8"}
-    simple: dict[str, Any] = {
+    simple: MessageTypeDef = {
         "Subject": {"Data": request.subject, "Charset": "UTF-8"},
         "Body": body,
     }
-    headers = [{"Name": n, "Value": v} for n, v in request.headers.items()]
+    headers: list[MessageHeaderTypeDef] = [
+        {"Name": n, "Value": v} for n, v in request.headers.items()
+    ]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
     simple["Headers"] = headers[:15]
-    destination: dict[str, list[str]] = {"ToAddresses": [ses_address(a) for a in request.to]}
+    destination: DestinationTypeDef = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
     if request.bcc:
         destination["BccAddresses"] = [ses_address(a) for a in request.bcc]
     # SESSOURCE is the verified identity; the client's `from` becomes the display when
     # it is that identity, otherwise a Reply-To so answers still reach the client.
-    arguments: dict[str, Any] = {
+    arguments: SendEmailRequestTypeDef = {
         "FromEmailAddress": source,
         "Destination": destination,
         "Content": {"Simple": simple},

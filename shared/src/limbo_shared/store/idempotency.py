@@ -67,10 +67,13 @@ class IdempotencyKeys:
             # DynamoDB deletes expired items up to days late: an expired one counts as absent.
             await self.table.call(
                 "put_item",
-                Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                ExpressionAttributeValues={":now": {"N": repr(now)}},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                lambda client, table: client.put_item(
+                    TableName=table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": repr(now)}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                ),
             )
         except ConditionFailed as refused:
             old = refused.item or await self._read(owner, key)
@@ -106,22 +109,30 @@ class IdempotencyKeys:
             # Exactly one of several racing repeats wins the takeover.
             await self.table.call(
                 "update_item",
-                Key=_key(owner, key),
-                UpdateExpression="SET lease_until = :new",
-                ConditionExpression="#state = :pending AND lease_until = :old",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":new": {"N": repr(now + lease_seconds)},
-                    ":pending": {"S": _PENDING},
-                    ":old": {"N": old_lease},
-                },
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key=_key(owner, key),
+                    UpdateExpression="SET lease_until = :new",
+                    ConditionExpression="#state = :pending AND lease_until = :old",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={
+                        ":new": {"N": repr(now + lease_seconds)},
+                        ":pending": {"S": _PENDING},
+                        ":old": {"N": old_lease},
+                    },
+                ),
             )
         except ConditionFailed:
             return Reservation(ReservationOutcome.IN_PROGRESS, old_id)
         return Reservation(ReservationOutcome.TAKEOVER, old_id)
 
     async def _read(self, owner: str, key: str) -> dict[str, Any] | None:
-        response = await self.table.call("get_item", Key=_key(owner, key), ConsistentRead=True)
+        response = await self.table.call(
+            "get_item",
+            lambda client, table: client.get_item(
+                TableName=table, Key=_key(owner, key), ConsistentRead=True
+            ),
+        )
         item: dict[str, Any] | None = response.get("Item")
         return item
 
@@ -129,11 +140,14 @@ class IdempotencyKeys:
         """The message is queued: repeats from now on replay the answer."""
         await self.table.call(
             "update_item",
-            Key=_key(owner, key),
-            UpdateExpression="SET #state = :done REMOVE lease_until",
-            ConditionExpression="message_id = :id",
-            ExpressionAttributeNames={"#state": "state"},
-            ExpressionAttributeValues={":done": {"S": _DONE}, ":id": {"S": message_id}},
+            lambda client, table: client.update_item(
+                TableName=table,
+                Key=_key(owner, key),
+                UpdateExpression="SET #state = :done REMOVE lease_until",
+                ConditionExpression="message_id = :id",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={":done": {"S": _DONE}, ":id": {"S": message_id}},
+            ),
         )
 
     async def abandon(self, owner: str, key: str, message_id: str) -> None:
@@ -146,13 +160,16 @@ class IdempotencyKeys:
         with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "update_item",
-                Key=_key(owner, key),
-                UpdateExpression="SET lease_until = :expired",
-                ConditionExpression="message_id = :id AND #state = :pending",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":expired": {"N": "0"},
-                    ":id": {"S": message_id},
-                    ":pending": {"S": _PENDING},
-                },
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key=_key(owner, key),
+                    UpdateExpression="SET lease_until = :expired",
+                    ConditionExpression="message_id = :id AND #state = :pending",
+                    ExpressionAttributeNames={"#state": "state"},
+                    ExpressionAttributeValues={
+                        ":expired": {"N": "0"},
+                        ":id": {"S": message_id},
+                        ":pending": {"S": _PENDING},
+                    },
+                ),
             )

@@ -87,8 +87,11 @@ class MessageStore:
         try:
             await self.table.call(
                 "put_item",
-                Item=self.queued_record(mail).to_item(),
-                ConditionExpression="attribute_not_exists(pk)",
+                lambda client, table: client.put_item(
+                    TableName=table,
+                    Item=self.queued_record(mail).to_item(),
+                    ConditionExpression="attribute_not_exists(pk)",
+                ),
             )
         except ConditionFailed:
             return False
@@ -99,16 +102,22 @@ class MessageStore:
         with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "delete_item",
-                Key={"pk": {"S": message_key(message_id)}},
-                ConditionExpression="#status = :queued",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":queued": {"S": Status.QUEUED.value}},
+                lambda client, table: client.delete_item(
+                    TableName=table,
+                    Key={"pk": {"S": message_key(message_id)}},
+                    ConditionExpression="#status = :queued",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":queued": {"S": Status.QUEUED.value}},
+                ),
             )
 
     async def get(self, message_id: str) -> MessageRecord | None:
         # Consistent: a client that GETs right after its POST must see `queued`.
         response = await self.table.call(
-            "get_item", Key={"pk": {"S": message_key(message_id)}}, ConsistentRead=True
+            "get_item",
+            lambda client, table: client.get_item(
+                TableName=table, Key={"pk": {"S": message_key(message_id)}}, ConsistentRead=True
+            ),
         )
         item = response.get("Item")
         return MessageRecord.from_item(item) if item else None
@@ -163,10 +172,13 @@ class MessageStore:
         try:
             response = await self.table.call(
                 "update_item",
-                Key={"pk": {"S": message_key(mail.id)}},
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **update.arguments(condition),
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": message_key(mail.id)}},
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **update.arguments(condition),
+                ),
             )
         except ConditionFailed as refused:
             return self._refused(mail.id, refused.item, now)
@@ -217,8 +229,11 @@ class MessageStore:
         with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "update_item",
-                Key={"pk": {"S": message_key(claim.message_id)}},
-                **update.arguments(condition),
+                lambda client, table: client.update_item(
+                    TableName=table,
+                    Key={"pk": {"S": message_key(claim.message_id)}},
+                    **update.arguments(condition),
+                ),
             )
 
     async def aclose(self) -> None:

@@ -7,14 +7,23 @@ Errors come out as :class:`StoreUnavailable` (the store could not answer) or
 from __future__ import annotations
 
 import asyncio
-import functools
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
 
+if TYPE_CHECKING:
+    from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_dynamodb.type_defs import (
+        BatchWriteItemOutputTypeDef,
+        UniversalAttributeValueTypeDef,
+    )
+
 __all__ = ["ConditionFailed", "DynamoTable", "StoreUnavailable", "Update"]
+
+T = TypeVar("T")
 
 # Module level: Prometheus refuses to register a metric twice in one process.
 _CALLS = Counter(
@@ -39,7 +48,7 @@ class ConditionFailed(Exception):
 class DynamoTable:
     """Owns its executor: :meth:`close` shuts it down."""
 
-    def __init__(self, client: Any, name: str, executor: Executor) -> None:
+    def __init__(self, client: DynamoDBClient, name: str, executor: Executor) -> None:
         self.client = client
         self.name = name
         self._executor = executor
@@ -47,16 +56,18 @@ class DynamoTable:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def call(self, operation: str, **kwargs: Any) -> Any:
+    async def call(self, operation: str, request: Callable[[DynamoDBClient, str], T]) -> T:
+        """Run ``request(client, table name)`` on the pool; ``operation`` names it in
+        metrics and errors."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(getattr(self.client, operation), TableName=self.name, **kwargs)
         try:
-            response = await loop.run_in_executor(self._executor, call)
+            response = await loop.run_in_executor(self._executor, request, self.client, self.name)
         except ClientError as error:
             info = error.response.get("Error", {})
             if info.get("Code") == "ConditionalCheckFailedException":
                 _CALLS.labels(operation, "condition_failed").inc()
-                raise ConditionFailed(error.response.get("Item")) from None
+                item = error.response.get("Item")
+                raise ConditionFailed(item if isinstance(item, dict) else None) from None
             _CALLS.labels(operation, "error").inc()
             raise StoreUnavailable(
                 f"DynamoDB {operation} failed: {info.get('Code', '?')}: {info.get('Message', '')}"
@@ -67,15 +78,18 @@ class DynamoTable:
         _CALLS.labels(operation, "ok").inc()
         return response
 
-    async def batch_put(self, items: list[dict[str, Any]]) -> Any:
+    async def batch_put(
+        self, items: Sequence[Mapping[str, UniversalAttributeValueTypeDef]]
+    ) -> BatchWriteItemOutputTypeDef:
         """BatchWriteItem takes the table name inside the request, not beside it."""
         loop = asyncio.get_running_loop()
-        call = functools.partial(
-            self.client.batch_write_item,
-            RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]},
-        )
         try:
-            response = await loop.run_in_executor(self._executor, call)
+            response = await loop.run_in_executor(
+                self._executor,
+                lambda: self.client.batch_write_item(
+                    RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]}
+                ),
+            )
         except (ClientError, BotoCoreError) as error:
             _CALLS.labels("batch_write_item", "error").inc()
             raise StoreUnavailable(f"DynamoDB batch_write_item failed: {error}") from error
