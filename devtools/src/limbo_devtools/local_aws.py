@@ -18,6 +18,7 @@ import boto3
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 __all__ = ["LocalAws", "provision"]
 
@@ -86,7 +87,7 @@ def provision(
     dead_letter_arn = sqs.get_queue_attributes(
         QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    attributes = {
+    attributes: dict[QueueAttributeNameType, str] = {
         "FifoQueue": "true",
         "VisibilityTimeout": str(visibility_timeout),
         "RedrivePolicy": json.dumps(

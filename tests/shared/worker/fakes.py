@@ -51,6 +51,7 @@ class FakeQueue:
     name: str = "fake.fifo"
     url: str = "http://sqs.invalid/123/fake.fifo"
     redrive_max: int | None = None
+    fifo: bool = False
     calls: list[tuple[str, Any]] = field(default_factory=list)
     stored: dict[str, _Stored] = field(default_factory=dict)
     deduplication_ids: dict[str, str] = field(default_factory=dict)
@@ -80,8 +81,11 @@ class FakeQueue:
         return len(self.stored)
 
     def visible(self) -> list[_Stored]:
+        """What a receive may return; with ``fifo``, nothing of a group that has a message
+        in flight or waiting invisible (FIFO hands out a group's messages in order)."""
         now = time.monotonic()
-        return [m for m in self.stored.values() if m.visible_at <= now]
+        held = {m.group for m in self.stored.values() if m.visible_at > now} if self.fifo else set()
+        return [m for m in self.stored.values() if m.visible_at <= now and m.group not in held]
 
     def by_handle(self, handle: str) -> _Stored | None:
         return next((m for m in self.stored.values() if m.handle == handle), None)

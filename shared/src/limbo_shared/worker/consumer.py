@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
@@ -39,6 +39,9 @@ from .drain import plan_drain
 from .metrics import WorkerMetrics
 from .moved import attempt_of, due_in, moved_copy
 from .settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 __all__ = [
     "RECEIVE_BATCH",
@@ -141,7 +144,7 @@ class SourceQueue(Protocol):
         self, changes: Sequence[tuple[str, int]]
     ) -> list[BaseException | None]: ...
 
-    async def attributes(self, *names: str) -> dict[str, str]: ...
+    async def attributes(self, *names: QueueAttributeNameType) -> dict[str, str]: ...
 
     async def send(self, message: OutgoingMessage) -> str: ...
 
