@@ -86,6 +86,12 @@ http://{{ include "limbo.componentName" (dict "root" . "component" "mailgun-sink
 {{- end }}
 {{- end }}
 
+{{- define "limbo.bulkQueueUrl" -}}
+{{- if .Values.queue.bulkUrl }}{{ .Values.queue.bulkUrl }}
+{{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-bulk.fifo
+{{- end }}
+{{- end }}
+
 {{- define "limbo.deadLetterUrl" -}}
 {{- if .Values.queue.deadLetterUrl }}{{ .Values.queue.deadLetterUrl }}
 {{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-dlq.fifo

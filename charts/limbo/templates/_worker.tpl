@@ -168,13 +168,15 @@ spec:
       behavior:
         {{- toYaml . | nindent 8 }}
   {{- end }}
+  {{- /* One trigger per stream's queue: KEDA scales on the larger need. */}}
   triggers:
+    {{- range $url := compact (list (include "limbo.queueUrl" $root) (include "limbo.bulkQueueUrl" $root)) }}
     - type: aws-sqs-queue
       authenticationRef:
         name: {{ $name }}
       {{- /* KEDA reads every metadata value as a string. */}}
       metadata:
-        queueURL: {{ include "limbo.queueUrl" $root | quote }}
+        queueURL: {{ $url | quote }}
         queueLength: {{ $values.autoscaling.queueLength | quote }}
         activationQueueLength: {{ $values.autoscaling.activationQueueLength | quote }}
         awsRegion: {{ $root.Values.aws.region | quote }}
@@ -182,5 +184,6 @@ spec:
         awsEndpoint: {{ . | quote }}
         {{- end }}
         scaleOnInFlight: {{ $values.autoscaling.scaleOnInFlight | toString | quote }}
+    {{- end }}
 {{- end }}
 {{- end }}
