@@ -3,7 +3,9 @@
 For the local run, the tests and the benchmark. ``GET /messages`` lists what arrived
 (``?count_only=1``: only how many),
 ``DELETE /messages`` forgets it. Response latency and failures can be injected through
-the environment, so the same sink plays a slow or flaky provider. ``GET
+the environment, so the same sink plays a slow or flaky provider; mail to a recipient
+starting with ``SINK_FAIL_RECIPIENT_PREFIX`` fails with 500 its first
+``SINK_FAIL_RECIPIENT_TIMES`` attempts (per recipient), then is accepted. ``GET
 /v3/domains/{domain}`` answers as Mailgun's does for a known domain (the worker's probe),
 and ``PUT /control/api-key`` changes the key it accepts (``{"api_key": ...}``, null for
 any), so a test can revoke a key and restore it while a worker runs.
@@ -39,6 +41,8 @@ class SinkConfig:
     fail_slow: float = 0.0
     slow_seconds: float = 30.0
     fail_400: float = 0.0
+    fail_recipient_prefix: str = ""
+    fail_recipient_times: int = 3
     # Remember full messages (fields) or only counts; the benchmark keeps memory flat.
     record: bool = True
     seed: int | None = None
@@ -55,6 +59,8 @@ class SinkConfig:
             fail_slow=float(env.get("SINK_FAIL_SLOW", "0")),
             slow_seconds=float(env.get("SINK_SLOW_SECONDS", "30")),
             fail_400=float(env.get("SINK_FAIL_400", "0")),
+            fail_recipient_prefix=env.get("SINK_FAIL_RECIPIENT_PREFIX", ""),
+            fail_recipient_times=int(env.get("SINK_FAIL_RECIPIENT_TIMES", "3")),
             record=env.get("SINK_RECORD", "1") != "0",
             seed=int(seed) if seed else None,
         )
@@ -65,6 +71,8 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    # Failed attempts so far per recipient, for SINK_FAIL_RECIPIENT_PREFIX.
+    failed_recipients: dict[str, int] = field(default_factory=dict)
 
 
 def _authorized(request: Request, api_key: str | None) -> bool:
@@ -102,6 +110,13 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
             fields.setdefault(key, []).append(value)
         if not fields.get("from") or not fields.get("to"):
             return JSONResponse({"message": "'from' and 'to' are required"}, status_code=400)
+        recipient = fields["to"][0]
+        if config.fail_recipient_prefix and recipient.startswith(config.fail_recipient_prefix):
+            failed = state.failed_recipients.get(recipient, 0)
+            if failed < config.fail_recipient_times:
+                state.failed_recipients[recipient] = failed + 1
+                state.failures["recipient"] = state.failures.get("recipient", 0) + 1
+                return JSONResponse({"message": "injected failure"}, status_code=500)
         roll = rng.random()
         injected: str | None = None
         for kind, rate in (
