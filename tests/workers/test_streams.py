@@ -33,6 +33,10 @@ def delivered_at(sink: str) -> dict[str, float]:
     return arrivals
 
 
+def delivered(sink: str) -> int:
+    return int(httpx.get(f"{sink}/messages?count_only=1", timeout=5).json()["count"])
+
+
 def failures(sink: str) -> int:
     counts = httpx.get(f"{sink}/messages?count_only=1", timeout=5).json()["failures"]
     return int(counts.get("recipient", 0))
@@ -43,9 +47,9 @@ def test_a_retrying_message_does_not_delay_mail_sent_after_it(
 ) -> None:
     sink = sink_factory(SINK_FAIL_RECIPIENT_PREFIX="fail-", SINK_FAIL_RECIPIENT_TIMES="1")
     # One lane: every email of the key shares one FIFO group, the worst case for a retry
-    # that waits in place (it would hold all 20 for its 10 s backoff).
+    # that waits in place (it would hold all 20 for its 5 s backoff).
     _, api = limbo.api(GROUP_LANES="1")
-    limbo.mailgun_worker(sink, RETRY_BASE_SECONDS="10")
+    limbo.mailgun_worker(sink, RETRY_BASE_SECONDS="5")
     tag = uuid.uuid4().hex[:8]
     post(api, f"fail-{tag}@example.com")
     wait_for(lambda: failures(sink) == 1)
@@ -55,7 +59,7 @@ def test_a_retrying_message_does_not_delay_mail_sent_after_it(
     arrivals = wait_for(lambda: (d := delivered_at(sink)) and set(accepted) <= set(d) and d)
     latencies = sorted(arrivals[to] - at for to, at in accepted.items())
     assert latencies[-1] < 2.0, f"healthy mail waited behind the retry: {latencies}"
-    assert f"fail-{tag}@example.com" not in arrivals, "still in its 10 s backoff"
+    assert f"fail-{tag}@example.com" not in arrivals, "still in its 5 s backoff"
     # The retry itself still arrives, once, after its backoff.
     wait_for(lambda: f"fail-{tag}@example.com" in delivered_at(sink), timeout=30)
     assert len(sink_messages(sink)) == 21
@@ -87,18 +91,16 @@ def test_a_bulk_backlog_does_not_delay_transactional_mail(
 ) -> None:
     assert aws.bulk_queue_url is not None
     sqs = boto3.client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
-    entries = bulk_envelopes(300)
+    entries = bulk_envelopes(200)
     for start in range(0, len(entries), 10):
         sqs.send_message_batch(QueueUrl=aws.bulk_queue_url, Entries=entries[start : start + 10])
-    sink = sink_factory(SINK_LATENCY_MS="100")
+    sink = sink_factory(SINK_LATENCY_MS="150")
     _, api = limbo.api()
-    # 4 bulk sends at once at 100 ms each: the backlog takes ~8 s to drain.
+    # 4 bulk sends at once at 150 ms each: the backlog takes ~7 s to drain.
     limbo.mailgun_worker(sink, BULK_CONCURRENCY="4")
-    wait_for(lambda: len(sink_messages(sink)) >= 20)
+    wait_for(lambda: delivered(sink) >= 20)
     tag = uuid.uuid4().hex[:8]
     accepted = post(api, f"reset-{tag}@example.com")
     arrival = wait_for(lambda: delivered_at(sink).get(f"reset-{tag}@example.com"))
     assert arrival - accepted < 1.5
-    assert len(sink_messages(sink)) < 300, "the bulk backlog was still draining"
-    # Stream recorded in the bulk mail's metrics, not in transactional's.
-    wait_for(lambda: len(sink_messages(sink)) == 301, timeout=60)
+    assert delivered(sink) < 200, "the bulk backlog was still draining"
