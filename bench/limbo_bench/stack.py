@@ -103,7 +103,11 @@ def _url(process: Process) -> str:
 
 @contextmanager
 def start_stack(
-    logs: Path, *, sink_latency_ms: float = 50.0, use_localstack: bool = True
+    logs: Path,
+    *,
+    sink_latency_ms: float = 50.0,
+    use_localstack: bool = True,
+    sink_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
@@ -148,6 +152,7 @@ def start_stack(
                 "SINK_PORT": str(sink_port),
                 "SINK_API_KEY": SINK_KEY,
                 "SINK_LATENCY_MS": str(sink_latency_ms),
+                **(sink_env or {}),
             },
             health_url=f"http://127.0.0.1:{sink_port}/health",
             log_path=logs / "sink.log",
