@@ -185,7 +185,7 @@ def cost(systems: phases.Systems, *, rate: float, seconds: float, failures: bool
     api, port = systems.api("limbo", aws)
     worker = systems.worker("limbo", aws, env={"RETRY_BASE_SECONDS": "2"})
     tag = uuid.uuid4().hex[:6]
-    failing: Callable[[int], bool] = (  # noqa: E731
+    failing: Callable[[int], bool] = (
         (lambda i: i % FAIL_EVERY == FAIL_EVERY - 1) if failures else (lambda i: False)
     )
     try:
