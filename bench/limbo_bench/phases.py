@@ -40,6 +40,8 @@ __all__ = ["Systems", "api_max", "api_sweep", "e2e", "percentiles", "ses_drain",
 
 LUA = BENCH_DIR / "limbo_bench" / "post_mail.lua"
 SQS_SEND_ACTIONS = ("SendMessageBatch", "SendMessage")
+# Seconds a process may take to answer /health: generous, the 2 cores are shared.
+START_TIMEOUT = 90
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -107,7 +109,7 @@ class Systems:
             env=self._env(aws, port, extra),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{system}-api-{port}.log",
-        ).start()
+        ).start(timeout=START_TIMEOUT)
         return process, port
 
     def worker(
@@ -137,7 +139,7 @@ class Systems:
             env=self._env(aws, port, extra),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{system}-{provider}-worker-{port}.log",
-        ).start()
+        ).start(timeout=START_TIMEOUT)
 
 
 def _sink_count(stack: Stack) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from limbo_shared.schema import MailRequest
+from limbo_shared.schema import STREAMS, MailRequest
 from limbo_shared.store import Status
 
 __all__ = ["openapi_document"]
@@ -52,6 +52,7 @@ _MESSAGE_STATUS = {
         "id",
         "owner",
         "status",
+        "stream",
         "provider",
         "provider_message_id",
         "attempts",
@@ -66,6 +67,7 @@ _MESSAGE_STATUS = {
         "id": {"type": "string"},
         "owner": {"type": "string", "description": "Name of the API key that submitted it"},
         "status": {"type": "string", "enum": [status.value for status in Status]},
+        "stream": {"type": "string", "enum": list(STREAMS)},
         "provider": {**_NULLABLE_TEXT, "description": "Provider of the last attempt"},
         "provider_message_id": {**_NULLABLE_TEXT, "description": "The provider's id, once sent"},
         "attempts": {"type": "integer", "description": "Sending attempts so far"},
