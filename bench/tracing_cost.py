@@ -35,9 +35,10 @@ from pathlib import Path
 
 import httpx
 
-from limbo_devtools.local_aws import provision
+from limbo_devtools.launcher import Launcher
+from limbo_devtools.mailgun_sink import SinkConfig
 from limbo_devtools.otlp_receiver import OtlpReceiver
-from limbo_devtools.processes import Process, free_port, script
+from limbo_devtools.processes import Process
 
 MODES = ("off", "ids-only", "export")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -96,46 +97,17 @@ def wait_delivered(sink: str, count: int, timeout: float = 300) -> None:
 
 
 def one_run(mode: str, moto: str, messages: int, logs: Path) -> dict[str, float]:
-    aws = provision(moto, queue_name=f"b{uuid.uuid4().hex[:12]}.fifo")
     receiver = OtlpReceiver().start()
-    sink_port = free_port()
-    sink = Process(
-        "sink",
-        [script("limbo-mailgun-sink")],
-        env={"SINK_PORT": str(sink_port), "SINK_RECORD": "0"},
-        health_url=f"http://127.0.0.1:{sink_port}/health",
-        log_path=logs / f"sink-{mode}.log",
-    ).start()
-    sink_url = f"http://127.0.0.1:{sink_port}"
-    env = {**aws.environment(), "LOG_FORMAT": "json"}
-    env = {k: v for k, v in {**os.environ, **env}.items() if not k.startswith("OTEL_")}
-    if mode == "off":
-        env["OTEL_SDK_DISABLED"] = "true"
-    elif mode == "export":
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.endpoint
-    api_port, worker_port = free_port(), free_port()
-    api = Process(
-        "limbo-api",
-        [script("limbo-api")],
-        env={**env, "PORT": str(api_port)},
-        health_url=f"http://127.0.0.1:{api_port}/health",
-        log_path=logs / f"api-{mode}.log",
-    ).start()
-    worker = Process(
-        "limbo-mailgun-worker",
-        [script("limbo-mailgun-worker")],
-        env={
-            **env,
-            "PORT": str(worker_port),
-            "MAILGUN": "key",
-            "DOMAIN": "mg.example.com",
-            "MAILGUN_API_URL": sink_url,
-        },
-        health_url=f"http://127.0.0.1:{worker_port}/health",
-        log_path=logs / f"worker-{mode}.log",
-    ).start()
+    telemetry = {
+        "off": {"OTEL_SDK_DISABLED": "true"},
+        "export": {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint},
+    }.get(mode, {})
+    launcher = Launcher(logs, env={"LOG_FORMAT": "json", **telemetry}, mailgun_key="key")
+    launcher.provision(moto, queue_name=f"b{uuid.uuid4().hex[:12]}.fifo")
+    sink_url = launcher.sink(SinkConfig(record=False))
+    api, api_url = launcher.start("api")
+    worker, _ = launcher.start("mailgun-worker")
     try:
-        api_url = f"http://127.0.0.1:{api_port}"
         warm = 100
         asyncio.run(post_all(api_url, warm))
         wait_delivered(sink_url, warm)
@@ -147,8 +119,7 @@ def one_run(mode: str, moto: str, messages: int, logs: Path) -> dict[str, float]
         elapsed = time.monotonic() - started
         after = {"api": cpu_at_exit(api), "worker": cpu_at_exit(worker)}
     finally:
-        for process in (worker, api, sink):
-            process.stop(timeout=30)
+        launcher.stop(timeout=30)
         receiver.stop()
     result = {name: (after[name] - before[name]) / messages * 1000 for name in before}
     result["total"] = result["api"] + result["worker"]
@@ -166,20 +137,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="limbo-tracing-cost-"))
-    moto_port = free_port()
-    moto = Process(
-        "moto",
-        [script("moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
-        health_url=f"http://127.0.0.1:{moto_port}/moto-api/",
-        log_path=logs / "moto.log",
-    ).start()
+    # Each mode sets its own OTEL_* variables; none may leak in from this shell.
+    for name in [name for name in os.environ if name.startswith("OTEL_")]:
+        del os.environ[name]
+    emulator = Launcher(logs)
+    moto = emulator.emulator()
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
     try:
         for run in range(args.runs):
             # Rotate the order so no mode always runs first (or last) in a run.
             order = MODES[run % len(MODES) :] + MODES[: run % len(MODES)]
             for mode in order:
-                result = one_run(mode, f"http://127.0.0.1:{moto_port}", args.messages, logs)
+                result = one_run(mode, moto, args.messages, logs)
                 results[mode].append(result)
                 print(
                     f"run {run + 1} {mode:8}  api {result['api']:.3f}  worker "
@@ -189,7 +158,7 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        moto.stop()
+        emulator.stop()
     median = {
         mode: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
         for mode, runs in results.items()

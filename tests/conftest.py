@@ -1,4 +1,5 @@
-"""Fixtures that start real servers on loopback: moto server, the Mailgun sink."""
+"""Fixtures that start real servers on loopback through the one launcher: the emulator
+(limbo-moto), the Mailgun sink, limbo's console scripts."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
+from limbo_devtools.launcher import Launcher
 from limbo_devtools.local_aws import LocalAws, provision
-from limbo_devtools.processes import Process, free_port, script
+from limbo_devtools.processes import Process
 
 from .holding_proxy import HoldingProxy
 
@@ -30,17 +32,9 @@ for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPO
 
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real moto server over HTTP, shared by the session (each test makes its own queues)."""
-    port = free_port()
-    logs = tmp_path_factory.mktemp("moto")
-    process = Process(
-        "moto",
-        [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(port)],
-        health_url=f"http://127.0.0.1:{port}/moto-api/",
-        log_path=logs / "moto.log",
-    ).start()
-    yield f"http://127.0.0.1:{port}"
-    process.stop()
+    """The emulator (limbo-moto) over HTTP, shared by the session (tests make their own queues)."""
+    with Launcher(tmp_path_factory.mktemp("moto")) as launcher:
+        yield launcher.emulator()
 
 
 @pytest.fixture
@@ -78,23 +72,8 @@ def aws(moto_endpoint: str) -> LocalAws:
 @pytest.fixture
 def sink_factory(tmp_path: Path) -> Iterator[object]:
     """Start Mailgun sinks with the given environment (latency, failures)."""
-    started: list[Process] = []
-
-    def start(**env: str) -> str:
-        port = free_port()
-        process = Process(
-            "sink",
-            [script("limbo-mailgun-sink")],
-            env={"SINK_PORT": str(port), "SINK_API_KEY": "key-test", **env},
-            health_url=f"http://127.0.0.1:{port}/health",
-            log_path=tmp_path / f"sink-{port}.log",
-        ).start()
-        started.append(process)
-        return f"http://127.0.0.1:{port}"
-
-    yield start
-    for process in started:
-        process.stop()
+    with Launcher(tmp_path, mailgun_key="key-test") as launcher:
+        yield lambda **env: launcher.start("sink", extra=env)[1]
 
 
 @pytest.fixture
@@ -112,51 +91,38 @@ class Limbo:
     def __init__(self, aws: LocalAws, logs: Path) -> None:
         self.aws = aws
         self.logs = logs
-        self.processes: list[Process] = []
-
-    def env(self, **extra: str) -> dict[str, str]:
         # AUTH=disabled unless a test asks for keys: the API refuses to start open otherwise.
-        return {
-            **self.aws.environment(),
-            "LOG_FORMAT": "json",
-            "WAIT_TIME_SECONDS": "1",
-            "AUTH": "disabled",
-            **extra,
-        }
-
-    def start(self, name: str, **env: str) -> tuple[Process, str]:
-        port = free_port()
-        process = Process(
-            name,
-            [script(name)],
-            env=self.env(PORT=str(port), **env),
-            health_url=f"http://127.0.0.1:{port}/health",
-            log_path=self.logs / f"{name}-{port}.log",
-        ).start()
-        self.processes.append(process)
-        return process, f"http://127.0.0.1:{port}"
-
-    def api(self, **env: str) -> tuple[Process, str]:
-        return self.start("limbo-api", **env)
-
-    def mailgun_worker(self, sink: str, **env: str) -> tuple[Process, str]:
-        return self.start(
-            "limbo-mailgun-worker",
-            MAILGUN="key-test",
-            DOMAIN="mg.example.com",
-            MAILGUN_API_URL=sink,
-            **env,
+        self.launcher = Launcher(
+            logs,
+            env={
+                "LOG_FORMAT": "json",
+                "WAIT_TIME_SECONDS": "1",
+                "AUTH": "disabled",
+                # Any sender domain: tests send from many (tests/api/test_senders.py checks
+                # the rule).
+                "SENDER_DOMAINS": "*",
+            },
+            aws=aws,
         )
 
+    def start(self, name: str, **env: str) -> tuple[Process, str]:
+        """``name`` is the console script (``limbo-api``) or the launcher's component."""
+        return self.launcher.start(name.removeprefix("limbo-"), extra=env)
+
+    def api(self, **env: str) -> tuple[Process, str]:
+        return self.start("api", **env)
+
+    def mailgun_worker(self, sink: str, **env: str) -> tuple[Process, str]:
+        return self.start("mailgun-worker", MAILGUN_API_URL=sink, **env)
+
     def ses_worker(self, **env: str) -> tuple[Process, str]:
-        return self.start("limbo-ses-worker", **env)
+        return self.start("ses-worker", **env)
 
     def log_text(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.logs.glob("*.log")))
+        return self.launcher.log_text()
 
     def stop(self) -> None:
-        for process in reversed(self.processes):
-            process.stop(timeout=40)
+        self.launcher.stop(timeout=40)
 
 
 @pytest.fixture

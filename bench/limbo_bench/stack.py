@@ -2,8 +2,9 @@
 
 SQS runs on LocalStack (its own virtualenv under ``bench/.work/localstack``, so its
 pins never reach limbo's lock file) and falls back to moto with a note when LocalStack
-is not installed or does not start. SES v2 always runs on moto: LocalStack's community
-edition does not emulate it. The counting proxy sits in front of both.
+is not installed or does not start. SES v2 always runs on limbo-moto: LocalStack's
+community edition does not emulate it. The emulator and the sink are started by
+limbo_devtools' launcher, like everywhere else. The counting proxy sits in front of both.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from pathlib import Path
 
 import httpx
 
-from limbo_devtools.processes import Process, free_port, script
+from limbo_devtools.launcher import Launcher
+from limbo_devtools.mailgun_sink import SinkConfig
+from limbo_devtools.processes import Process, free_port
 
 __all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack", "upstream_ms"]
 
@@ -84,17 +87,6 @@ def _localstack(logs: Path) -> Process | None:
         return None
 
 
-def _moto(logs: Path, name: str) -> Process:
-    port = free_port()
-    return Process(
-        name,
-        [script("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        env=CREDENTIALS,
-        health_url=f"http://127.0.0.1:{port}/moto-api/",
-        log_path=logs / f"{name}.log",
-    ).start()
-
-
 def _url(process: Process) -> str:
     assert process.health_url is not None
     url: str = process.health_url
@@ -107,17 +99,18 @@ def start_stack(
     *,
     sink_latency_ms: float = 50.0,
     use_localstack: bool = True,
-    sink_env: dict[str, str] | None = None,
+    sink_config: SinkConfig | None = None,
 ) -> Iterator[Stack]:
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
+    # limbo's own pieces (the emulator, the sink) come from the one launcher.
+    launcher = Launcher(logs, mailgun_key=SINK_KEY)
     started: list[Process] = []
     notes: list[str] = []
     try:
         sqs = _localstack(logs) if use_localstack else None
         emulator = "localstack"
-        ses = _moto(logs, "moto")
-        started.append(ses)
+        ses, _ = launcher.start("emulator")
         if sqs is None:
             emulator = "moto"
             notes.append(
@@ -144,28 +137,16 @@ def start_stack(
             log_path=logs / "proxy.log",
         ).start()
         started.append(proxy)
-        sink_port = free_port()
-        sink = Process(
-            "sink",
-            [script("limbo-mailgun-sink")],
-            env={
-                "SINK_PORT": str(sink_port),
-                "SINK_API_KEY": SINK_KEY,
-                "SINK_LATENCY_MS": str(sink_latency_ms),
-                **(sink_env or {}),
-            },
-            health_url=f"http://127.0.0.1:{sink_port}/health",
-            log_path=logs / "sink.log",
-        ).start()
-        started.append(sink)
+        sink = launcher.sink(sink_config or SinkConfig(latency_ms=sink_latency_ms))
         yield Stack(
             endpoint=f"http://127.0.0.1:{proxy_port}",
             sqs_direct=_url(sqs),
-            sink=f"http://127.0.0.1:{sink_port}",
+            sink=sink,
             emulator=emulator,
             notes=notes,
-            processes={p.name: p for p in started},
+            processes={p.name: p for p in [*launcher.processes, *started]},
         )
     finally:
         for process in reversed(started):
             process.stop(timeout=10)
+        launcher.stop(timeout=10)

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from limbo_devtools.mailgun_sink import SinkConfig
+
 from . import phases
 from .openloop import Result, run_open_loop
 from .stack import BENCH_DIR, WORK, Stack, counts, reset_counts, start_stack
@@ -286,7 +288,7 @@ def main() -> None:
     with start_stack(
         logs,
         use_localstack=not args.moto,
-        sink_env={"SINK_FAIL_RECIPIENT_PREFIX": FAIL_PREFIX, "SINK_RECORD": "1"},
+        sink_config=SinkConfig(latency_ms=50, fail_recipient_prefix=FAIL_PREFIX),
     ) as stack:
         results["emulator"] = stack.emulator
         systems = phases.Systems(stack, logs, env={"AUTH": "disabled"})

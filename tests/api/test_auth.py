@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -14,6 +16,7 @@ from limbo_devtools.processes import free_port, script
 from limbo_shared.config import ConfigError
 from limbo_shared.schema import QueuedMail
 
+from ..conftest import Limbo
 from .conftest import ALICE_KEY, BOB_KEY, VALID, ApiFactory, api_settings, bearer
 from .test_routes import receive_all
 
@@ -147,3 +150,38 @@ def test_limbo_api_key_refuses_a_name_that_cannot_be_a_message_group() -> None:
         [script("limbo-api-key"), "has.dot"], capture_output=True, text=True, timeout=30
     )
     assert result.returncode != 0 and "NAME" in result.stderr
+
+
+def _mount(directory: Path, version: str, text: str) -> None:
+    """Write keys the way the kubelet updates a mounted Secret: a new directory, then one
+    atomic swap of the `..data` symlink the file names point through."""
+    (directory / version).mkdir()
+    (directory / version / "API_KEYS").write_text(text)
+    (directory / "..data.tmp").symlink_to(version)
+    (directory / "..data.tmp").rename(directory / "..data")
+    if not (directory / "API_KEYS").is_symlink():
+        (directory / "API_KEYS").symlink_to("..data/API_KEYS")
+
+
+def test_a_key_revoked_in_the_mounted_file_is_refused_without_a_restart(
+    limbo: Limbo, tmp_path: Path
+) -> None:
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    _mount(secret, "v1", f"alice={hash_key(ALICE_KEY)}\n")
+    process, url = limbo.api(AUTH="enabled", API_KEYS_FILE=str(secret / "API_KEYS"))
+
+    def status(key: str) -> int:
+        return httpx.post(f"{url}/v1/mail", json=VALID, headers=bearer(key), timeout=10).status_code
+
+    assert (status(ALICE_KEY), status(BOB_KEY)) == (200, 401)
+    _mount(secret, "v2", f"bob={hash_key(BOB_KEY)}\n")  # alice revoked, bob added
+    deadline = time.monotonic() + 15
+    while (status(ALICE_KEY), status(BOB_KEY)) != (401, 200):
+        assert time.monotonic() < deadline, "the new keys were not picked up"
+        time.sleep(0.2)
+    # A broken file keeps the keys that were in force.
+    _mount(secret, "v3", "bob=not-a-hash\n")
+    time.sleep(1.5)
+    assert (status(ALICE_KEY), status(BOB_KEY)) == (401, 200)
+    assert process.popen is not None and process.popen.poll() is None

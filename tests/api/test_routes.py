@@ -145,3 +145,46 @@ def test_openapi_is_generated_from_the_validating_model(api: TestClient) -> None
     assert set(schema["required"]) == {"from", "to", "subject", "message"}
     assert schema["additionalProperties"] is False
     assert "/v1/mail" in document["paths"]
+
+
+@pytest.mark.parametrize("path", ["/v1/mail/", "/v1/mail/x/", "/health/"])
+def test_a_trailing_slash_is_a_json_404_or_405_never_a_redirect(api: TestClient, path: str) -> None:
+    response = api.post(path, json=VALID, headers={"Host": "evil.example"}, follow_redirects=False)
+    assert response.status_code in (404, 405)
+    assert "location" not in response.headers
+    assert set(response.json()) == {"Message", "Problem"}
+
+
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{TRACE_ID}-b7ad6b7169203331-01"
+
+
+def test_oversize_client_trace_headers_are_dropped_and_the_mail_still_fits(
+    api: TestClient, aws: LocalAws
+) -> None:
+    huge_state = ",".join(f"k{i}=" + "v" * 200 for i in range(32))  # ~6.6 KB, 32 members
+    huge_baggage = ",".join(f"b{i}=" + "v" * 40 for i in range(180))  # ~8 KB
+    response = api.post(
+        "/v1/mail",
+        json=VALID,
+        headers={"traceparent": TRACEPARENT, "tracestate": huge_state, "baggage": huge_baggage},
+    )
+    assert response.status_code == 200
+    [message] = receive_all(aws)
+    attributes = message["MessageAttributes"]
+    # The trace goes on (traceparent is small); the oversize fields are gone.
+    assert TRACE_ID in attributes["traceparent"]["StringValue"]
+    assert "tracestate" not in attributes and "baggage" not in attributes
+
+
+def test_trace_headers_within_bounds_are_carried(api: TestClient, aws: LocalAws) -> None:
+    response = api.post(
+        "/v1/mail",
+        json=VALID,
+        headers={"traceparent": TRACEPARENT, "tracestate": "vendor=abc", "baggage": "k=v"},
+    )
+    assert response.status_code == 200
+    [message] = receive_all(aws)
+    attributes = message["MessageAttributes"]
+    assert attributes["tracestate"]["StringValue"] == "vendor=abc"
+    assert attributes["baggage"]["StringValue"] == "k=v"

@@ -296,8 +296,13 @@ def test_settings_land_in_the_variables_the_services_read() -> None:
         "example-secret-access-key",
     )
     ses = env_of(r, r.get("Deployment", "limbo-ses-worker"))
-    assert (ses["SESSOURCE"], ses["SES_CONFIGURATION_SET"]) == ("mail@example.com", "limbo-events")
+    assert ses["SES_CONFIGURATION_SET"] == "limbo-events"
+    # Deprecated: SES sends the client's From, within the sender domains below.
+    assert "SESSOURCE" not in ses
     api = env_of(r, r.get("Deployment", "limbo-api"))
+    assert api["SENDER_DOMAINS"] == ses["SENDER_DOMAINS"] == "example.com,*.example.com"
+    assert api["KEY_SENDER_DOMAINS"] == "billing=billing.example.org"
+    assert api["MAX_CONCURRENT_REQUESTS"] == "512"
     assert api["MAX_REQUEST_BYTES"] == "1048576", "no 1.048576e+06 from a float"
     assert api["QUEUE"] == "https://sqs.us-east-1.amazonaws.com/123456789012/limbo.fifo"
 
@@ -319,7 +324,21 @@ def test_existing_secrets_are_read_and_nothing_secret_is_rendered() -> None:
         for v in api["env"]
         if "secretKeyRef" in v.get("valueFrom", {})
     }
-    assert api_refs["API_KEYS"] == {"name": "limbo-api-keys", "key": "API_KEYS"}
+    assert "API_KEYS" not in api_refs
+    # A mounted file (not subPath): the kubelet updates it and the API re-reads it.
+    mount = next(m for m in api["volumeMounts"] if m["name"] == "api-keys")
+    assert "subPath" not in mount
+    file_env = next(v["value"] for v in api["env"] if v["name"] == "API_KEYS_FILE")
+    assert file_env == f"{mount['mountPath']}/API_KEYS"
+    [volume] = [
+        v
+        for v in r.get("Deployment", "limbo-api")["spec"]["template"]["spec"]["volumes"]
+        if v["name"] == "api-keys"
+    ]
+    assert volume["secret"] == {
+        "secretName": "limbo-api-keys",
+        "items": [{"key": "API_KEYS", "path": "API_KEYS"}],
+    }
     assert (
         env_of(r, r.get("Deployment", "limbo-mailgun-worker"))["MAILGUN"] == EXISTING_SECRET_VALUE
     )
@@ -582,6 +601,25 @@ def test_ingress_routes_its_hosts_to_the_api_service_with_tls() -> None:
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
 
 
+@pytest.mark.parametrize("values", [None, INGRESS_TLS], ids=["chart defaults", "ingress-tls"])
+def test_the_ingress_does_not_publish_metrics_or_probes(values: Path | None) -> None:
+    if values is None:
+        r = rendered(sets=["api.ingress.enabled=true", "queue.url=https://q.example/x.fifo"])
+    else:
+        r = rendered(values)
+    (ingress,) = r.of_kind("Ingress")
+    routed = [
+        (path["path"], path["pathType"])
+        for rule in ingress["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+    for private in ("/metrics", "/health", "/ready"):
+        for path, kind in routed:
+            prefix = path.rstrip("/")
+            reaches = private == path or (kind != "Exact" and private.startswith(prefix + "/"))
+            assert not reaches, f"{path} ({kind}) routes {private} to the public"
+
+
 def test_the_api_autoscaler_replaces_fixed_replicas() -> None:
     r = rendered(KEDA_OFF)
     (hpa,) = r.of_kind("HorizontalPodAutoscaler")
@@ -627,7 +665,7 @@ def notes(*args: str) -> str:
 
 def test_notes_tell_how_to_reach_the_api_and_what_is_missing() -> None:
     bare = notes()
-    assert "WARNING: not set: queue.url, queue.deadLetterUrl, aws.region, sesWorker.sender" in bare
+    assert "WARNING: not set: queue.url, queue.deadLetterUrl, aws.region" in bare
     assert "kubectl -n mail port-forward service/limbo-api 8080:80" in bare
     configured = notes("--values", str(DEFAULT))
     assert "WARNING" not in configured
@@ -679,8 +717,10 @@ def test_local_development_points_limbo_at_in_cluster_stand_ins(values: Path) ->
     assert command[command.index("--queue-name") + 1] == worker["QUEUE"].rsplit("/", 1)[1]
     assert command[command.index("--endpoint") + 1] == worker["AWS_ENDPOINT_URL"]
     assert command[command.index("--region") + 1] == worker["REGION"]
-    ses = env_of(r, r.get("Deployment", "limbo-ses-worker"))
-    assert command[command.index("--sender") + 1] == ses["SESSOURCE"]
+    # The emulator verifies the sender, whose domain limbo is told it may send from.
+    sender = command[command.index("--sender") + 1]
+    api = env_of(r, r.get("Deployment", "limbo-api"))
+    assert sender.rpartition("@")[2] in api["SENDER_DOMAINS"].split(",")
     # The sink accepts exactly the key the Mailgun worker sends.
     sink = r.get("Deployment", "limbo-mailgun-sink")
     assert env_of(r, sink)["SINK_API_KEY"] == worker["MAILGUN"]

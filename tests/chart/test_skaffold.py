@@ -55,15 +55,19 @@ def test_skaffold_yaml_is_valid_against_skaffolds_schema() -> None:
     assert list(jsonschema.Draft7Validator(schema).iter_errors(broken)), "schema is not strict"
 
 
-def test_every_image_builds_from_the_repository_root_with_its_dockerfile() -> None:
+def test_every_image_builds_from_the_repository_root_with_the_one_dockerfile() -> None:
     artifacts = config()["build"]["artifacts"]
     assert [a["image"] for a in artifacts] == list(IMAGES)
     for artifact in artifacts:
         assert artifact["context"] == "."
-        dockerfile = ROOT / artifact["docker"]["dockerfile"]
-        assert dockerfile.is_file()
+        docker = artifact["docker"]
+        assert docker["dockerfile"] == "Dockerfile"
+        dockerfile = (ROOT / docker["dockerfile"]).read_text()
+        # The package the image installs is the image's name; its target is a stage.
+        assert docker["buildArgs"] == {"PACKAGE": artifact["image"]}
+        assert re.search(rf"^FROM \S+ AS {re.escape(docker['target'])}$", dockerfile, re.M)
         # Docker's classic builder cannot run RUN --mount: skaffold must ask for BuildKit.
-        if "RUN --mount" in dockerfile.read_text():
+        if "RUN --mount" in dockerfile:
             assert config()["build"]["local"]["useBuildkit"] is True
 
 

@@ -11,9 +11,10 @@ from typing import Any, TypeVar
 
 import httpx
 
+from limbo_devtools.launcher import Launcher
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.otlp_receiver import ReceivedSpan
-from limbo_devtools.processes import Process, free_port, script
+from limbo_devtools.processes import Process
 
 T = TypeVar("T")
 
@@ -28,15 +29,8 @@ def fresh_queue(moto_endpoint: str) -> LocalAws:
 
 
 def start_sink(logs: Path, **env: str) -> tuple[Process, str]:
-    port = free_port()
-    process = Process(
-        "sink",
-        [script("limbo-mailgun-sink")],
-        env={"SINK_PORT": str(port), "SINK_API_KEY": "key-test", **env},
-        health_url=f"http://127.0.0.1:{port}/health",
-        log_path=logs / f"sink-{port}.txt",
-    ).start()
-    return process, f"http://127.0.0.1:{port}"
+    """A sink the caller stops (its key is ``key-test`` unless ``SINK_API_KEY`` says)."""
+    return Launcher(logs).start("sink", extra=env)
 
 
 def post_burst(api: str, mails: list[dict[str, Any]]) -> list[httpx.Response]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from limbo_api.auth import hash_key, mint_key
-from limbo_devtools.local_aws import provision
-from limbo_devtools.processes import Process, free_port, script
+from limbo_devtools.launcher import Launcher
+from limbo_devtools.processes import script
 
 from ..conftest import Limbo
 
@@ -39,23 +39,16 @@ def fuzzed_limbo(tmp_path: Path) -> Iterator[Limbo]:
     Thousands of requests leave the emulator with thousands of records; on the session's
     shared emulator they would slow every later test down.
     """
-    port = free_port()
-    moto = Process(
-        "moto",
-        [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(port)],
-        health_url=f"http://127.0.0.1:{port}/moto-api/",
-        log_path=tmp_path / "moto.log",
-    ).start()
-    name = f"f{uuid.uuid4().hex[:12]}"
-    aws = provision(
-        f"http://127.0.0.1:{port}", queue_name=f"{name}.fifo", status_table=f"{name}-status"
-    )
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    system = Limbo(aws, logs)
-    yield system
-    system.stop()
-    moto.stop()
+    with Launcher(tmp_path) as emulator:
+        name = f"f{uuid.uuid4().hex[:12]}"
+        aws = emulator.provision(
+            emulator.emulator(), queue_name=f"{name}.fifo", status_table=f"{name}-status"
+        )
+        logs = tmp_path / "logs"
+        logs.mkdir()
+        system = Limbo(aws, logs)
+        yield system
+        system.stop()
 
 
 # About 60 s on a quiet 2-core machine, 130 s on one loaded by other work: 2x and more.

@@ -26,17 +26,26 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 TAG = "test"
 
 
+# Every image comes from the one Dockerfile: PACKAGE fills the virtual environment,
+# the target picks the command (as skaffold.yaml builds them).
+DOCKERFILE = "Dockerfile"
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     name: str
-    dockerfile: str
+    target: str
+
+    @property
+    def package(self) -> str:
+        return self.name
 
 
 IMAGES = (
-    ImageSpec("limbo-api", "services/api/Dockerfile"),
-    ImageSpec("limbo-ses-worker", "services/ses-worker/Dockerfile"),
-    ImageSpec("limbo-mailgun-worker", "services/mailgun-worker/Dockerfile"),
-    ImageSpec("limbo-devtools", "devtools/Dockerfile"),
+    ImageSpec("limbo-api", "api"),
+    ImageSpec("limbo-ses-worker", "ses-worker"),
+    ImageSpec("limbo-mailgun-worker", "mailgun-worker"),
+    ImageSpec("limbo-devtools", "devtools"),
 )
 
 
@@ -122,8 +131,12 @@ def build(podman: Podman, spec: ImageSpec) -> Built:
         "--pull=never",
         "--build-arg",
         f"BASE={BASE_IMAGE}",
+        "--build-arg",
+        f"PACKAGE={spec.package}",
+        "--target",
+        spec.target,
         "-f",
-        str(ROOT / spec.dockerfile),
+        str(ROOT / DOCKERFILE),
         "-t",
         reference,
     ]

@@ -1,6 +1,6 @@
 """The CI-sized fault-injection run: 500 emails, 3 workers killed at random, a flaky provider.
 
-The same harness as ``limbo-chaos`` (devtools/src/limbo_devtools/chaos.py), which runs
+The same harness as ``limbo-chaos`` (devtools/src/limbo_devtools/chaos/), which runs
 the 10,000-email version and prints its figures; here the invariants are asserted.
 """
 

@@ -84,3 +84,85 @@ def test_envelope_with_wrong_schema_is_refused() -> None:
         QueuedMail.from_json('{"id": "x", "mail": {}}')
     with pytest.raises(ValidationError):
         QueuedMail.from_json("not json")
+
+
+def test_the_recipient_count_is_the_count_sent() -> None:
+    # One field, one mailbox: a name holding addresses is a name, not more recipients.
+    mail = MailRequest.model_validate(
+        {**VALID, "to": ['"x1@evil.example, x2@evil.example" <ok@example.com>']}
+    )
+    assert mail.recipient_count == 1
+    assert mail.to == ['"x1@evil.example, x2@evil.example" <ok@example.com>']
+    with pytest.raises(ValidationError, match="exactly one mailbox"):
+        MailRequest.model_validate(
+            {**VALID, "to": ["x1@evil.example, x2@evil.example <ok@example.com>"]}
+        )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "X-Limbo-Message-Id",
+        "x-limbo-anything",
+        "X-SES-CONFIGURATION-SET",
+        "X-Mailgun-Variables",
+        "Return-Path",
+        "Sender",
+        "Bcc",
+        "Resent-To",
+        "DKIM-Signature",
+        "Received",
+        "Content-Disposition",
+        "ARC-Seal",
+    ],
+)
+def test_headers_limbo_or_a_provider_gives_meaning_to_are_reserved(name: str) -> None:
+    with pytest.raises(ValidationError, match="reserved"):
+        MailRequest.model_validate({**VALID, "headers": {name: "x"}})
+
+
+@pytest.mark.parametrize("name", ["List-Unsubscribe", "List-Unsubscribe-Post", "X-Campaign"])
+def test_headers_bulk_senders_need_are_allowed(name: str) -> None:
+    assert MailRequest.model_validate({**VALID, "headers": {name: "<https://u.example>"}}).headers
+
+
+@pytest.mark.parametrize("value", ["", "é", "tab\there", "x" * 996])
+def test_header_values_are_what_every_provider_can_send(value: str) -> None:
+    with pytest.raises(ValidationError, match=r"printable ASCII|at most 995"):
+        MailRequest.model_validate({**VALID, "headers": {"X-A": value}})
+    MailRequest.model_validate({**VALID, "headers": {"X-A": "~" * 995}})
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [{"limbo_id": "x"}, {"LIMBO_ID": "x"}, {"n" * 65: "v"}, {"k": "v" * 64}, {"k": "a:b"}],
+)
+def test_tags_are_what_both_providers_accept(tags: dict[str, str]) -> None:
+    with pytest.raises(ValidationError):
+        MailRequest.model_validate({**VALID, "tags": tags})
+    # 64 + ":" + 63 is Mailgun's 128-character o:tag; SES takes up to 256 each.
+    MailRequest.model_validate({**VALID, "tags": {"n" * 64: "v" * 63}})
+
+
+@pytest.mark.parametrize(
+    "field,value,problem",
+    [
+        ("to", ["x"] * 170_000, "to has 170000 items; at most 50"),
+        ("cc", [1] * 51, "cc has 51 items"),
+        ("headers", {f"X-{i}": "v" for i in range(15)}, "headers has 15 items; at most 14"),
+        ("tags", {f"t{i}": "v" for i in range(11)}, "tags has 11 items"),
+    ],
+)
+def test_list_lengths_are_refused_before_any_item_is_validated(
+    field: str, value: object, problem: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        MailRequest.model_validate({**VALID, field: value})
+    # One problem for the whole list, not one per item.
+    assert raised.value.error_count() == 1 and problem in str(raised.value)
+
+
+def test_unknown_fields_are_one_problem_however_many() -> None:
+    with pytest.raises(ValidationError) as raised:
+        MailRequest.model_validate({**VALID, **{f"k{i}": 1 for i in range(100_000)}})
+    assert raised.value.error_count() == 1 and "99997 more: not known fields" in str(raised.value)

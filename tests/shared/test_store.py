@@ -101,14 +101,29 @@ async def test_queued_record_has_no_body_and_expires_after_the_ttl(
 
 
 async def test_a_burst_of_queued_writes_shares_batch_calls(store: MessageStore) -> None:
-    before = calls("batch_write_item")
+    before = calls("transact_write_items")
     messages = [mail() for _ in range(100)]
     await asyncio.gather(*(store.record_queued(m) for m in messages))
-    batch_calls = calls("batch_write_item") - before
+    batch_calls = calls("transact_write_items") - before
     # 100 writes, at most 25 per call: 4 calls at best; far fewer than one per message.
     assert 4 <= batch_calls <= 25
     records = await asyncio.gather(*(store.get(m.id) for m in messages))
     assert all(r is not None and r.status is Status.QUEUED for r in records)
+
+
+async def test_a_late_queued_write_never_replaces_a_later_status(store: MessageStore) -> None:
+    # The worker got there first (sent, and another message mid-send); the API's
+    # `queued` for them, arriving late in one batch with fresh ones, changes nothing.
+    sent, sending, fresh = mail(), mail(), [mail() for _ in range(3)]
+    claim = await store.claim(sent, provider="mailgun", lease_seconds=30)
+    await store.mark_sent(claim, provider="mailgun", provider_message_id="<p@mg>")
+    await store.claim(sending, provider="ses", lease_seconds=30)
+    await asyncio.gather(*(store.record_queued(m) for m in [sent, sending, *fresh]))
+    records = {m.id: await store.get(m.id) for m in [sent, sending, *fresh]}
+    assert records[sent.id] is not None and records[sent.id].status is Status.SENT  # type: ignore[union-attr]
+    assert records[sent.id].provider_message_id == "<p@mg>"  # type: ignore[union-attr]
+    assert records[sending.id].status is Status.SENDING  # type: ignore[union-attr]
+    assert all(records[m.id].status is Status.QUEUED for m in fresh)  # type: ignore[union-attr]
 
 
 async def test_only_one_of_many_concurrent_claims_wins(store: MessageStore) -> None:

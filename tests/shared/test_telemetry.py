@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -19,7 +20,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from limbo_devtools.otlp_receiver import OtlpReceiver
 from limbo_devtools.processes import free_port, script
 from limbo_shared.config import ConfigError
-from limbo_shared.telemetry import Telemetry, setup_telemetry
+from limbo_shared.queue import SqsQueue
+from limbo_shared.telemetry import Telemetry, messaging_attributes, setup_telemetry
 
 OTEL_VARIABLES = [name for name in os.environ if name.startswith("OTEL_")]
 
@@ -171,6 +173,20 @@ def test_an_unknown_protocol_is_a_configuration_error_naming_the_variable(
         setup_telemetry("limbo-api")
 
 
+def test_grpc_without_the_grpc_exporter_installed_is_a_configuration_error(
+    telemetry: list[Telemetry],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As in the images, which leave limbo-shared's "grpc" extra out.
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.grpc.trace_exporter", None)
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4317")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+    with pytest.raises(
+        ConfigError, match=r"^OTEL_EXPORTER_OTLP_PROTOCOL is grpc, but this build has no"
+    ):
+        setup_telemetry("limbo-api")
+
+
 def test_the_api_stops_with_one_line_on_an_unknown_protocol() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(
@@ -207,3 +223,16 @@ def test_shutdown_gives_up_on_an_unreachable_collector_in_bounded_time(
     for thread in threading.enumerate():
         if thread.name == "otel-flush":
             thread.join(10)
+
+
+def test_messaging_attributes_name_the_queue_and_the_operation() -> None:
+    queue = SqsQueue(None, "https://sqs.eu-west-1.amazonaws.com/1/mail.fifo", ThreadPoolExecutor(1))
+    attributes = messaging_attributes(queue, "delete", "settle", {"messaging.message.id": "m"})
+    assert attributes == {
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": "mail.fifo",
+        "aws.sqs.queue.url": "https://sqs.eu-west-1.amazonaws.com/1/mail.fifo",
+        "messaging.operation.name": "delete",
+        "messaging.operation.type": "settle",
+        "messaging.message.id": "m",
+    }

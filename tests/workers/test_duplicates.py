@@ -68,15 +68,17 @@ def test_without_tracking_the_same_crash_sends_every_message_twice(
 def test_a_crash_inside_the_send_leaves_a_lease_that_expires(
     tracked_limbo: Limbo, tracked_aws: LocalAws, sink_factory: Any
 ) -> None:
-    hanging, working = sink_factory(SINK_FAIL_SLOW="1.0", SINK_SLOW_SECONDS="3"), sink_factory()
+    # The hanging sink never answers in time, so the doomed worker is always mid-send.
+    hanging, working = sink_factory(SINK_FAIL_SLOW="1.0", SINK_SLOW_SECONDS="30"), sink_factory()
     _, api = tracked_limbo.api()
     message_id = submit(api)
-    # SEND_TIMEOUT=2 gives a 12 s lease (SEND_TIMEOUT + 10).
-    doomed, _ = tracked_limbo.mailgun_worker(hanging, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="2")
+    # SEND_TIMEOUT=12 gives a 22 s lease (SEND_TIMEOUT + 10): room for the second worker
+    # to start (15 s seen on a loaded machine) and find the message while it still runs.
+    doomed, _ = tracked_limbo.mailgun_worker(hanging, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="12")
     status_becomes(api, message_id, "sending", timeout=10)
     doomed.kill()
     _, second = tracked_limbo.mailgun_worker(working, VISIBILITY_TIMEOUT="5")
-    record = status_becomes(api, message_id, "sent", timeout=30)
+    record = status_becomes(api, message_id, "sent", timeout=60)
     # Seen while the dead worker's lease still ran: put back, then sent once it ran out.
     assert outcome_count(second, "deferred") >= 1
     assert record["attempts"] == 2

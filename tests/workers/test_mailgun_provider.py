@@ -160,3 +160,54 @@ def test_a_probe_that_is_refused_or_unanswered_raises(status: int, error: type[E
         probe(MailgunProvider(settings(), transport=httpx.MockTransport(answer)))
     assert seen[0].method == "GET"
     assert seen[0].url == "https://api.mailgun.net/v3/domains/mg.example.com"
+
+
+def test_each_address_is_sent_as_limbo_writes_its_one_mailbox() -> None:
+    # A display name that lists addresses stays a (quoted) name: one `to`, one recipient.
+    fields = form_fields(
+        envelope(
+            to=['"x1@evil.example, x2@evil.example" <ok@example.com>'],
+            **{"from": "Ann <a@Example.COM>"},
+        )
+    )
+    assert [value for name, value in fields if name == "to"] == [
+        '"x1@evil.example, x2@evil.example" <ok@example.com>'
+    ]
+    assert ("from", "Ann <a@example.com>") in fields
+
+
+def test_each_send_carries_limbos_id_as_a_variable() -> None:
+    # Mailgun's events API and webhooks give `v:` variables back as user-variables.
+    assert ("v:limbo_id", "m-1") in form_fields(envelope())
+
+
+KEY = "key-0123456789abcdef0123456789abcdef"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"json": {"message": f"bad request: Authorization: Basic api:{KEY}\r\nX: y"}},
+        {"content": f"<html>Authorization: {KEY}</html>".encode()},
+    ],
+)
+def test_a_refusal_reason_never_repeats_the_key_or_a_raw_body(body: dict[str, object]) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, **body)  # type: ignore[arg-type]
+
+    provider = MailgunProvider(settings(key=KEY), transport=httpx.MockTransport(answer))
+    with pytest.raises(PermanentProviderError) as raised:
+        run(provider, envelope())
+    reason = raised.value.reason
+    assert KEY not in reason and "\r" not in reason and "\n" not in reason
+    assert reason.startswith("mailgun answered 400: ")
+
+
+def test_anything_the_http_stack_raises_is_transient_and_named_by_class_only() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise ValueError(f"bad status line; request headers {dict(request.headers)}")
+
+    provider = MailgunProvider(settings(key=KEY), transport=httpx.MockTransport(answer))
+    with pytest.raises(TransientProviderError) as raised:
+        run(provider, envelope())
+    assert raised.value.reason == "mailgun answered malformed HTTP: ValueError"

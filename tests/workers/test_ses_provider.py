@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ from botocore.stub import Stubber
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_ses_worker.provider import SesProvider, SesSettings, _classify, send_email_request
+from limbo_shared.aws import AwsError, as_aws_error
 from limbo_shared.provider import (
     PermanentProviderError,
     ProviderUnavailable,
@@ -35,8 +37,7 @@ def test_request_maps_every_field() -> None:
             reply_to=["r@example.com"],
             headers={"X-A": "1"},
             tags={"k": "v"},
-        ),
-        "limbo@example.com",
+        )
     )
     assert request["FromEmailAddress"] == "limbo@example.com"
     assert request["Destination"] == {
@@ -48,19 +49,37 @@ def test_request_maps_every_field() -> None:
     assert simple["Body"]["Html"]["Data"] == "<p>"
     assert {"Name": "X-A", "Value": "1"} in simple["Headers"]
     assert request["ReplyToAddresses"] == ["r@example.com"]
-    assert request["EmailTags"] == [{"Name": "k", "Value": "v"}]
+    # limbo's id rides along as a tag (the schema reserves the name) for SES events.
+    assert request["EmailTags"] == [
+        {"Name": "k", "Value": "v"},
+        {"Name": "limbo_id", "Value": "m-1"},
+    ]
 
 
-def test_other_from_becomes_reply_to_behind_the_verified_source() -> None:
-    request = send_email_request(envelope(sender="client@example.org"), "limbo@example.com")
-    assert request["FromEmailAddress"] == "limbo@example.com"
-    assert request["ReplyToAddresses"] == ["client@example.org"]
+def test_the_from_is_the_clients_own_as_the_api_allowed_it() -> None:
+    # The same From whichever worker sends (Mailgun sends it too): no rewriting to a
+    # fixed source with the client's address moved to Reply-To.
+    request = send_email_request(envelope(sender='"Client, Inc." <client@example.org>'))
+    assert request["FromEmailAddress"] == '"Client, Inc." <client@example.org>'
+    assert "ReplyToAddresses" not in request
 
 
-def send(aws: LocalAws, source: str, mail: QueuedMail) -> str:
+def test_addresses_are_written_from_parsed_parts_in_ascii() -> None:
+    request = send_email_request(envelope(sender="José <jose@bücher.example>"))
+    assert request["FromEmailAddress"] == "=?utf-8?b?Sm9zw6k=?= <jose@xn--bcher-kva.example>"
+
+
+def test_client_headers_and_limbos_fit_in_what_ses_takes() -> None:
+    headers = {f"X-H{i}": "v" for i in range(14)}
+    simple = send_email_request(envelope(headers=headers))["Content"]["Simple"]
+    assert len(simple["Headers"]) == 15
+    assert simple["Headers"][-1] == {"Name": "X-Limbo-Message-Id", "Value": "m-1"}
+
+
+def send(aws: LocalAws, mail: QueuedMail, **settings: str) -> str:
     async def go() -> str:
         provider = SesProvider(
-            SesSettings(sessource=source, region=aws.region, aws_endpoint_url=aws.endpoint)
+            SesSettings(region=aws.region, aws_endpoint_url=aws.endpoint, **settings)  # type: ignore[arg-type]
         )
         try:
             return await provider.send(mail)
@@ -71,7 +90,7 @@ def send(aws: LocalAws, source: str, mail: QueuedMail) -> str:
 
 
 def test_sends_through_the_emulator(aws: LocalAws) -> None:
-    message_id = send(aws, aws.sender, envelope(subject="via ses"))
+    message_id = send(aws, envelope(subject="via ses"))
     data = httpx.get(f"{aws.endpoint}/moto-api/data.json").json()
     sent = [m for m in data["ses"]["Message"] if m["id"] == message_id]
     assert sent and sent[0]["subject"] == "via ses"
@@ -79,17 +98,31 @@ def test_sends_through_the_emulator(aws: LocalAws) -> None:
 
 def test_unverified_sender_is_a_permanent_rejection(aws: LocalAws) -> None:
     with pytest.raises(PermanentProviderError, match="MessageRejected"):
-        send(aws, "stranger@example.net", envelope(sender="stranger@example.net"))
+        send(aws, envelope(sender="stranger@example.net"))
 
 
-def error(code: str, status: int = 400, message: str = "m") -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        "SendEmail",
+def test_sender_domains_without_a_verified_identity_are_named(aws: LocalAws) -> None:
+    # provision() verifies limbo@example.com's domain, example.com.
+    provider = SesProvider(
+        SesSettings(
+            region=aws.region,
+            aws_endpoint_url=aws.endpoint,
+            sender_domains="example.com, *.example.com, unverified.example",
+        )
     )
+    try:
+        assert provider.unverified_domains() == ["unverified.example"]
+    finally:
+        asyncio.run(provider.aclose())
+
+
+def error(code: str, status: int = 400, message: str = "m") -> AwsError:
+    """SES's refusal as call_aws raises it."""
+    response: Any = {
+        "Error": {"Code": code, "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": status},
+    }
+    return as_aws_error(ClientError(response, "SendEmail"))
 
 
 @pytest.mark.parametrize(
@@ -134,7 +167,6 @@ def test_refusals_of_the_message_and_of_the_moment(
 def stubbed(configuration_set: str | None = None) -> tuple[SesProvider, Stubber]:
     provider = SesProvider(
         SesSettings(
-            sessource="limbo@example.com",
             region="us-east-1",
             ses_configuration_set=configuration_set,
         )
@@ -193,3 +225,11 @@ def test_a_paused_account_on_send_is_account_level() -> None:
 
     with pytest.raises(ProviderUnavailable, match="SendingPausedException"):
         asyncio.run(go())
+
+
+def test_a_reason_is_limbos_words_the_code_and_the_status_never_aws_text() -> None:
+    # AWS's message and botocore's exception text can repeat parts of the request.
+    leaky = error("MessageRejected", 400, "Authorization: AWS4-HMAC-SHA256 Credential=AKIA...")
+    assert _classify(leaky).reason == "SES MessageRejected (HTTP 400)"  # type: ignore[attr-defined]
+    odd = error("Bad Code\r\nX-Evil: 1", 400)
+    assert _classify(odd).reason == "SES Unknown (HTTP 400)"  # type: ignore[attr-defined]

@@ -1,11 +1,11 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
-Starts an AWS emulator (moto server) with the transactional and the bulk FIFO queue,
-their dead-letter queue, a verified SES identity and the DynamoDB status table; a
-Mailgun-compatible sink; the API (with one demo API key, printed at start); the SES and
-Mailgun workers. Both workers consume both queues (transactional first), so each
-message is sent by whichever is free (and a message one provider fails on may be sent
-by the other on retry).
+Starts, through the one launcher (launcher.py), the AWS emulator (limbo-moto) with the
+transactional and the bulk FIFO queue, their dead-letter queue, a verified SES identity
+and the DynamoDB status table; a Mailgun-compatible sink; the API (with one demo API
+key, printed at start); the SES and Mailgun workers. Both workers consume both queues
+(transactional first), so each message is sent by whichever is free (and a message one
+provider fails on may be sent by the other on retry).
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from pathlib import Path
 
 from limbo_api.auth import hash_key, mint_key
 
-from .local_aws import provision
-from .processes import Process, script
+from .launcher import Launcher
 
 BANNER = """
 limbo is running.
@@ -59,81 +58,40 @@ def main() -> None:
     args = parser.parse_args()
 
     logs = args.logs or Path(tempfile.mkdtemp(prefix="limbo-local-"))
-    logs.mkdir(parents=True, exist_ok=True)
-    endpoint = f"http://127.0.0.1:{args.moto_port}"
-    base_env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "LOG_FORMAT": os.environ.get("LOG_FORMAT", "console"),
-    }
-    processes: list[Process] = []
+    log_format = os.environ.get("LOG_FORMAT", "console")
+    launcher = Launcher(
+        logs,
+        env={"LOG_FORMAT": log_format},
+        mailgun_key="local-mailgun-key",
+        mailgun_domain="example.com",
+    )
 
     def stop_all(*_: object) -> None:
-        for process in reversed(processes):
-            process.stop(timeout=30)
+        launcher.stop(timeout=30)
         sys.exit(0)
 
     signal.signal(signal.SIGTERM, stop_all)
     try:
-        moto = Process(
-            "moto",
-            [script("limbo-moto"), "-H", "127.0.0.1", "-p", str(args.moto_port)],
-            env=base_env,
-            health_url=f"{endpoint}/moto-api/",
-            log_path=logs / "moto.log",
-        )
-        processes.append(moto.start())
-        sink = Process(
-            "sink",
-            [script("limbo-mailgun-sink")],
-            env={"SINK_PORT": str(args.sink_port), "SINK_API_KEY": "local-mailgun-key"},
-            health_url=f"http://127.0.0.1:{args.sink_port}/health",
-            log_path=logs / "sink.log",
-        )
-        processes.append(sink.start())
-        os.environ.update(base_env)
-        aws = provision(endpoint, visibility_timeout=30, status_table="limbo-status")
-        env = {**base_env, **aws.environment()}
+        launcher.logs.mkdir(parents=True, exist_ok=True)
+        launcher.emulator(port=args.moto_port)
+        launcher.sink(port=args.sink_port)
+        aws = launcher.provision(visibility_timeout=30, status_table="limbo-status")
+        # The demo sends from the verified sender's domain (the README's examples do).
+        launcher.env["SENDER_DOMAINS"] = aws.sender.rpartition("@")[2]
         demo_key = mint_key()
-        api = Process(
-            "api",
-            [script("limbo-api")],
-            env={
-                **env,
-                "PORT": str(args.api_port),
-                "AUTH": "enabled",
-                "API_KEYS": f"demo={hash_key(demo_key)}",
-            },
-            health_url=f"http://127.0.0.1:{args.api_port}/health",
-        )
-        processes.append(api.start())
-        mailgun = Process(
-            "mailgun-worker",
-            [script("limbo-mailgun-worker")],
-            env={
-                **env,
-                "PORT": "9092",
-                "MAILGUN": "local-mailgun-key",
-                "DOMAIN": "example.com",
-                "MAILGUN_API_URL": f"http://127.0.0.1:{args.sink_port}",
-            },
-            health_url="http://127.0.0.1:9092/health",
-        )
-        processes.append(mailgun.start())
+        keys = {"AUTH": "enabled", "API_KEYS": f"demo={hash_key(demo_key)}"}
+        # limbo's own processes log to this terminal; the emulators to files.
+        launcher.start("api", port=args.api_port, console=True, extra=keys)
+        launcher.start("mailgun-worker", port=9092, console=True)
         if not args.no_ses:
-            ses = Process(
-                "ses-worker",
-                [script("limbo-ses-worker")],
-                env={**env, "PORT": "9091"},
-                health_url="http://127.0.0.1:9091/health",
-            )
-            processes.append(ses.start())
+            launcher.start("ses-worker", port=9091, console=True)
         print(
             BANNER.format(
                 api=args.api_port, sink=args.sink_port, moto=args.moto_port, logs=logs, key=demo_key
             ),
             flush=True,
         )
+        processes = launcher.processes
         while all(p.popen is not None and p.popen.poll() is None for p in processes):
             time.sleep(0.5)
         dead = [p.name for p in processes if p.popen is not None and p.popen.poll() is not None]
@@ -142,8 +100,7 @@ def main() -> None:
     except KeyboardInterrupt:
         stop_all()
     except Exception:
-        for process in reversed(processes):
-            process.stop(timeout=10)
+        launcher.stop(timeout=10)
         raise
 
 

@@ -19,51 +19,72 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from limbo_shared.config import ConfigError, exit_with_config_error
+from limbo_shared.errors import describe_settings_error
+
 __all__ = ["SinkConfig", "create_app", "main"]
 
+_PREFIX = "SINK_"
 
-@dataclass
-class SinkConfig:
+
+class SinkConfig(BaseModel):
+    """How the sink behaves; each field is the variable ``SINK_<FIELD>`` (``SINK_FAIL_500``).
+
+    The one definition: the sink reads it with :meth:`from_env`, a harness that starts a
+    sink writes it with :meth:`to_env`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     api_key: str | None = None
-    latency_ms: float = 0.0
-    fail_500: float = 0.0
-    fail_429: float = 0.0
-    fail_slow: float = 0.0
-    slow_seconds: float = 30.0
-    fail_400: float = 0.0
+    latency_ms: float = Field(default=0.0, ge=0)
+    # Shares of requests answered 500, 429 (Retry-After: 1), slowly, or 400 (permanent).
+    fail_500: float = Field(default=0.0, ge=0, le=1)
+    fail_429: float = Field(default=0.0, ge=0, le=1)
+    fail_slow: float = Field(default=0.0, ge=0, le=1)
+    # How long a slow answer takes; it is still accepted afterwards, like a real provider.
+    slow_seconds: float = Field(default=30.0, ge=0)
+    fail_400: float = Field(default=0.0, ge=0, le=1)
+    # Mail to a recipient starting with this fails (500) its first `times` attempts.
     fail_recipient_prefix: str = ""
-    fail_recipient_times: int = 3
+    fail_recipient_times: int = Field(default=3, ge=0)
     # Remember full messages (fields) or only counts; the benchmark keeps memory flat.
     record: bool = True
     seed: int | None = None
 
     @classmethod
-    def from_env(cls) -> SinkConfig:
-        env = os.environ
-        seed = env.get("SINK_SEED")
-        return cls(
-            api_key=env.get("SINK_API_KEY") or None,
-            latency_ms=float(env.get("SINK_LATENCY_MS", "0")),
-            fail_500=float(env.get("SINK_FAIL_500", "0")),
-            fail_429=float(env.get("SINK_FAIL_429", "0")),
-            fail_slow=float(env.get("SINK_FAIL_SLOW", "0")),
-            slow_seconds=float(env.get("SINK_SLOW_SECONDS", "30")),
-            fail_400=float(env.get("SINK_FAIL_400", "0")),
-            fail_recipient_prefix=env.get("SINK_FAIL_RECIPIENT_PREFIX", ""),
-            fail_recipient_times=int(env.get("SINK_FAIL_RECIPIENT_TIMES", "3")),
-            record=env.get("SINK_RECORD", "1") != "0",
-            seed=int(seed) if seed else None,
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SinkConfig:
+        """Raises ConfigError naming the variable."""
+        environ = os.environ if environ is None else environ
+        values = {
+            name: environ[_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if environ.get(_PREFIX + name.upper())
+        }
+        try:
+            return cls.model_validate(values)
+        except ValidationError as error:
+            raise ConfigError(describe_settings_error(error, prefix=_PREFIX)) from None
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that make a sink started with them behave like this config."""
+        env = {}
+        for name, value in self.model_dump(exclude_none=True).items():
+            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            env[_PREFIX + name.upper()] = text
+        return env
 
 
 @dataclass
@@ -73,6 +94,8 @@ class _State:
     failures: dict[str, int] = field(default_factory=dict)
     # Failed attempts so far per recipient, for SINK_FAIL_RECIPIENT_PREFIX.
     failed_recipients: dict[str, int] = field(default_factory=dict)
+    # The key accepted now: the config's at start, changed by PUT /control/api-key.
+    api_key: str | None = None
 
 
 def _authorized(request: Request, api_key: str | None) -> bool:
@@ -90,14 +113,14 @@ def _authorized(request: Request, api_key: str | None) -> bool:
 
 def create_app(config: SinkConfig | None = None) -> Starlette:
     config = config or SinkConfig.from_env()
-    state = _State()
+    state = _State(api_key=config.api_key)
     rng = random.Random(config.seed)
 
     async def send(request: Request) -> Response:
         # When the provider got the request, before any injected latency: what the
         # benchmark's end-to-end latency measures to.
         received_at = time.time()
-        if not _authorized(request, config.api_key):
+        if not _authorized(request, state.api_key):
             return Response("Forbidden", status_code=401)
         if not request.headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -158,7 +181,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 
     async def domain(request: Request) -> Response:
-        if not _authorized(request, config.api_key):
+        if not _authorized(request, state.api_key):
             return Response("Forbidden", status_code=401)
         name = request.path_params["domain"]
         return JSONResponse({"domain": {"name": name, "state": "active"}})
@@ -167,7 +190,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("api_key"), str | None):
             return JSONResponse({"message": 'send {"api_key": "<key>" or null}'}, status_code=400)
-        config.api_key = body["api_key"]
+        state.api_key = body["api_key"]
         return JSONResponse({"changed": True})
 
     async def messages(request: Request) -> Response:
@@ -199,8 +222,12 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
 
 def main() -> None:
     port = int(os.environ.get("SINK_PORT", os.environ.get("PORT", "8025")))
+    try:
+        config = SinkConfig.from_env()
+    except ConfigError as error:
+        exit_with_config_error("limbo-mailgun-sink", error)
     uvicorn.run(
-        create_app(),
+        create_app(config),
         host=os.environ.get("SINK_HOST", "127.0.0.1"),
         port=port,
         log_level="warning",

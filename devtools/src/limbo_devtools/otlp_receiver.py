@@ -96,12 +96,11 @@ def decode(body: bytes, received_at: float) -> list[ReceivedSpan]:
 
 
 class OtlpReceiver:
-    """Accepts OTLP/HTTP trace exports on loopback and keeps every span (and raw body)."""
+    """Accepts OTLP/HTTP trace exports on loopback and keeps every span."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._lock = threading.Lock()
         self._spans: list[ReceivedSpan] = []
-        self._bodies: list[bytes] = []
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -117,7 +116,7 @@ class OtlpReceiver:
                 except Exception:  # a bad export must get an answer, not kill the thread
                     self.send_error(400, "not an ExportTraceServiceRequest")
                     return
-                receiver._add(body, spans)
+                receiver._add(spans)
                 answer = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -148,18 +147,13 @@ class OtlpReceiver:
         self._server.shutdown()
         self._server.server_close()
 
-    def _add(self, body: bytes, spans: list[ReceivedSpan]) -> None:
+    def _add(self, spans: list[ReceivedSpan]) -> None:
         with self._lock:
-            self._bodies.append(body)
             self._spans.extend(spans)
 
     def spans(self) -> list[ReceivedSpan]:
         with self._lock:
             return list(self._spans)
-
-    def raw_bodies(self) -> list[bytes]:
-        with self._lock:
-            return list(self._bodies)
 
     def traces(self) -> dict[str, list[ReceivedSpan]]:
         traces: dict[str, list[ReceivedSpan]] = {}

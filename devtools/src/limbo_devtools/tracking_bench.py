@@ -27,8 +27,9 @@ import httpx
 
 from limbo_api.auth import hash_key, mint_key
 
-from .local_aws import LocalAws, provision
-from .processes import Process, free_port, script
+from .launcher import Launcher
+from .local_aws import LocalAws
+from .mailgun_sink import SinkConfig
 
 MAIL = {
     "from": "bench@example.com",
@@ -114,29 +115,15 @@ def depth(aws: LocalAws) -> int:
     return sum(int(v) for v in attributes.values())
 
 
-def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespace) -> Result:
+def run(name: str, launcher: Launcher, args: argparse.Namespace) -> Result:
     tracking = name != "off"
-    aws = provision(
-        endpoint,
+    aws = launcher.provision(
         queue_name=f"b{uuid.uuid4().hex[:10]}.fifo",
         status_table="bench-status" if tracking else None,
     )
     key = mint_key()
-    base = {
-        **aws.environment(),
-        "LOG_LEVEL": "warning",
-        "LOG_FORMAT": "json",
-        "STATUS_TABLE": aws.status_table or "",
-    }
-    port = free_port()
-    api = Process(
-        "api",
-        [script("limbo-api")],
-        env={**base, "PORT": str(port), "API_KEYS": f"bench={hash_key(key)}", "RATE_LIMIT": "0"},
-        health_url=f"http://127.0.0.1:{port}/health",
-        log_path=logs / f"api-{name}.log",
-    ).start()
-    url = f"http://127.0.0.1:{port}"
+    keys = {"API_KEYS": f"bench={hash_key(key)}", "RATE_LIMIT": "0"}
+    api, url = launcher.start("api", extra={"STATUS_TABLE": aws.status_table or "", **keys})
     try:
         asyncio.run(burst(url, key, args.warmup, args.concurrency, name == "on+key"))
         before = store_calls(url)
@@ -148,28 +135,15 @@ def run(name: str, endpoint: str, logs: Path, sink: str, args: argparse.Namespac
         api.stop()
     api_calls = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
     total = depth(aws)
-    worker_port = free_port()
-    worker = Process(
-        "worker",
-        [script("limbo-mailgun-worker")],
-        env={
-            **base,
-            "PORT": str(worker_port),
-            "MAILGUN": "bench-key",
-            "DOMAIN": "bench.example.com",
-            "MAILGUN_API_URL": sink,
-            "WAIT_TIME_SECONDS": "1",
-        },
-        health_url=f"http://127.0.0.1:{worker_port}/health",
-        log_path=logs / f"worker-{name}.log",
-    )
     started = time.perf_counter()
-    worker.start()
+    worker, worker_url = launcher.start(
+        "mailgun-worker", extra={"STATUS_TABLE": aws.status_table or ""}
+    )
     try:
         while depth(aws) > 0:
             time.sleep(0.1)
         drain = time.perf_counter() - started
-        worker_calls = store_calls(f"http://127.0.0.1:{worker_port}")
+        worker_calls = store_calls(worker_url)
     finally:
         worker.stop()
     return Result(name, args.requests, seconds, latencies, api_calls, total, drain, worker_calls)
@@ -182,12 +156,6 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="configurations alternate")
     parser.add_argument(
-        "--emulator",
-        default="limbo-moto",
-        choices=["limbo-moto", "moto_server"],
-        help="moto_server skips the DynamoDB serialisation (faster, not atomic)",
-    )
-    parser.add_argument(
         "--sink-latency-ms",
         type=int,
         default=0,
@@ -197,35 +165,23 @@ def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     logs = Path(tempfile.mkdtemp(prefix="limbo-bench-"))
-    moto_port, sink_port = free_port(), free_port()
-    endpoint = f"http://127.0.0.1:{moto_port}"
-    moto = Process(
-        "moto",
-        [script(args.emulator), "-p", str(moto_port)],
-        health_url=f"{endpoint}/moto-api/",
-        log_path=logs / "moto.log",
-    ).start()
-    sink = Process(
-        "sink",
-        [script("limbo-mailgun-sink")],
-        env={
-            "SINK_PORT": str(sink_port),
-            "SINK_RECORD": "0",
-            "SINK_LATENCY_MS": str(args.sink_latency_ms),
-        },
-        health_url=f"http://127.0.0.1:{sink_port}/health",
-        log_path=logs / "sink.log",
-    ).start()
+    launcher = Launcher(
+        logs,
+        env={"LOG_LEVEL": "warning", "LOG_FORMAT": "json", "WAIT_TIME_SECONDS": "1"},
+        mailgun_key="bench-key",
+        mailgun_domain="bench.example.com",
+    )
     rows = []
     try:
+        launcher.emulator()
+        launcher.sink(SinkConfig(record=False, latency_ms=args.sink_latency_ms))
         for _ in range(args.rounds):
             for name in ("off", "on", "on+key"):
-                row = run(name, endpoint, logs, f"http://127.0.0.1:{sink_port}", args).row()
+                row = run(name, launcher, args).row()
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
-        sink.stop()
-        moto.stop()
+        launcher.stop()
     for name in ("off", "on", "on+key"):
         mine = [r for r in rows if r["config"] == name]
         print(

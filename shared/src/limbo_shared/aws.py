@@ -1,11 +1,26 @@
-"""boto3 clients built one way for every process: bounded timeouts, sized pools."""
+"""boto3 clients built one way for every process, and their calls kept off the event loop.
+
+Clients have bounded timeouts and sized pools. :func:`call_aws` runs one call on an
+executor and turns botocore's two exception families into one :class:`AwsError`, so
+each caller maps a single exception to its own meaning (queue unavailable, store
+unavailable, provider refusal).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypedDict, Unpack, overload
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack, overload
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 if TYPE_CHECKING:
     # Dev-only stubs (types-boto3): no service needs them at run time.
@@ -13,7 +28,70 @@ if TYPE_CHECKING:
     from types_boto3_sesv2 import SESV2Client
     from types_boto3_sqs import SQSClient
 
-__all__ = ["ClientOptions", "make_client"]
+__all__ = ["AwsError", "ClientOptions", "as_aws_error", "call_aws", "make_client"]
+
+T = TypeVar("T")
+
+
+class AwsError(Exception):
+    """An AWS call failed: AWS answered with an error, or could not be reached.
+
+    ``code`` is AWS's error code (``None`` when no answer came back), ``status`` the
+    HTTP status (0 without an answer), ``item`` the item a refused conditional write
+    returned, ``kind`` botocore's exception class, ``no_credentials`` whether boto3 found
+    no credentials to sign with. ``str()`` is ``Code: Message`` or botocore's description.
+    """
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        kind: str,
+        code: str | None = None,
+        status: int = 0,
+        item: dict[str, Any] | None = None,
+        no_credentials: bool = False,
+    ) -> None:
+        super().__init__(description)
+        self.kind = kind
+        self.code = code
+        self.status = status
+        self.item = item
+        self.no_credentials = no_credentials
+
+    @property
+    def answered(self) -> bool:
+        """True when AWS answered (with an error), False when it was not reached."""
+        return self.code is not None
+
+
+async def call_aws(executor: Executor, call: Callable[[], T]) -> T:
+    """``call()`` on ``executor``; any botocore failure comes out as AwsError."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(executor, call)
+    except (ClientError, BotoCoreError) as error:
+        raise as_aws_error(error) from error
+
+
+def as_aws_error(error: ClientError | BotoCoreError) -> AwsError:
+    """botocore's exception as limbo's one AWS error."""
+    if isinstance(error, ClientError):
+        info = error.response.get("Error", {})
+        code = str(info.get("Code") or "Unknown")
+        item = error.response.get("Item")
+        return AwsError(
+            f"{code}: {info.get('Message', '')}",
+            kind=type(error).__name__,
+            code=code,
+            status=int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)),
+            item=item if isinstance(item, dict) else None,
+        )
+    return AwsError(
+        str(error),
+        kind=type(error).__name__,
+        no_credentials=isinstance(error, NoCredentialsError | PartialCredentialsError),
+    )
 
 
 class ClientOptions(TypedDict, total=False):

@@ -13,11 +13,12 @@ from typing import Literal, NoReturn, TypeVar
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import describe_settings_error
+
 __all__ = [
     "ConfigError",
     "LoggingSettings",
     "QueueSettings",
-    "describe_validation_error",
     "load_settings",
 ]
 
@@ -87,28 +88,12 @@ def _fifo_queue_url(value: str) -> str:
     return value
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem, each naming the environment variable."""
-    lines = []
-    for item in error.errors():
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if not item["loc"]:  # a check across variables names them in its message
-            lines.append(message)
-            continue
-        variable = str(item["loc"][0]).upper()
-        if item["type"] == "missing":
-            lines.append(f"{variable} is not set")
-        else:
-            lines.append(f"{variable} is invalid: {message}")
-    return "; ".join(lines)
-
-
 def load_settings(cls: type[S]) -> S:
     """Build ``cls`` from the environment, raising ConfigError naming the variable."""
     try:
         return cls()
     except ValidationError as error:
-        raise ConfigError(describe_validation_error(error)) from None
+        raise ConfigError(describe_settings_error(error)) from None
 
 
 def exit_with_config_error(program: str, error: ConfigError) -> NoReturn:

@@ -16,7 +16,25 @@ from opentelemetry.propagators.textmap import Getter, Setter
 
 from .queue import MAX_MESSAGE_ATTRIBUTES
 
-__all__ = ["MAX_MESSAGE_ATTRIBUTES", "extract_context", "inject_context"]
+__all__ = [
+    "MAX_MESSAGE_ATTRIBUTES",
+    "TRACE_HEADER_LIMITS",
+    "extract_context",
+    "inject_context",
+    "within_trace_limits",
+]
+
+# Bytes a propagation field may take, whoever wrote it (a client's header, or the
+# context it left behind). W3C asks carriers to keep at least 512 bytes of tracestate;
+# baggage gets what is left of the room the publisher keeps beside each body (4 KiB),
+# so a message with the largest context still fits in one SQS message.
+TRACE_HEADER_LIMITS = {"traceparent": 128, "tracestate": 512, "baggage": 2048}
+# Any other field a configured propagator writes.
+_OTHER_FIELD_LIMIT = 256
+
+
+def within_trace_limits(name: str, value: str | bytes) -> bool:
+    return len(value) <= TRACE_HEADER_LIMITS.get(name.lower(), _OTHER_FIELD_LIMIT)
 
 
 SqsAttributes = MutableMapping[str, dict[str, Any]]
@@ -27,6 +45,8 @@ class _AttributeSetter(Setter[SqsAttributes]):
         if key not in carrier and len(carrier) >= MAX_MESSAGE_ATTRIBUTES:
             # Dropping the context loses a trace link; exceeding the limit loses the mail.
             return
+        if not within_trace_limits(key, value.encode()):
+            return  # same trade: an oversize field is dropped, never the message
         carrier[key] = {"DataType": "String", "StringValue": value}
 
 

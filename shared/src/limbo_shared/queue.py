@@ -7,13 +7,12 @@ outcome per entry because SQS can fail single entries inside an HTTP 200.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
+from .aws import AwsError, call_aws
 
 if TYPE_CHECKING:
     from types_boto3_sqs import SQSClient
@@ -38,7 +37,7 @@ __all__ = [
 
 T = TypeVar("T")
 
-# SQS's limit for one message, body and attributes together.
+# SQS's limit on one message (body and attributes), and on one batch call as a whole.
 SQS_MESSAGE_LIMIT = 1_048_576
 # SQS refuses a message with more than ten attributes.
 MAX_MESSAGE_ATTRIBUTES = 10
@@ -110,15 +109,9 @@ class SqsQueue:
 
     async def _call(self, method: str, call: Callable[[], T]) -> T:
         """Run one SQS call on the executor; ``method`` names it in errors."""
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, call)
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            raise QueueUnavailable(
-                f"SQS {method} failed: {info.get('Code', '?')}: {info.get('Message', '')}"
-            ) from error
-        except BotoCoreError as error:
+            return await call_aws(self._executor, call)
+        except AwsError as error:
             raise QueueUnavailable(f"SQS {method} failed: {error}") from error
 
     async def check(self) -> None:

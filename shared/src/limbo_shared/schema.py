@@ -6,11 +6,10 @@ one definition decides what a valid email is on both sides of the queue.
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, Any, Literal
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -20,8 +19,11 @@ from pydantic import (
     model_validator,
 )
 
+from .addresses import parse_mailbox
+
 __all__ = [
     "ENVELOPE_VERSION",
+    "LIMBO_ID_TAG",
     "MAX_RECIPIENTS",
     "STREAMS",
     "Address",
@@ -32,9 +34,19 @@ __all__ = [
 
 # SES refuses a message with more than 50 recipients across To, Cc and Bcc.
 MAX_RECIPIENTS = 50
-# SES accepts at most 15 custom headers on a Simple message.
-MAX_HEADERS = 15
+# SES accepts at most 15 custom headers on a Simple message; limbo adds one of its own.
+MAX_HEADERS = 14
+# Mailgun takes at most 10 `o:tag` per message (its official clients cap it there).
 MAX_TAGS = 10
+MAX_REPLY_TO = 10
+# SES: a header value is printable ASCII, 1 to 995 characters.
+MAX_HEADER_VALUE = 995
+# Tags go to SES as EmailTags (name and value `[A-Za-z0-9_-]`, ≤ 256 each) and to Mailgun
+# as one `o:tag` `name:value` (≤ 128 characters): 64 + 1 + 63 fits both.
+MAX_TAG_NAME = 64
+MAX_TAG_VALUE = 63
+# The tag (SES EmailTag) and variable (Mailgun `v:`) that carry limbo's message id.
+LIMBO_ID_TAG = "limbo_id"
 ENVELOPE_VERSION = 1
 
 # Each stream has its own queue; workers serve `transactional` first (see README).
@@ -44,8 +56,11 @@ STREAMS: tuple[Stream, ...] = ("transactional", "bulk")
 _LINE_BREAKS = re.compile(r"[\r\n\x00]")
 # RFC 5322 field names: printable ASCII except colon and space.
 _HEADER_NAME = re.compile(r"^[!-9;-~]{1,76}$")
-# Headers limbo or the provider sets itself; letting a client set them would let it
-# rewrite the envelope behind the validation above.
+_HEADER_VALUE = re.compile(rf"^[ -~]{{1,{MAX_HEADER_VALUE}}}$")
+# Headers limbo or the provider sets itself, or that change where mail goes or what
+# vouches for it; letting a client set them would let it rewrite the envelope behind
+# the validation above. List-Unsubscribe(-Post) and Feedback-ID stay allowed: bulk
+# senders need them (Gmail's and Yahoo's sender rules) and they route nothing.
 _RESERVED_HEADERS = frozenset(
     {
         "from",
@@ -56,13 +71,31 @@ _RESERVED_HEADERS = frozenset(
         "reply-to",
         "sender",
         "return-path",
-        "content-type",
-        "content-transfer-encoding",
         "mime-version",
         "date",
         "message-id",
+        "dkim-signature",
+        "domainkey-signature",
+        "received",
+        "delivered-to",
+        "errors-to",
+        "return-receipt-to",
+        "disposition-notification-to",
+        "authentication-results",
     }
 )
+# Whole families: limbo's correlation header, the providers' control headers, resent
+# blocks (a second envelope), MIME structure, and ARC seals.
+_RESERVED_PREFIXES = ("x-limbo-", "x-ses-", "x-mailgun-", "resent-", "content-", "arc-")
+# Lists whose length is checked before any item is: a 1 MiB body can hold 170,000 items.
+_LIST_LIMITS = {
+    "to": MAX_RECIPIENTS,
+    "cc": MAX_RECIPIENTS,
+    "bcc": MAX_RECIPIENTS,
+    "reply_to": MAX_REPLY_TO,
+    "headers": MAX_HEADERS,
+    "tags": MAX_TAGS,
+}
 
 
 def _no_line_breaks(value: str) -> str:
@@ -77,65 +110,83 @@ def _no_nul(value: str) -> str:
     return value
 
 
-# Validating an address costs ~25 µs (email_validator); senders repeat on nearly every
-# message, on the API and again on the worker, so answers for valid ones are kept.
-# Invalid ones raise and are never cached.
-@functools.lru_cache(maxsize=4096)
-def _email_address(value: str) -> str:
-    _no_line_breaks(value)
-    value = value.strip()
-    # Either a bare address or `Display Name <address>`; anything else (two addresses,
-    # a comma list) would reach the provider as more recipients than were validated.
-    address = value[:-1].rpartition("<")[2] if value.endswith(">") and "<" in value else value
-    if not address or any(c in address for c in "<>,; \t"):
-        raise ValueError("not a valid email address")
-    try:
-        validate_email(address, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as error:
-        raise ValueError(f"not a valid email address: {error}") from None
-    return value
+def _mailbox(value: str) -> str:
+    # What travels on is limbo's writing of the parsed mailbox, not the client's text.
+    return parse_mailbox(value).formatted
+
+
+def is_reserved_header(name: str) -> bool:
+    lowered = name.lower()
+    return lowered in _RESERVED_HEADERS or lowered.startswith(_RESERVED_PREFIXES)
 
 
 def _header_name(value: str) -> str:
     if not _HEADER_NAME.match(value):
         raise ValueError(f"header name {value!r} is not a valid RFC 5322 field name")
-    if value.lower() in _RESERVED_HEADERS:
-        raise ValueError(f"header {value!r} is set by limbo and cannot be overridden")
+    if is_reserved_header(value):
+        raise ValueError(f"header {value!r} is reserved (set by limbo or a provider, or routing)")
+    return value
+
+
+def _header_value(value: str) -> str:
+    if not _HEADER_VALUE.match(value):
+        _no_line_breaks(value)
+        raise ValueError(
+            f"header values must be 1-{MAX_HEADER_VALUE} printable ASCII characters "
+            "(what every provider can send)"
+        )
+    return value
+
+
+def _tag_name(value: str) -> str:
+    if value.lower() == LIMBO_ID_TAG:
+        raise ValueError(f"tag name {LIMBO_ID_TAG!r} is reserved for limbo's message id")
     return value
 
 
 Address = Annotated[
     str,
     StringConstraints(strict=True, min_length=3, max_length=320),
-    AfterValidator(_email_address),
+    AfterValidator(_mailbox),
 ]
 HeaderText = Annotated[
     str, StringConstraints(strict=True, max_length=998), AfterValidator(_no_line_breaks)
 ]
+HeaderValue = Annotated[
+    str, StringConstraints(strict=True, max_length=MAX_HEADER_VALUE), AfterValidator(_header_value)
+]
 BodyText = Annotated[str, StringConstraints(strict=True), AfterValidator(_no_nul)]
 HeaderName = Annotated[str, StringConstraints(strict=True), AfterValidator(_header_name)]
-TagPart = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=256, pattern=r"^[A-Za-z0-9_-]+$")
+_TAG_CHARS = r"^[A-Za-z0-9_-]+$"
+TagName = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_TAG_NAME, pattern=_TAG_CHARS),
+    AfterValidator(_tag_name),
 ]
+TagValue = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=MAX_TAG_VALUE, pattern=_TAG_CHARS)
+]
+
+
+def _case_insensitive(text: str) -> str:
+    return "".join(f"[{c.upper()}{c}]" if c.isalpha() else re.escape(c) for c in text)
 
 
 # JSON Schema (ECMA-262) patterns for what the validators above enforce.
 _NO_BREAKS_PATTERN = r"^[^\r\n\u0000]*$"
 _NO_NUL_PATTERN = r"^[^\u0000]*$"
-_TAG_PATTERN = r"^[A-Za-z0-9_-]+$"
-# Reserved names in any letter case, as alternatives of per-letter classes.
+# Reserved names and prefixes in any letter case.
 _RESERVED_PATTERN = (
     "^(?:"
-    + "|".join(
-        "".join(f"[{c.upper()}{c}]" if c.isalpha() else c for c in name)
-        for name in sorted(_RESERVED_HEADERS)
-    )
-    + ")$"
+    + "|".join(_case_insensitive(name) for name in sorted(_RESERVED_HEADERS))
+    + ")$|^(?:"
+    + "|".join(_case_insensitive(prefix) for prefix in _RESERVED_PREFIXES)
+    + ")"
 )
 # email_validator refuses special-use domains (RFC 6761: test, invalid, localhost...).
 _SPECIAL_USE_PATTERN = (
     "@(?:[^@]*\\.)?(?:"
-    + "|".join("".join(f"[{c.upper()}{c}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES)
+    + "|".join(_case_insensitive(name) for name in SPECIAL_USE_DOMAIN_NAMES)
     + ")\\.?>?$"
 )
 
@@ -161,9 +212,10 @@ def _document_constraints(schema: dict[str, Any]) -> None:
     properties["from"].update(address())
     for name in ("to", "cc", "bcc", "reply_to"):
         properties[name]["items"] = address()
-    for name in ("to", "cc", "bcc"):
+    for name, limit in _LIST_LIMITS.items():
         # Each list alone; to, cc and bcc together are limited to the same number.
-        properties[name]["maxItems"] = MAX_RECIPIENTS
+        key = "maxItems" if name not in ("headers", "tags") else "maxProperties"
+        properties[name][key] = limit
     properties["subject"]["pattern"] = _NO_BREAKS_PATTERN
     properties["message"]["pattern"] = _NO_NUL_PATTERN
     properties["html"]["anyOf"][0]["pattern"] = _NO_NUL_PATTERN
@@ -171,11 +223,26 @@ def _document_constraints(schema: dict[str, Any]) -> None:
         "pattern": _HEADER_NAME.pattern,
         "not": {"pattern": _RESERVED_PATTERN},
     }
-    properties["headers"]["additionalProperties"]["pattern"] = _NO_BREAKS_PATTERN
-    tag = {"type": "string", "minLength": 1, "maxLength": 256, "pattern": _TAG_PATTERN}
+    properties["headers"]["additionalProperties"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_HEADER_VALUE,
+        "pattern": _HEADER_VALUE.pattern,
+    }
     properties["tags"].pop("patternProperties", None)
-    properties["tags"]["propertyNames"] = tag
-    properties["tags"]["additionalProperties"] = tag
+    properties["tags"]["propertyNames"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TAG_NAME,
+        "pattern": _TAG_CHARS,
+        "not": {"pattern": f"^{_case_insensitive(LIMBO_ID_TAG)}$"},
+    }
+    properties["tags"]["additionalProperties"] = {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TAG_VALUE,
+        "pattern": _TAG_CHARS,
+    }
 
 
 class MailRequest(BaseModel):
@@ -192,26 +259,57 @@ class MailRequest(BaseModel):
     from_: Address = Field(alias="from", description="Sender, `addr` or `Name <addr>`")
     to: list[Address] = Field(
         min_length=1,
+        max_length=MAX_RECIPIENTS,
         description=f"Recipients (`addr` or `Name <addr>`), at least one; at most "
         f"{MAX_RECIPIENTS} across to, cc and bcc",
     )
-    cc: list[Address] = Field(default_factory=list)
-    bcc: list[Address] = Field(default_factory=list)
+    cc: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
+    bcc: list[Address] = Field(default_factory=list, max_length=MAX_RECIPIENTS)
     subject: HeaderText = Field(min_length=1)
     message: BodyText = Field(description="Plain-text body")
     html: BodyText | None = Field(default=None, description="Optional HTML body")
-    reply_to: list[Address] = Field(default_factory=list, max_length=10)
-    headers: dict[HeaderName, HeaderText] = Field(
-        default_factory=dict, max_length=MAX_HEADERS, description="Custom headers (X-...)"
+    reply_to: list[Address] = Field(default_factory=list, max_length=MAX_REPLY_TO)
+    headers: dict[HeaderName, HeaderValue] = Field(
+        default_factory=dict,
+        max_length=MAX_HEADERS,
+        description="Custom headers: printable ASCII values of 1-995 characters; From, To, "
+        "Sender, Return-Path, Bcc, Received, DKIM-Signature and the like, and the families "
+        "X-Limbo-*, X-SES-*, X-Mailgun-*, Resent-*, Content-*, ARC-* are reserved",
     )
-    tags: dict[TagPart, TagPart] = Field(
-        default_factory=dict, max_length=MAX_TAGS, description="Name/value tags for reporting"
+    tags: dict[TagName, TagValue] = Field(
+        default_factory=dict,
+        max_length=MAX_TAGS,
+        description=f"Name/value tags for reporting, `[A-Za-z0-9_-]`, names up to "
+        f"{MAX_TAG_NAME} and values up to {MAX_TAG_VALUE} characters; `{LIMBO_ID_TAG}` is "
+        "reserved",
     )
     stream: Stream | None = Field(
         default=None,
         description="`transactional` or `bulk` (each has its own queue; transactional is "
         "served first); unset means the API key's default (see BULK_KEYS)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        # Before any item is validated: the cost of a request is bounded by these
+        # lengths, not by how many items a body manages to hold.
+        if not isinstance(data, dict):
+            return data
+        unknown = [str(key) for key in data if key not in _FIELD_NAMES]
+        if unknown:
+            more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+            raise ValueError(f"{', '.join(unknown[:3])}{more}: not known fields")
+        for name, limit in _LIST_LIMITS.items():
+            value = data.get(name)
+            if isinstance(value, list | dict) and len(value) > limit:
+                raise ValueError(f"{name} has {len(value)} items; at most {limit}")
+        count = sum(len(v) for n in ("to", "cc", "bcc") if isinstance(v := data.get(n), list))
+        if count > MAX_RECIPIENTS:
+            raise ValueError(
+                f"to, cc and bcc have {count} recipients together; at most {MAX_RECIPIENTS}"
+            )
+        return data
 
     @model_validator(mode="after")
     def _recipient_limit(self) -> MailRequest:
@@ -225,6 +323,14 @@ class MailRequest(BaseModel):
     @property
     def recipient_count(self) -> int:
         return len(self.to) + len(self.cc) + len(self.bcc)
+
+
+_FIELD_NAMES = frozenset(
+    name
+    for field_name, info in MailRequest.model_fields.items()
+    for name in (field_name, info.alias)
+    if name is not None
+)
 
 
 class QueuedMail(BaseModel):
@@ -246,7 +352,3 @@ class QueuedMail(BaseModel):
     @classmethod
     def from_json(cls, body: str | bytes) -> QueuedMail:
         return cls.model_validate_json(body)
-
-    @staticmethod
-    def json_schema() -> dict[str, Any]:
-        return QueuedMail.model_json_schema(by_alias=True)

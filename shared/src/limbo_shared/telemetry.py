@@ -10,15 +10,21 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
+from typing import Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.util.types import AttributeValue
 
 from .config import ConfigError
+from .queue import SqsQueue
 
-__all__ = ["Telemetry", "setup_telemetry"]
+__all__ = ["Telemetry", "messaging_attributes", "setup_telemetry"]
+
+# The semantic conventions' operation types for messaging spans.
+OperationType = Literal["create", "send", "receive", "process", "settle"]
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 _PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
@@ -62,10 +68,16 @@ def _exporter(environ: Mapping[str, str]) -> SpanExporter:
         ("", "http/protobuf"),
     )
     if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
-
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+                OTLPSpanExporter as GrpcExporter,
+            )
+        except ImportError:
+            # The images leave the gRPC exporter out (limbo-shared's "grpc" extra).
+            raise ConfigError(
+                f"{variable} is grpc, but this build has no OTLP gRPC exporter; use "
+                "http/protobuf, or build the image with --build-arg EXTRAS=grpc"
+            ) from None
         return GrpcExporter()
     if protocol != "http/protobuf":
         raise ConfigError(
@@ -96,3 +108,26 @@ def setup_telemetry(
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return Telemetry(provider, exporter)
+
+
+def messaging_attributes(
+    queue: SqsQueue,
+    operation_name: str,
+    operation_type: OperationType,
+    extra: Mapping[str, AttributeValue] | None = None,
+) -> dict[str, AttributeValue]:
+    """The OpenTelemetry messaging attributes of a span about ``queue``.
+
+    ``operation_name`` is the SQS call or limbo's step (``send``, ``receive``,
+    ``delete``...), ``operation_type`` its kind in the semantic conventions; ``extra``
+    adds attributes (``messaging.message.id`` and the like).
+    """
+    attributes: dict[str, AttributeValue] = {
+        "messaging.system": "aws_sqs",
+        "messaging.destination.name": queue.name,
+        "aws.sqs.queue.url": queue.url,
+        "messaging.operation.name": operation_name,
+        "messaging.operation.type": operation_type,
+    }
+    attributes.update(extra or {})
+    return attributes

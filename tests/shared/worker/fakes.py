@@ -52,6 +52,7 @@ class FakeQueue:
     url: str = "http://sqs.invalid/123/fake.fifo"
     redrive_max: int | None = None
     fifo: bool = False
+    call_seconds: float = 0.0
     calls: list[tuple[str, Any]] = field(default_factory=list)
     stored: dict[str, _Stored] = field(default_factory=dict)
     deduplication_ids: dict[str, str] = field(default_factory=dict)
@@ -124,6 +125,7 @@ class FakeQueue:
 
     async def delete_batch(self, receipt_handles: Sequence[str]) -> list[BaseException | None]:
         self.calls.append(("delete_batch", list(receipt_handles)))
+        await asyncio.sleep(self.call_seconds)  # a real call takes a round trip
         for handle in receipt_handles:
             stored = self.by_handle(handle)
             if stored is not None:

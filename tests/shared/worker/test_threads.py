@@ -36,12 +36,11 @@ def test_no_more_threads_run_than_allowed() -> None:
 
 
 def test_a_blocked_call_does_not_hold_up_the_process_exit() -> None:
+    # With ThreadPoolExecutor the interpreter would wait the hour out at exit.
     script = (
         "import time\n"
         "from limbo_shared.worker.threads import DaemonThreadPool\n"
-        "DaemonThreadPool(1, 't').submit(time.sleep, 30)\n"
+        "DaemonThreadPool(1, 't').submit(time.sleep, 3600)\n"
         "time.sleep(0.1)\n"
     )
-    started = time.monotonic()
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=20)
-    assert time.monotonic() - started < 10
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

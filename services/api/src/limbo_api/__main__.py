@@ -14,9 +14,11 @@ from limbo_shared.logs import get_logger, setup_logging
 from limbo_shared.queue import SqsQueue
 from limbo_shared.telemetry import setup_telemetry
 
+from .admission import PROBE_HEADROOM
 from .app import create_app
 from .auth import ApiKeys
 from .protocol import bounded_protocol
+from .senders import SenderPolicy
 from .settings import ApiSettings
 
 PROGRAM = "limbo-api"
@@ -62,7 +64,7 @@ def main() -> None:
         app = create_app(settings, queue, bulk_queue=bulk_queue)
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)
-    _announce(settings, app.state.api_keys)
+    _announce(settings, app.state.api_keys, app.state.senders)
     log.info(
         "listening",
         port=settings.port,
@@ -84,6 +86,9 @@ def main() -> None:
             # CLIENT_TIMEOUT (uvicorn has no such bound), and its body too (app.py).
             timeout_keep_alive=5,
             timeout_graceful_shutdown=20,
+            # The app admits MAX_CONCURRENT_REQUESTS to its working routes; uvicorn's
+            # bound above that keeps room for /health and /ready (admission.py).
+            limit_concurrency=settings.max_concurrent_requests + PROBE_HEADROOM,
             loop="uvloop",
             http=bounded_protocol(settings.client_timeout),
         )
@@ -91,8 +96,14 @@ def main() -> None:
         telemetry.shutdown()
 
 
-def _announce(settings: ApiSettings, keys: ApiKeys | None) -> None:
-    """Say at start-up what an operator must not discover later: open API, no tracking."""
+def _announce(settings: ApiSettings, keys: ApiKeys | None, senders: SenderPolicy) -> None:
+    """Say at start-up what an operator must not discover later: open API, no tracking,
+    any sender."""
+    if senders.default is None:
+        log.warning(
+            "SENDER_DOMAINS is unset: a client may send from any domain "
+            "(set it, or * to allow any on purpose)"
+        )
     if keys is None:
         log.warning(
             "authentication is off (AUTH=disabled): anyone who can reach the API can "

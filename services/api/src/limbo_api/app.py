@@ -22,15 +22,18 @@ from limbo_shared.schema import QueuedMail
 from limbo_shared.store import StoreUnavailable
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
+from .admission import Admission
+from .answers import lookup_refused, store_unavailable, submission_refused
 from .auth import load_api_keys
-from .ledger import IDEMPOTENCY_HEADER, Ledger, open_ledger
+from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Ticket, open_ledger
 from .metrics import ApiMetrics
 from .openapi import openapi_document
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .ratelimit import TokenBuckets
+from .senders import SenderPolicy
 from .settings import ApiSettings
 from .streams import StreamRouter
-from .tracing import instrument_app
+from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_mail
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
@@ -147,6 +150,7 @@ def create_app(
     """
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
+    senders = SenderPolicy.parse(settings.sender_domains, settings.key_sender_domains)
     ledger = ledger or open_ledger(settings)
 
     def publisher_for(target: SqsQueue) -> Publisher:
@@ -211,6 +215,9 @@ def create_app(
         except InvalidMail as error:
             return problem(error.status, error.problem)
         owner = owner_of(request)
+        if not senders.allows(owner, mail_request.from_):
+            allowed = ", ".join(sorted(senders.allowed(owner) or ()))
+            return problem(403, f"from: this API key may send only from these domains: {allowed}")
         envelope = QueuedMail(
             id=str(uuid.uuid4()),
             owner=owner,
@@ -229,8 +236,8 @@ def create_app(
         ticket = await ledger.begin(
             owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, envelope.id
         )
-        if isinstance(ticket, Response):
-            return ticket
+        if not isinstance(ticket, Ticket):
+            return submission_refused(ticket)
         message_id = ticket.message_id
         if message_id != envelope.id:
             # A repeat taking over an earlier request's id (all ids are UUIDs: same size).
@@ -242,11 +249,7 @@ def create_app(
                     await streams.publisher(envelope.stream).publish(envelope, queue_body)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
-                return problem(
-                    503,
-                    "the status store is unavailable; retry later",
-                    headers={"Retry-After": "5"},
-                )
+                return store_unavailable()
             except PublishFailed as failure:
                 log.warning("not queued", reason=failure.reason)
                 if failure.retryable:
@@ -258,7 +261,11 @@ def create_app(
         return JSONResponse({"Message": "submitted", "id": message_id})
 
     async def status(request: Request) -> Response:
-        return await ledger.lookup(owner_of(request), request.path_params["message_id"])
+        message_id = request.path_params["message_id"]
+        record = await ledger.lookup(owner_of(request), message_id)
+        if isinstance(record, Refusal):
+            return lookup_refused(record, message_id)
+        return JSONResponse(record.public())
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -278,6 +285,8 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    # `/v1/mail/` would otherwise answer 307 to a URL built from the client's Host header.
+    app.router.redirect_slashes = False
 
     async def not_found(request: Request, exc: Exception) -> Response:
         return JSONResponse(
@@ -299,9 +308,14 @@ def create_app(
     if settings.rate_limit:
         limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)
     app.add_middleware(AccessControl, keys=keys, limiter=limiter)
+    # Before the key check: an unauthenticated flood is bounded too.
+    app.add_middleware(Admission, limit=settings.max_concurrent_requests)
     app.add_middleware(_RequestMetrics, metrics=metrics)
+    # Outermost: no layer (tracing included) sees an oversize client trace header.
+    app.add_middleware(BoundedTraceHeaders)
     app.state.publisher = publisher
     app.state.streams = streams
     app.state.ledger = ledger
     app.state.api_keys = keys
+    app.state.senders = senders
     return app

@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from limbo_shared.config import ConfigError
+from limbo_shared.logs import get_logger
 
 from .settings import ApiSettings
 
-__all__ = ["KEY_PREFIX", "ApiKeys", "StoredKey", "hash_key", "load_api_keys", "mint_key"]
+__all__ = [
+    "KEY_PREFIX",
+    "ApiKeys",
+    "ReloadingApiKeys",
+    "StoredKey",
+    "hash_key",
+    "load_api_keys",
+    "mint_key",
+]
 
+log = get_logger("limbo.api")
+# How often, at most, a request looks at API_KEYS_FILE (one stat call).
+RELOAD_CHECK_SECONDS = 1.0
 KEY_PREFIX = "limbo_"
 # The name becomes part of the SQS MessageGroupId (`<name>.<lane>`, ≤ 128 characters).
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -44,8 +58,6 @@ class StoredKey:
 
 class ApiKeys:
     def __init__(self, keys: list[StoredKey]) -> None:
-        if not keys:
-            raise ValueError("no API keys")
         self._keys = tuple(keys)
 
     @property
@@ -87,24 +99,74 @@ class ApiKeys:
         return found
 
 
+class ReloadingApiKeys(ApiKeys):
+    """API_KEYS plus API_KEYS_FILE, the file read again when it changes, so a key is
+    revoked or added without a restart.
+
+    At most once a second, a request stats the file (following symlinks: a mounted
+    Kubernetes Secret changes by swapping one); a new inode, size or mtime means a
+    re-read. A file that cannot be read or parsed leaves the keys as they were, with
+    one warning; a file with no entries revokes all of its keys.
+    """
+
+    def __init__(self, fixed: list[StoredKey], path: Path) -> None:
+        self._fixed = fixed
+        self._path = path
+        self._seen = self._stat()
+        self._checked_at = time.monotonic()
+        super().__init__(fixed + ApiKeys.parse(_read(path), "API_KEYS_FILE"))
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            stat = os.stat(self._path)
+        except OSError:
+            return None
+        return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+    def identify(self, presented: str) -> str | None:
+        now = time.monotonic()
+        if now - self._checked_at >= RELOAD_CHECK_SECONDS:
+            self._checked_at = now
+            self._reload_if_changed()
+        return super().identify(presented)
+
+    def _reload_if_changed(self) -> None:
+        seen = self._stat()
+        if seen == self._seen:
+            return
+        self._seen = seen
+        try:
+            keys = self._fixed + ApiKeys.parse(_read(self._path), "API_KEYS_FILE")
+        except ValueError as error:
+            log.warning("API_KEYS_FILE not reloaded; the previous keys stay", error=str(error))
+            return
+        self._keys = tuple(keys)
+        log.info("API keys reloaded", names=self.names)
+
+
 def load_api_keys(settings: ApiSettings) -> ApiKeys | None:
     """The configured keys; None when AUTH=disabled. Raises ConfigError naming the variable."""
     if settings.auth == "disabled":
         return None
-    keys: list[StoredKey] = []
+    fixed: list[StoredKey] = []
     try:
         if settings.api_keys:
-            keys += ApiKeys.parse(settings.api_keys, "API_KEYS")
-        if settings.api_keys_file is not None:
-            keys += ApiKeys.parse(_read(settings.api_keys_file), "API_KEYS_FILE")
+            fixed += ApiKeys.parse(settings.api_keys, "API_KEYS")
+        keys = (
+            ReloadingApiKeys(fixed, settings.api_keys_file)
+            if settings.api_keys_file is not None
+            else ApiKeys(fixed)
+            if fixed
+            else None
+        )
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    if not keys:
+    if keys is None or not keys.names:
         raise ConfigError(
             "API_KEYS is not set: configure API_KEYS or API_KEYS_FILE (limbo-api-key mints a key), "
             "or set AUTH=disabled to run the API open"
         )
-    return ApiKeys(keys)
+    return keys
 
 
 def _read(path: Path) -> str:

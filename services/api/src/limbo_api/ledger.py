@@ -14,14 +14,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from enum import Enum
 
-from starlette.responses import JSONResponse, Response
-
-from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
     IdempotencyKeys,
+    MessageRecord,
     MessageStore,
     ReservationOutcome,
     StoreUnavailable,
@@ -30,13 +29,20 @@ from limbo_shared.store import (
 
 from .settings import ApiSettings
 
-__all__ = ["IDEMPOTENCY_HEADER", "MAX_IDEMPOTENCY_KEY", "Ledger", "Ticket", "open_ledger"]
+__all__ = [
+    "IDEMPOTENCY_HEADER",
+    "MAX_IDEMPOTENCY_KEY",
+    "Ledger",
+    "Refusal",
+    "Replay",
+    "Ticket",
+    "open_ledger",
+]
 
 log = get_logger("limbo.api")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_IDEMPOTENCY_KEY = 256
-_TRACKING_OFF = "message tracking is off on this deployment (STATUS_TABLE is unset)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,24 @@ class Ticket:
     idempotency_key: str | None = None
     # A repeat taking over from a request that died: its record may already exist.
     takeover: bool = False
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A repeat of a request that was queued: answer what it was answered."""
+
+    message_id: str
+
+
+class Refusal(Enum):
+    """Why the ledger cannot let a request go ahead (answers.py says it in HTTP)."""
+
+    BAD_KEY = "bad_key"  # the Idempotency-Key is empty or too long
+    TRACKING_OFF = "tracking_off"  # no STATUS_TABLE: keys and lookups cannot be honoured
+    UNAVAILABLE = "unavailable"  # the status store did not answer
+    CONFLICT = "conflict"  # the key was used with another body
+    IN_PROGRESS = "in_progress"  # the key's first request is still running
+    NOT_FOUND = "not_found"  # no such message for this owner
 
 
 def fingerprint(mail: MailRequest) -> str:
@@ -62,12 +86,6 @@ def fingerprint(mail: MailRequest) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _unavailable() -> Response:
-    return problem(
-        503, "the status store is unavailable; retry later", headers={"Retry-After": "5"}
-    )
-
-
 class Ledger:
     def __init__(
         self, store: MessageStore | None, keys: IdempotencyKeys | None, *, lease_seconds: float
@@ -78,19 +96,17 @@ class Ledger:
 
     async def begin(
         self, owner: str, key: str | None, mail: MailRequest, message_id: str
-    ) -> Ticket | Response:
-        """A ticket to go ahead with, or the answer to give instead (replay, 409...).
+    ) -> Ticket | Replay | Refusal:
+        """A ticket to go ahead with, a replay of an earlier answer, or a refusal.
 
         The ticket carries ``message_id`` unless a repeat takes over an earlier id.
         """
         if key is None:
             return Ticket(message_id, owner)
         if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-            return problem(
-                400, f"{IDEMPOTENCY_HEADER} must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
-            )
+            return Refusal.BAD_KEY
         if self.keys is None:
-            return problem(501, f"{IDEMPOTENCY_HEADER} cannot be honoured: {_TRACKING_OFF}")
+            return Refusal.TRACKING_OFF
         try:
             reservation = await self.keys.reserve(
                 owner,
@@ -101,7 +117,7 @@ class Ledger:
             )
         except StoreUnavailable as error:
             log.warning("idempotency key not checked", error=str(error))
-            return _unavailable()
+            return Refusal.UNAVAILABLE
         match reservation.outcome:
             case ReservationOutcome.NEW | ReservationOutcome.TAKEOVER:
                 return Ticket(
@@ -111,19 +127,11 @@ class Ledger:
                     takeover=reservation.outcome is ReservationOutcome.TAKEOVER,
                 )
             case ReservationOutcome.REPLAY:
-                return JSONResponse(
-                    {"Message": "submitted", "id": reservation.message_id},
-                    headers={"Idempotent-Replayed": "true"},
-                )
+                return Replay(reservation.message_id)
             case ReservationOutcome.CONFLICT:
-                return problem(409, f"{IDEMPOTENCY_HEADER} was already used with a different body")
+                return Refusal.CONFLICT
             case ReservationOutcome.IN_PROGRESS:
-                return problem(
-                    409,
-                    f"a request with this {IDEMPOTENCY_HEADER} is still being "
-                    "processed; retry later",
-                    headers={"Retry-After": "1"},
-                )
+                return Refusal.IN_PROGRESS
 
     @asynccontextmanager
     async def recording(self, ticket: Ticket, envelope: QueuedMail) -> AsyncIterator[None]:
@@ -179,30 +187,23 @@ class Ledger:
                 error=str(error),
             )
 
-    async def lookup(self, owner: str, message_id: str) -> Response:
+    async def lookup(self, owner: str, message_id: str) -> MessageRecord | Refusal:
+        """The message's record, or why there is none to show this owner."""
         if self.store is None:
-            return problem(
-                501, f"status lookups are not available: {_TRACKING_OFF}", message="not found"
-            )
-        not_found = problem(404, f"no message {message_id!r} for this API key", message="not found")
+            return Refusal.TRACKING_OFF
         try:
             uuid.UUID(message_id)
         except ValueError:
-            return not_found
+            return Refusal.NOT_FOUND
         try:
             record = await self.store.get(message_id)
         except StoreUnavailable as error:
             log.warning("status lookup failed", error=str(error))
-            return problem(
-                503,
-                "the status store is unavailable; retry later",
-                headers={"Retry-After": "5"},
-                message="unavailable",
-            )
+            return Refusal.UNAVAILABLE
         # Another key's message is answered exactly like an unknown one.
         if record is None or record.owner != owner:
-            return not_found
-        return JSONResponse(record.public())
+            return Refusal.NOT_FOUND
+        return record
 
     async def aclose(self) -> None:
         if self.store is not None:

@@ -163,6 +163,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body is too large"),
                         "401": _UNAUTHORIZED,
+                        "403": _problem(
+                            "The from address is outside the sender domains allowed for "
+                            "this API key (SENDER_DOMAINS, KEY_SENDER_DOMAINS)"
+                        ),
                         "409": _problem(
                             "Idempotency-Key used with a different body, or its "
                             "first request is still in progress",
@@ -172,7 +176,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "429": _RATE_LIMITED,
                         "501": _problem("Idempotency-Key sent, but tracking is off"),
                         "503": _problem(
-                            "The queue or the status store is unavailable; retry later", True
+                            "The queue or the status store is unavailable, or the API is at "
+                            "MAX_CONCURRENT_REQUESTS; retry later",
+                            True,
                         ),
                     },
                 }
@@ -190,7 +196,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "404": _problem("No such message for this API key"),
                         "429": _RATE_LIMITED,
                         "501": _problem("Tracking is off (no STATUS_TABLE)"),
-                        "503": _problem("The status store is unavailable; retry later", True),
+                        "503": _problem(
+                            "The status store is unavailable, or the API is at "
+                            "MAX_CONCURRENT_REQUESTS; retry later",
+                            True,
+                        ),
                     },
                 }
             },

@@ -12,8 +12,15 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from limbo_shared.batching import Batcher
 from limbo_shared.logs import get_logger
 from limbo_shared.propagation import extract_context, inject_context
-from limbo_shared.queue import EntryFailed, OutgoingMessage, QueueUnavailable, SqsQueue
+from limbo_shared.queue import (
+    SQS_MESSAGE_LIMIT,
+    EntryFailed,
+    OutgoingMessage,
+    QueueUnavailable,
+    SqsQueue,
+)
 from limbo_shared.schema import QueuedMail
+from limbo_shared.telemetry import messaging_attributes
 
 from .metrics import ApiMetrics
 
@@ -22,9 +29,8 @@ __all__ = ["MAX_BODY_BYTES", "PublishFailed", "Publisher", "group_id"]
 tracer = trace.get_tracer("limbo.api")
 log = get_logger("limbo.api")
 
-# SQS's per-message and per-batch limit is 1 MiB; keep room for the trace attributes.
-SQS_LIMIT_BYTES = 1_048_576
-MAX_BODY_BYTES = SQS_LIMIT_BYTES - 4096
+# Keep room in SQS's per-message limit for the trace attributes.
+MAX_BODY_BYTES = SQS_MESSAGE_LIMIT - 4096
 # How long past PUBLISH_TIMEOUT a request waits for a batch that SQS already has in
 # hand: one SendMessageBatch attempt of the API's SQS client (connect 2 s + read 5 s).
 IN_FLIGHT_GRACE = 7.5
@@ -66,30 +72,20 @@ class Publisher:
         self._batcher: Batcher[OutgoingMessage, str] = Batcher(
             self._send_batch,
             max_items=10,
-            max_bytes=SQS_LIMIT_BYTES,
+            max_bytes=SQS_MESSAGE_LIMIT,
             size_of=OutgoingMessage.size,
             max_in_flight=max_in_flight,
             on_batch=metrics.batch_size.observe,
         )
-
-    def _attributes(self) -> dict[str, str]:
-        return {
-            "messaging.system": "aws_sqs",
-            "messaging.destination.name": self.queue.name,
-            "aws.sqs.queue.url": self.queue.url,
-        }
 
     async def publish(self, mail: QueuedMail, body: str) -> str:
         """Queue one message; answer its SQS MessageId or raise PublishFailed."""
         with tracer.start_as_current_span(
             f"create {self.queue.name}",
             kind=SpanKind.PRODUCER,
-            attributes={
-                **self._attributes(),
-                "messaging.operation.name": "create",
-                "messaging.operation.type": "create",
-                "limbo.message.id": mail.id,
-            },
+            attributes=messaging_attributes(
+                self.queue, "create", "create", {"limbo.message.id": mail.id}
+            ),
         ) as span:
             attributes: dict[str, dict[str, str]] = {}
             inject_context(attributes)
@@ -149,12 +145,9 @@ class Publisher:
             context=otel_context.Context(),
             kind=SpanKind.CLIENT,
             links=links,
-            attributes={
-                **self._attributes(),
-                "messaging.operation.name": "send",
-                "messaging.operation.type": "send",
-                "messaging.batch.message_count": len(messages),
-            },
+            attributes=messaging_attributes(
+                self.queue, "send", "send", {"messaging.batch.message_count": len(messages)}
+            ),
         ):
             return await self.queue.send_batch(messages)
 

@@ -32,6 +32,9 @@ class ApiSettings(QueueSettings, StatusSettings):
     api_keys: str | None = None
     # The same entries, one a line, in a file (a mounted Kubernetes Secret).
     api_keys_file: Path | None = None
+    # Domains a `from` may use: the deployment's, and per API key name (senders.py).
+    sender_domains: str | None = None
+    key_sender_domains: str | None = None
     # Token bucket per API key and per process: requests per second, and the burst.
     # 0 turns rate limiting off.
     rate_limit: float = Field(default=100.0, ge=0, le=1_000_000)
@@ -46,10 +49,16 @@ class ApiSettings(QueueSettings, StatusSettings):
     def bulk_key_names(self) -> frozenset[str]:
         return frozenset(name.strip() for name in (self.bulk_keys or "").split(",") if name.strip())
 
-    @field_validator("api_keys", "api_keys_file", mode="before")
+    @field_validator(
+        "api_keys", "api_keys_file", "sender_domains", "key_sender_domains", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    # Requests to the working routes handled at once; more get 503 (Retry-After: 1) at
+    # once. uvicorn's own limit is this plus room for probes (admission.py).
+    max_concurrent_requests: int = Field(default=512, ge=1, le=100_000)
 
     # Seconds a client has to send a request's head, and again its body; a slower one
     # gets 408 and loses the connection, so slow clients cannot hold the server.

@@ -7,11 +7,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from limbo_shared.errors import describe_validation_error
 from limbo_shared.schema import MailRequest
 
 __all__ = ["InvalidMail", "parse_mail"]
 
-_MAX_PROBLEMS = 5
+# A mail has at most three JSON objects (the body, headers, tags): parsing stops at the
+# first one too many, so a body of 100,000 small objects costs nothing to refuse.
+_MAX_OBJECTS = 3
 
 
 class InvalidMail(Exception):
@@ -19,6 +22,20 @@ class InvalidMail(Exception):
         super().__init__(problem)
         self.problem = problem
         self.status = status
+
+
+class _ObjectHook:
+    def __init__(self) -> None:
+        self.objects = 0
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        self.objects += 1
+        if self.objects > _MAX_OBJECTS:
+            raise InvalidMail(
+                f"body holds more than {_MAX_OBJECTS} JSON objects; "
+                "a mail has the body, headers and tags"
+            )
+        return _reject_duplicates(pairs)
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -35,7 +52,7 @@ def parse_mail(body: bytes) -> MailRequest:
     if not body.strip():
         raise InvalidMail("body is empty; send a JSON object")
     try:
-        data = json.loads(body, object_pairs_hook=_reject_duplicates)
+        data = json.loads(body, object_pairs_hook=_ObjectHook())
     except InvalidMail:
         raise
     except RecursionError:
@@ -47,31 +64,4 @@ def parse_mail(body: bytes) -> MailRequest:
     try:
         return MailRequest.model_validate(data)
     except ValidationError as error:
-        raise InvalidMail(describe(error)) from None
-
-
-def describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors()[:_MAX_PROBLEMS]:
-        where = _location(item["loc"])
-        message = str(item["msg"]).removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        problems.append(f"{where}: {message}" if where else message)
-    if error.error_count() > _MAX_PROBLEMS:
-        problems.append(f"and {error.error_count() - _MAX_PROBLEMS} more")
-    return "; ".join(problems)
-
-
-def _location(loc: tuple[int | str, ...]) -> str:
-    where = ""
-    for part in loc:
-        if isinstance(part, int):
-            where += f"[{part}]"
-        elif part in ("[key]",):
-            continue
-        else:
-            where += f".{part}" if where else str(part)
-    return where
+        raise InvalidMail(describe_validation_error(error)) from None

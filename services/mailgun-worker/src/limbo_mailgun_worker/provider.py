@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import base64
+import re
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator
 
+from limbo_shared.addresses import parse_mailbox
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
     PermanentProviderError,
     ProviderUnavailable,
     TransientProviderError,
 )
-from limbo_shared.schema import QueuedMail
+from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
 __all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
 
@@ -24,6 +26,7 @@ _TRANSIENT_STATUS = frozenset({404, 408, 409, 425, 429})
 # A bad or revoked key, or an account Mailgun has disabled: every message would fail alike.
 _ACCOUNT_STATUS = frozenset({401, 403})
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+_UNPRINTABLE = re.compile(r"[^ -~]")
 
 
 class MailgunSettings(LoggingSettings):
@@ -49,20 +52,27 @@ class MailgunSettings(LoggingSettings):
 def form_fields(mail: QueuedMail) -> list[tuple[str, str]]:
     """The message as Mailgun's form fields (repeatable keys, so a list of pairs)."""
     request = mail.mail
-    fields: list[tuple[str, str]] = [("from", request.from_)]
-    fields += [("to", address) for address in request.to]
-    fields += [("cc", address) for address in request.cc]
-    fields += [("bcc", address) for address in request.bcc]
+    # Every address as limbo writes it from the parsed mailbox, never the client's text.
+    fields: list[tuple[str, str]] = [("from", _address(request.from_))]
+    fields += [("to", _address(address)) for address in request.to]
+    fields += [("cc", _address(address)) for address in request.cc]
+    fields += [("bcc", _address(address)) for address in request.bcc]
     fields += [("subject", request.subject), ("text", request.message)]
     if request.html is not None:
         fields.append(("html", request.html))
     if request.reply_to:
-        fields.append(("h:Reply-To", ", ".join(request.reply_to)))
+        fields.append(("h:Reply-To", ", ".join(_address(a) for a in request.reply_to)))
     fields += [(f"h:{name}", value) for name, value in request.headers.items()]
     fields += [("o:tag", f"{name}:{value}") for name, value in request.tags.items()]
-    # Lets a bounce or webhook be matched back to limbo's id.
+    # Lets a bounce or webhook be matched back to limbo's id (events carry `v:` variables
+    # back as user-variables; the schema reserves the name).
     fields.append(("h:X-Limbo-Message-Id", mail.id))
+    fields.append((f"v:{LIMBO_ID_TAG}", mail.id))
     return fields
+
+
+def _address(value: str) -> str:
+    return parse_mailbox(value).formatted
 
 
 class MailgunProvider:
@@ -82,10 +92,13 @@ class MailgunProvider:
         # cookie jar on every call, ~0.1 ms of CPU per email (bench/, py-spy).
         self._url = httpx.URL(f"{settings.mailgun_api_url}/v3/{settings.domain}/messages")
         self._domain_url = httpx.URL(f"{settings.mailgun_api_url}/v3/domains/{settings.domain}")
-        credentials = f"api:{settings.mailgun.get_secret_value()}".encode()
+        key = settings.mailgun.get_secret_value()
+        basic = base64.b64encode(f"api:{key}".encode()).decode()
+        # Never repeated in a reason, even when an answer echoes the request.
+        self._secrets = (key, basic)
         self._headers = {
             **_FORM,
-            "Authorization": "Basic " + base64.b64encode(credentials).decode(),
+            "Authorization": "Basic " + basic,
             "User-Agent": "limbo",
         }
         self._timeout = {"connect": 3.0, "read": timeout, "write": timeout, "pool": timeout}
@@ -102,14 +115,8 @@ class MailgunProvider:
             )
         )
 
-    async def send(self, mail: QueuedMail) -> str:
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers=self._headers,
-            content=urlencode(form_fields(mail)).encode(),
-            extensions={"timeout": self._timeout},
-        )
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """One request with its answer read; a transport failure is a transient error."""
         try:
             response = await self._transport.handle_async_request(request)
             try:
@@ -120,12 +127,25 @@ class MailgunProvider:
             raise TransientProviderError("mailgun timed out") from None
         except httpx.TransportError as error:
             raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
+        except Exception as error:
+            raise _malformed(error) from None
+        return response
+
+    async def send(self, mail: QueuedMail) -> str:
+        request = httpx.Request(
+            "POST",
+            self._url,
+            headers=self._headers,
+            content=urlencode(form_fields(mail)).encode(),
+            extensions={"timeout": self._timeout},
+        )
+        response = await self._exchange(request)
         if response.status_code == 200:
             try:
                 return str(response.json()["id"])
             except (ValueError, KeyError, TypeError):
                 return ""
-        reason = f"mailgun answered {response.status_code}: {_message(response)}"
+        reason = f"mailgun answered {response.status_code}: {_message(response, self._secrets)}"
         if response.status_code in _ACCOUNT_STATUS:
             raise ProviderUnavailable(_account_reason(response.status_code))
         if response.status_code >= 500 or response.status_code in _TRANSIENT_STATUS:
@@ -137,14 +157,7 @@ class MailgunProvider:
         request = httpx.Request(
             "GET", self._domain_url, headers=self._headers, extensions={"timeout": self._timeout}
         )
-        try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        except httpx.TransportError as error:
-            raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
+        response = await self._exchange(request)
         if response.status_code in _ACCOUNT_STATUS:
             raise ProviderUnavailable(_account_reason(response.status_code))
         if response.status_code == 404:
@@ -161,14 +174,26 @@ def _account_reason(status: int) -> str:
     return f"mailgun answered {status}: {what} (MAILGUN, DOMAIN)"
 
 
-def _message(response: httpx.Response) -> str:
+def _malformed(error: Exception) -> TransientProviderError:
+    # A malformed answer (bad status line, oversized header) surfaces from the HTTP stack
+    # as anything at all, and its text can hold the request's headers: only the class
+    # name is kept.
+    return TransientProviderError(f"mailgun answered malformed HTTP: {type(error).__name__}")
+
+
+def _message(response: httpx.Response, secrets: tuple[str, ...]) -> str:
+    """Mailgun's own explanation (its JSON `message`), as printable ASCII of at most
+    200 characters with the credentials cut out; any other body is only measured."""
     try:
         body = response.json()
-        if isinstance(body, dict) and "message" in body:
-            return str(body["message"])[:200]
     except ValueError:
-        pass
-    return response.text[:200]
+        body = None
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        return f"(no JSON message; {len(response.content)} bytes)"
+    text = _UNPRINTABLE.sub("?", body["message"])
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text[:200]
 
 
 def _retry_after(response: httpx.Response) -> float | None:

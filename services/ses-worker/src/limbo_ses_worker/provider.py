@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
+import re
 from concurrent.futures import ThreadPoolExecutor
-from email.utils import formataddr
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    PartialCredentialsError,
-)
-from email_validator import EmailNotValidError, validate_email
-from pydantic import Field
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import Field, field_validator
 
-from limbo_shared.aws import make_client
+from limbo_shared.addresses import InvalidMailbox, parse_mailbox
+from limbo_shared.aws import AwsError, call_aws, make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
     PermanentProviderError,
     ProviderUnavailable,
     TransientProviderError,
 )
-from limbo_shared.schema import QueuedMail
+from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
 if TYPE_CHECKING:
     from types_boto3_sesv2.type_defs import (
         BodyTypeDef,
         DestinationTypeDef,
         MessageHeaderTypeDef,
+        MessageTagTypeDef,
         MessageTypeDef,
         SendEmailRequestTypeDef,
     )
@@ -72,52 +67,49 @@ _ACCOUNT = frozenset(
 )
 
 
+_ERROR_CODE = re.compile(r"^[A-Za-z0-9.:_-]{1,100}$")
+
+
 class SesSettings(LoggingSettings):
-    sessource: str = Field(min_length=3, description="verified SES sender identity")
+    # Deprecated: SES sends from the client's `from` (allowed by SENDER_DOMAINS at the
+    # API). Still read so that a deployment that sets it is told at start-up.
+    sessource: str | None = Field(default=None, description="deprecated, unused")
     region: str = Field(min_length=1)
     aws_endpoint_url: str | None = None
     ses_configuration_set: str | None = Field(
         default=None, description="configuration set for SES event publishing"
     )
+    # The deployment's allowed sender domains, compared with SES's verified identities.
+    sender_domains: str | None = None
+
+    @field_validator("sessource", "sender_domains", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+def _domains(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    domains = [d.strip().lower() for d in value.split(",") if d.strip()]
+    return None if "*" in domains or not domains else domains
 
 
 def ses_address(value: str) -> str:
-    """An address as SES takes it: 7-bit ASCII (SES has no SMTPUTF8).
-
-    The domain becomes Punycode and a non-ASCII display name a MIME encoded-word, as
-    SES's Destination documentation asks; a non-ASCII local part cannot be sent
-    through SES at all, which is a permanent rejection, not something to retry.
+    """An address as SES takes it, written from its parsed parts in 7-bit ASCII (SES has
+    no SMTPUTF8): the domain in Punycode and a non-ASCII display name as an encoded-word.
+    A non-ASCII local part cannot be sent through SES at all: a permanent rejection.
     """
-    value = value.strip()
-    if value.isascii():
-        return value
-    # The same split as the schema's validation: `addr` or `Name <addr>`.
-    name, address = "", value
-    if value.endswith(">") and "<" in value:
-        name, _, address = value[:-1].rpartition("<")
-        name = name.strip()
-        if len(name) >= 2 and name[0] == name[-1] == '"':
-            name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    local, _, domain = address.rpartition("@")
-    if not local.isascii():
-        raise PermanentProviderError(
-            f"SES cannot send to or from {address!r}: a non-ASCII local part needs "
-            "SMTPUTF8, which SES does not support"
-        )
-    if not domain.isascii():
-        try:
-            domain = validate_email(
-                address, check_deliverability=False, allow_smtputf8=False
-            ).ascii_domain
-        except EmailNotValidError as error:
-            raise PermanentProviderError(f"SES cannot take {address!r}: {error}") from None
-    return formataddr((name, f"{local}@{domain}"), charset="utf-8")
+    try:
+        return parse_mailbox(value).ascii()
+    except InvalidMailbox as error:
+        raise PermanentProviderError(f"SES cannot take an address: {error}") from None
 
 
 def send_email_request(
-    mail: QueuedMail, source: str, configuration_set: str | None = None
+    mail: QueuedMail, configuration_set: str | None = None
 ) -> SendEmailRequestTypeDef:
-    """The SendEmail arguments for one message."""
+    """The SendEmail arguments for one message: From is the client's, as the API allowed it."""
     request = mail.mail
     body: BodyTypeDef = {"Text": {"Data": request.message, "Charset": "UTF-8"}}
     if request.html is not None:
@@ -126,46 +118,31 @@ def send_email_request(
         "Subject": {"Data": request.subject, "Charset": "UTF-8"},
         "Body": body,
     }
+    # The schema leaves room for this one (at most 14 of the client's, SES takes 15).
     headers: list[MessageHeaderTypeDef] = [
         {"Name": n, "Value": v} for n, v in request.headers.items()
     ]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
-    simple["Headers"] = headers[:15]
+    simple["Headers"] = headers
     destination: DestinationTypeDef = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
     if request.bcc:
         destination["BccAddresses"] = [ses_address(a) for a in request.bcc]
-    # SESSOURCE is the verified identity; the client's `from` becomes the display when
-    # it is that identity, otherwise a Reply-To so answers still reach the client.
     arguments: SendEmailRequestTypeDef = {
-        "FromEmailAddress": source,
+        "FromEmailAddress": ses_address(request.from_),
         "Destination": destination,
         "Content": {"Simple": simple},
     }
-    reply_to = list(request.reply_to)
-    if not _same_address(request.from_, source) and not reply_to:
-        reply_to = [request.from_]
-    elif _same_address(request.from_, source):
-        arguments["FromEmailAddress"] = ses_address(request.from_)
-    if reply_to:
-        arguments["ReplyToAddresses"] = [ses_address(a) for a in reply_to]
-    if request.tags:
-        arguments["EmailTags"] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
+    if request.reply_to:
+        arguments["ReplyToAddresses"] = [ses_address(a) for a in request.reply_to]
+    # The schema reserves this name: SES events carry it back to limbo's id.
+    tags: list[MessageTagTypeDef] = [{"Name": n, "Value": v} for n, v in request.tags.items()]
+    tags.append({"Name": LIMBO_ID_TAG, "Value": mail.id})
+    arguments["EmailTags"] = tags
     if configuration_set:
         arguments["ConfigurationSetName"] = configuration_set
     return arguments
-
-
-def _bare(address: str) -> str:
-    address = address.strip()
-    if address.endswith(">") and "<" in address:
-        address = address[:-1].rpartition("<")[2]
-    return address.lower()
-
-
-def _same_address(a: str, b: str) -> bool:
-    return _bare(a) == _bare(b)
 
 
 class SesProvider:
@@ -185,60 +162,90 @@ class SesProvider:
         self._executor = ThreadPoolExecutor(max_workers=max_connections, thread_name_prefix="ses")
 
     async def send(self, mail: QueuedMail) -> str:
-        arguments = send_email_request(
-            mail, self._settings.sessource, self._settings.ses_configuration_set
-        )
-        loop = asyncio.get_running_loop()
+        arguments = send_email_request(mail, self._settings.ses_configuration_set)
         try:
-            response = await loop.run_in_executor(
+            response = await call_aws(
                 self._executor, functools.partial(self._client.send_email, **arguments)
             )
-        except ClientError as error:
+        except AwsError as error:
             raise _classify(error) from None
-        except (NoCredentialsError, PartialCredentialsError):
-            raise ProviderUnavailable("SES: no AWS credentials") from None
-        except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
+        except Exception as error:
+            # Only the class: an exception's text can repeat request parts.
+            raise TransientProviderError(f"SES call failed: {type(error).__name__}") from None
         return str(response.get("MessageId", ""))
 
     async def probe(self) -> None:
         """``GetAccount`` (is sending enabled?), and the configuration set if one is set."""
-        loop = asyncio.get_running_loop()
         try:
-            account = await loop.run_in_executor(self._executor, self._client.get_account)
+            account = await call_aws(self._executor, self._client.get_account)
             if not account.get("SendingEnabled", True):
                 raise ProviderUnavailable("SES: sending is disabled for the account")
             name = self._settings.ses_configuration_set
             if name:
-                await loop.run_in_executor(
+                await call_aws(
                     self._executor,
                     functools.partial(
                         self._client.get_configuration_set, ConfigurationSetName=name
                     ),
                 )
-        except ClientError as error:
+        except AwsError as error:
             raise _classify(error) from None
-        except (NoCredentialsError, PartialCredentialsError):
-            raise ProviderUnavailable("SES: no AWS credentials") from None
-        except BotoCoreError as error:
-            raise TransientProviderError(f"SES unreachable: {type(error).__name__}") from None
+
+    def unverified_domains(self) -> list[str] | None:
+        """The SENDER_DOMAINS SES has no verified identity for (ListEmailIdentities), or
+        None when that cannot be said (unset, `*`, or SES did not answer)."""
+        configured = _domains(self._settings.sender_domains)
+        if configured is None:
+            return None
+        verified: set[str] = set()
+        try:
+            token = ""
+            while True:
+                page = (
+                    self._client.list_email_identities(NextToken=token)
+                    if token
+                    else self._client.list_email_identities()
+                )
+                for identity in page.get("EmailIdentities", []):
+                    name = str(identity.get("IdentityName", "")).lower()
+                    # A domain identity covers the domain; an address identity is noted
+                    # as `domain@` (the domain has at least that one sender).
+                    verified.add(name if "@" not in name else name.rpartition("@")[2] + "@")
+                token = page.get("NextToken", "")
+                if not token:
+                    break
+        except (BotoCoreError, ClientError):
+            return None
+        return [
+            domain
+            for domain in configured
+            if domain.removeprefix("*.") not in verified
+            and f"{domain.removeprefix('*.')}@" not in verified
+        ]
 
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _classify(error: ClientError) -> Exception:
+def _classify(error: AwsError) -> Exception:
     """SES's refusal as limbo's error: about the account, this message, or this moment."""
-    info = error.response.get("Error", {})
-    code = str(info.get("Code", "Unknown"))
-    reason = f"SES {code}: {info.get('Message', '')}"[:300]
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0))
+    if error.no_credentials:
+        return ProviderUnavailable("SES: no AWS credentials")
+    if error.code is None:
+        # botocore's description can carry the endpoint; its class says enough.
+        return TransientProviderError(f"SES unreachable: {error.kind}")
+    status = error.status
+    # Only the error code (an identifier, checked) and the status: AWS's message text and
+    # botocore's exception text can repeat request parts.
+    code = error.code if _ERROR_CODE.match(error.code) else "Unknown"
+    reason = f"SES {code} (HTTP {status})"
+    message = str(error)
     if code in _ACCOUNT or code.startswith("AccessDenied"):
-        # SES's own words about the account: the code names what to fix.
+        # The code names what to fix.
         return ProviderUnavailable(reason)
     if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-        if "Daily message quota exceeded" in reason or "Maximum sending rate" in reason:
-            return TransientProviderError(reason)
+        if "Daily message quota exceeded" in message or "Maximum sending rate" in message:
+            return TransientProviderError(f"{reason}: sending quota reached")
         return PermanentProviderError(reason)
     return TransientProviderError(reason)
 

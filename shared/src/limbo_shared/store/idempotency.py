@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from .table import ConditionFailed, DynamoTable
+from .table import ConditionFailed, DynamoTable, Update
 
 __all__ = ["IDEMPOTENCY_TTL_SECONDS", "IdempotencyKeys", "Reservation", "ReservationOutcome"]
 
@@ -107,20 +107,13 @@ class IdempotencyKeys:
             return Reservation(ReservationOutcome.IN_PROGRESS, old_id)
         try:
             # Exactly one of several racing repeats wins the takeover.
-            await self.table.call(
-                "update_item",
-                lambda client, table: client.update_item(
-                    TableName=table,
-                    Key=_key(owner, key),
-                    UpdateExpression="SET lease_until = :new",
-                    ConditionExpression="#state = :pending AND lease_until = :old",
-                    ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={
-                        ":new": {"N": repr(now + lease_seconds)},
-                        ":pending": {"S": _PENDING},
-                        ":old": {"N": old_lease},
-                    },
-                ),
+            update = Update().set("lease_until", now + lease_seconds)
+            await self._update(
+                owner,
+                key,
+                update,
+                f"{update.name('state')} = {update.value(_PENDING)} AND "
+                f"{update.name('lease_until')} = {update.value(float(old_lease))}",
             )
         except ConditionFailed:
             return Reservation(ReservationOutcome.IN_PROGRESS, old_id)
@@ -138,17 +131,9 @@ class IdempotencyKeys:
 
     async def complete(self, owner: str, key: str, message_id: str) -> None:
         """The message is queued: repeats from now on replay the answer."""
-        await self.table.call(
-            "update_item",
-            lambda client, table: client.update_item(
-                TableName=table,
-                Key=_key(owner, key),
-                UpdateExpression="SET #state = :done REMOVE lease_until",
-                ConditionExpression="message_id = :id",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":done": {"S": _DONE}, ":id": {"S": message_id}},
-            ),
-        )
+        update = Update().set("state", _DONE).remove("lease_until")
+        condition = f"{update.name('message_id')} = {update.value(message_id)}"
+        await self._update(owner, key, update, condition)
 
     async def abandon(self, owner: str, key: str, message_id: str) -> None:
         """The request failed: let a repeat take over at once, with the same message id.
@@ -157,19 +142,18 @@ class IdempotencyKeys:
         repeat under a new id would then send the mail twice. Under the same id, SQS
         deduplication and the worker's claim make the repeat harmless.
         """
+        update = Update().set("lease_until", 0)
+        condition = (
+            f"{update.name('message_id')} = {update.value(message_id)} AND "
+            f"{update.name('state')} = {update.value(_PENDING)}"
+        )
         with contextlib.suppress(ConditionFailed):
-            await self.table.call(
-                "update_item",
-                lambda client, table: client.update_item(
-                    TableName=table,
-                    Key=_key(owner, key),
-                    UpdateExpression="SET lease_until = :expired",
-                    ConditionExpression="message_id = :id AND #state = :pending",
-                    ExpressionAttributeNames={"#state": "state"},
-                    ExpressionAttributeValues={
-                        ":expired": {"N": "0"},
-                        ":id": {"S": message_id},
-                        ":pending": {"S": _PENDING},
-                    },
-                ),
-            )
+            await self._update(owner, key, update, condition)
+
+    async def _update(self, owner: str, key: str, update: Update, condition: str) -> None:
+        await self.table.call(
+            "update_item",
+            lambda client, table: client.update_item(
+                TableName=table, Key=_key(owner, key), **update.arguments(condition)
+            ),
+        )

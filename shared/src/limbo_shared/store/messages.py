@@ -1,7 +1,7 @@
 """The message status store: one record per message, written by the API and the workers.
 
-The API writes ``queued`` (batched, BatchWriteItem) before it answers. A worker claims
-the record before sending (a conditional update that takes an expiring lease), then
+The API writes ``queued`` (batched, a conditional TransactWriteItems) before it answers.
+A worker claims the record before sending (a conditional update that takes an expiring lease), then
 records ``sent`` with the provider's id, or ``retrying`` / ``failed`` / ``rejected``.
 A redelivered message whose record says ``sent`` is not sent again.
 """
@@ -59,6 +59,9 @@ class MessageStore:
         self._writer: Batcher[dict[str, Any], None] = Batcher(
             self._put_batch, max_items=BATCH_WRITE_LIMIT, max_in_flight=max_in_flight
         )
+        self._queued_writer: Batcher[dict[str, Any], None] = Batcher(
+            self._put_queued, max_items=BATCH_WRITE_LIMIT, max_in_flight=max_in_flight
+        )
 
     def expiry(self, created_at: float) -> int:
         """The TTL attribute: DynamoDB deletes the record some time after this epoch second."""
@@ -79,8 +82,12 @@ class MessageStore:
     # -- the API's side -----------------------------------------------------------------
 
     async def record_queued(self, mail: QueuedMail) -> None:
-        """Write ``queued``, sharing a BatchWriteItem with concurrent requests."""
-        await self._writer.submit(self.queued_record(mail).to_item())
+        """Write ``queued``, sharing a TransactWriteItems with concurrent requests.
+
+        Conditional: a ``queued`` that arrives late (a slow or repeated request) never
+        replaces a later status a worker wrote.
+        """
+        await self._queued_writer.submit(self.queued_record(mail).to_item())
 
     async def record_queued_if_absent(self, mail: QueuedMail) -> bool:
         """Write ``queued`` unless a record exists (a retried request reusing its id)."""
@@ -121,6 +128,35 @@ class MessageStore:
         )
         item = response.get("Item")
         return MessageRecord.from_item(item) if item else None
+
+    async def _put_queued(self, items: Sequence[dict[str, Any]]) -> list[BaseException | None]:
+        condition = "attribute_not_exists(pk) OR #status = :queued"
+        names = {"#status": "status"}
+        values = {":queued": {"S": Status.QUEUED.value}}
+        if await self.table.put_all_if(list(items), condition, names, values):
+            return [None] * len(items)
+        # Cancelled: one of them already has a later status (or a conflict). One by one,
+        # the ones that may be written are, and a later status is left as it is.
+
+        async def one(item: dict[str, Any]) -> BaseException | None:
+            try:
+                await self.table.call(
+                    "put_item",
+                    lambda client, table: client.put_item(
+                        TableName=table,
+                        Item=item,
+                        ConditionExpression=condition,
+                        ExpressionAttributeNames=names,
+                        ExpressionAttributeValues=values,
+                    ),
+                )
+            except ConditionFailed:
+                return None
+            except StoreUnavailable as error:
+                return error
+            return None
+
+        return list(await asyncio.gather(*(one(item) for item in items)))
 
     async def _put_batch(self, items: Sequence[dict[str, Any]]) -> list[BaseException | None]:
         results: list[BaseException | None] = [None] * len(items)
@@ -238,4 +274,5 @@ class MessageStore:
 
     async def aclose(self) -> None:
         """Write everything already submitted, then stop taking writes."""
+        await self._queued_writer.aclose()
         await self._writer.aclose()

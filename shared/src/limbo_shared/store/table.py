@@ -6,13 +6,13 @@ Errors come out as :class:`StoreUnavailable` (the store could not answer) or
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client import Counter
+
+from ..aws import AwsError, call_aws
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -59,42 +59,67 @@ class DynamoTable:
     async def call(self, operation: str, request: Callable[[DynamoDBClient, str], T]) -> T:
         """Run ``request(client, table name)`` on the pool; ``operation`` names it in
         metrics and errors."""
-        loop = asyncio.get_running_loop()
-        try:
-            response = await loop.run_in_executor(self._executor, request, self.client, self.name)
-        except ClientError as error:
-            info = error.response.get("Error", {})
-            if info.get("Code") == "ConditionalCheckFailedException":
-                _CALLS.labels(operation, "condition_failed").inc()
-                item = error.response.get("Item")
-                raise ConditionFailed(item if isinstance(item, dict) else None) from None
-            _CALLS.labels(operation, "error").inc()
-            raise StoreUnavailable(
-                f"DynamoDB {operation} failed: {info.get('Code', '?')}: {info.get('Message', '')}"
-            ) from error
-        except BotoCoreError as error:
-            _CALLS.labels(operation, "error").inc()
-            raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
-        _CALLS.labels(operation, "ok").inc()
-        return response
+        return await self._call(operation, lambda: request(self.client, self.name))
 
     async def batch_put(
         self, items: Sequence[Mapping[str, UniversalAttributeValueTypeDef]]
     ) -> BatchWriteItemOutputTypeDef:
         """BatchWriteItem takes the table name inside the request, not beside it."""
-        loop = asyncio.get_running_loop()
+        return await self._call(
+            "batch_write_item",
+            lambda: self.client.batch_write_item(
+                RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]}
+            ),
+        )
+
+    async def _call(self, operation: str, call: Callable[[], T]) -> T:
         try:
-            response = await loop.run_in_executor(
-                self._executor,
-                lambda: self.client.batch_write_item(
-                    RequestItems={self.name: [{"PutRequest": {"Item": item}} for item in items]}
+            response = await call_aws(self._executor, call)
+        except AwsError as error:
+            if error.code == "ConditionalCheckFailedException":
+                _CALLS.labels(operation, "condition_failed").inc()
+                raise ConditionFailed(error.item) from None
+            _CALLS.labels(operation, "error").inc()
+            raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
+        _CALLS.labels(operation, "ok").inc()
+        return response
+
+    async def put_all_if(
+        self,
+        items: Sequence[Mapping[str, UniversalAttributeValueTypeDef]],
+        condition: str,
+        names: Mapping[str, str],
+        values: Mapping[str, UniversalAttributeValueTypeDef],
+    ) -> bool:
+        """Put every item, each only where ``condition`` holds, in one TransactWriteItems.
+
+        False when the transaction was cancelled (a condition failed, or a conflict): then
+        nothing was written and the caller writes the items one at a time.
+        """
+        try:
+            await self._call(
+                "transact_write_items",
+                lambda: self.client.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.name,
+                                "Item": item,
+                                "ConditionExpression": condition,
+                                "ExpressionAttributeNames": names,
+                                "ExpressionAttributeValues": values,
+                            }
+                        }
+                        for item in items
+                    ]
                 ),
             )
-        except (ClientError, BotoCoreError) as error:
-            _CALLS.labels("batch_write_item", "error").inc()
-            raise StoreUnavailable(f"DynamoDB batch_write_item failed: {error}") from error
-        _CALLS.labels("batch_write_item", "ok").inc()
-        return response
+        except StoreUnavailable as error:
+            cause = error.__cause__
+            if isinstance(cause, AwsError) and cause.code == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
 
 class Update:

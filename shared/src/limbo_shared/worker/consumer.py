@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Protocol
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
+if TYPE_CHECKING:
+    from types_boto3_sqs.literals import QueueAttributeNameType
+
 from ..batching import Batcher
 from ..logs import bind_message, get_logger
 from ..propagation import extract_context

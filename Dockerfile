@@ -1,0 +1,142 @@
+# syntax=docker/dockerfile:1
+# Every limbo image, from this one file and the repository root. PACKAGE says what the
+# virtual environment holds, --target which command the image runs:
+#   docker build --build-arg PACKAGE=limbo-api --target api -t limbo-api .
+#   docker build --build-arg PACKAGE=limbo-ses-worker --target ses-worker -t limbo-ses-worker .
+#   docker build --build-arg PACKAGE=limbo-mailgun-worker --target mailgun-worker \
+#     -t limbo-mailgun-worker .
+#   docker build --build-arg PACKAGE=limbo-devtools --target devtools -t limbo-devtools .
+# --build-arg EXTRAS=grpc adds the OTLP gRPC exporter to a service (about 20 MB).
+# BASE must provide python3 (>= 3.11) and a CA bundle at /etc/ssl/certs; every stage
+# uses it, so the virtual environment's interpreter path is the same in the final image.
+ARG BASE=python:3.11-slim-bookworm
+
+FROM ${BASE} AS builder
+ARG UV_VERSION=0.13.9
+ARG PACKAGE
+ARG EXTRAS=""
+# The system trust store (not certifi's copy), so a build behind a TLS-inspecting proxy
+# works when its CA bundle is mounted over /etc/ssl/certs/ca-certificates.crt.
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
+RUN test -n "${PACKAGE}" || { echo "--build-arg PACKAGE=limbo-<name> is required" >&2; exit 1; }
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}"
+WORKDIR /src
+# Dependencies first, from the lock file only (downloads kept in a cache mount, shared by
+# the images and never part of a layer): this layer is reused until uv.lock or a
+# pyproject.toml changes. Every member's pyproject.toml is needed to read the workspace.
+COPY pyproject.toml uv.lock ./
+COPY shared/pyproject.toml shared/
+COPY services/api/pyproject.toml services/api/
+COPY services/ses-worker/pyproject.toml services/ses-worker/
+COPY services/mailgun-worker/pyproject.toml services/mailgun-worker/
+COPY devtools/pyproject.toml devtools/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
+      ${EXTRAS:+--extra "${EXTRAS}"} --no-install-workspace
+# Then the workspace packages, installed as wheels (not editable), so the final stage
+# needs nothing from /src; uv installs only those PACKAGE depends on.
+COPY shared/ shared/
+COPY services/ services/
+COPY devtools/ devtools/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
+      ${EXTRAS:+--extra "${EXTRAS}"} --no-editable
+# botocore carries the API models of every AWS service (~28 MB) and moto an emulator of
+# each (~50 MB). A service calls SQS, SES v2 and DynamoDB, and STS/SSO for credentials;
+# the emulator (devtools) serves those and loads what they reach inside moto.
+RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
+    && keep="sqs sesv2 dynamodb sts sso sso-oidc" \
+    && if [ "${PACKAGE}" = limbo-devtools ]; then \
+      keep="$keep ses iam s3 sns events cloudwatch" \
+      && for dir in "$site"/moto/*/; do \
+        case " $keep core utilities moto_api moto_server " in \
+          *" $(basename "$dir") "*) ;; \
+          *) rm -rf "$dir" ;; \
+        esac; \
+      done; \
+    fi \
+    && for dir in "$site"/botocore/data/*/; do \
+      case " $keep " in *" $(basename "$dir") "*) ;; *) rm -rf "$dir" ;; esac; \
+    done \
+    && rm -f /app/.venv/bin/activate* /app/.venv/bin/deactivate.bat /app/.venv/bin/pydoc.bat
+
+# The base and the virtual environment, without what no limbo process uses at run time:
+# the package manager, perl, the administration tools (/usr/sbin), glibc's charset
+# converters and locales, time zones (limbo keeps time in UTC), pip's wheels for new
+# venvs, the interpreter's test suite and tools; then every shared library that no
+# remaining program, interpreter module or package links against. The final stage copies
+# this tree into an empty image, so what is removed is really gone (not hidden under a
+# later layer).
+FROM ${BASE} AS runtime
+COPY --from=builder /app/.venv /app/.venv
+RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
+      /usr/bin/dpkg* /var/lib/dpkg /var/log/* /usr/share/lintian /usr/share/bash-completion \
+      /usr/bin/perl* /usr/lib/*-linux-gnu/perl* /usr/share/perl* /usr/sbin/* \
+      /usr/bin/gpgv /usr/share/keyrings /usr/bin/localedef /usr/lib/locale \
+      /usr/lib/*-linux-gnu/gconv /usr/lib/*-linux-gnu/security \
+      /usr/share/python-wheels /usr/share/doc /usr/share/man /usr/share/info \
+      /usr/share/zoneinfo \
+      /usr/lib/python3*/test /usr/lib/python3*/ensurepip /usr/lib/python3*/lib2to3 \
+      /usr/lib/python3*/idlelib /usr/lib/python3*/tkinter /usr/lib/python3*/pydoc_data \
+      /usr/lib/python3*/lib-dynload/_dbm.* \
+      /usr/local/lib/python3*/test /usr/local/lib/python3*/ensurepip \
+      /usr/local/lib/python3*/lib2to3 /usr/local/lib/python3*/idlelib \
+      /usr/local/lib/python3*/tkinter /usr/local/lib/python3*/pydoc_data \
+      /usr/local/lib/python3*/lib-dynload/_dbm.* \
+    && needed="$(for elf in /usr/bin/* /usr/local/bin/* /usr/lib/python3*/lib-dynload/*.so \
+          /usr/local/lib/python3*/lib-dynload/*.so $(find /app/.venv -name "*.so"); do \
+          ldd "$elf" 2>/dev/null; \
+        done | sed -n 's|.*=> \(/[^ ]*\).*|\1|p' | xargs -r readlink -f | sort -u)" \
+    && for lib in /usr/lib/*-linux-gnu/lib*.so*; do \
+      case "$lib" in */libgcc_s.so*|*/libnss_*|*/libresolv.so*) continue ;; esac; \
+      echo "$needed" | grep -qx "$(readlink -f "$lib")" || rm -f "$lib"; \
+    done
+
+FROM scratch AS image
+COPY --from=runtime / /
+# HOME under /tmp: boto3 (and moto) look for ~/.aws, and the root filesystem is read-only.
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HOME=/tmp \
+    LOG_FORMAT=json
+# Numeric, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
+USER 10001:10001
+# Fails the build when the pruning above took a library something still links against.
+RUN for so in /usr/lib/python3*/lib-dynload/*.so /usr/local/lib/python3*/lib-dynload/*.so \
+      $(find /app/.venv -name "*.so"); do \
+      [ ! -e "$so" ] || ! ldd "$so" | grep "not found" || { echo "broken: $so" >&2; exit 1; }; \
+    done \
+    && python3 -c "import ssl, uvloop, pydantic_core, botocore.session; \
+botocore.session.get_session().create_client('sqs', region_name='us-east-1')"
+
+FROM image AS api
+ENV PORT=8080
+EXPOSE 8080
+ENTRYPOINT ["/app/.venv/bin/limbo-api"]
+
+FROM image AS ses-worker
+ENV PORT=9090
+EXPOSE 9090
+ENTRYPOINT ["/app/.venv/bin/limbo-ses-worker"]
+
+FROM image AS mailgun-worker
+ENV PORT=9090
+EXPOSE 9090
+ENTRYPOINT ["/app/.venv/bin/limbo-mailgun-worker"]
+
+# The in-cluster stand-ins for local development (never for production): the sink by
+# default; the chart runs limbo-moto (the AWS emulator) and limbo-local-aws (its set-up)
+# from the same image.
+FROM image AS devtools
+ENV SINK_HOST=0.0.0.0 \
+    SINK_PORT=8025
+EXPOSE 5000 8025
+CMD ["/app/.venv/bin/limbo-mailgun-sink"]

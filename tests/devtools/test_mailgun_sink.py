@@ -1,0 +1,34 @@
+"""The sink's behaviour comes from one definition, read from and written to SINK_* variables."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from limbo_devtools.mailgun_sink import SinkConfig, create_app
+from limbo_shared.config import ConfigError
+
+
+def test_a_config_written_to_the_environment_reads_back_the_same() -> None:
+    config = SinkConfig(api_key="k", fail_500=0.25, slow_seconds=4, record=False, seed=7)
+    env = config.to_env()
+    assert env["SINK_FAIL_500"] == "0.25"
+    assert env["SINK_RECORD"] == "0"
+    assert SinkConfig.from_env(env) == config
+
+
+def test_a_malformed_variable_is_named_in_the_error() -> None:
+    with pytest.raises(ConfigError, match=r"SINK_FAIL_429 is invalid: .*less than or equal to 1"):
+        SinkConfig.from_env({"SINK_FAIL_429": "2"})
+
+
+async def test_the_configured_failure_share_is_what_the_sink_answers() -> None:
+    app = create_app(SinkConfig(api_key=None, fail_500=1.0))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sink") as client:
+        answer = await client.post(
+            "/v3/mg.example.com/messages", data={"from": "a@example.com", "to": "b@example.com"}
+        )
+        counts = (await client.get("/messages", params={"count_only": 1})).json()
+    assert answer.status_code == 500
+    assert counts == {"count": 0, "failures": {"500": 1}}

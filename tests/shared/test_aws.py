@@ -1,0 +1,60 @@
+"""call_aws: a boto3 call off the event loop, with one exception for every failure."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from botocore.stub import Stubber
+
+from limbo_shared.aws import AwsError, call_aws, make_client
+
+# Nothing listens on port 9 of localhost: the connection is refused at once.
+UNREACHABLE = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+def executor() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="aws-test")
+
+
+async def test_the_call_runs_on_the_executor_and_answers_its_result(
+    executor: ThreadPoolExecutor,
+) -> None:
+    def where(**kwargs: object) -> tuple[str, dict[str, object]]:
+        return threading.current_thread().name, kwargs
+
+    name, kwargs = await call_aws(executor, lambda: where(QueueUrl="q"))
+    assert name.startswith("aws-test")
+    assert kwargs == {"QueueUrl": "q"}
+
+
+async def test_an_aws_refusal_carries_code_status_and_item(executor: ThreadPoolExecutor) -> None:
+    client = make_client("dynamodb", region="eu-west-1", endpoint_url=UNREACHABLE)
+    with Stubber(client) as stub:
+        stub.add_client_error(
+            "put_item",
+            service_error_code="ConditionalCheckFailedException",
+            service_message="The conditional request failed",
+            http_status_code=400,
+            modeled_fields={"Item": {"id": {"S": "m-1"}}},
+        )
+        with pytest.raises(AwsError) as caught:
+            await call_aws(executor, lambda: client.put_item(TableName="t", Item={}))
+    error = caught.value
+    assert str(error) == "ConditionalCheckFailedException: The conditional request failed"
+    assert error.code == "ConditionalCheckFailedException"
+    assert (error.status, error.answered) == (400, True)
+    assert error.item == {"id": {"S": "m-1"}}
+
+
+async def test_an_unreachable_endpoint_is_an_error_without_a_code(
+    executor: ThreadPoolExecutor,
+) -> None:
+    client = make_client("sqs", region="eu-west-1", endpoint_url=UNREACHABLE, max_attempts=1)
+    with pytest.raises(AwsError) as caught:
+        await call_aws(executor, client.list_queues)
+    assert caught.value.code is None
+    assert not caught.value.answered
+    assert "127.0.0.1:9" in str(caught.value)
