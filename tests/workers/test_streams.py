@@ -47,9 +47,10 @@ def test_a_retrying_message_does_not_delay_mail_sent_after_it(
 ) -> None:
     sink = sink_factory(SINK_FAIL_RECIPIENT_PREFIX="fail-", SINK_FAIL_RECIPIENT_TIMES="1")
     # One lane: every email of the key shares one FIFO group, the worst case for a retry
-    # that waits in place (it would hold all 20 for its 5 s backoff).
+    # that waits in place (it would hold all 20 for its 30 s backoff). The bound below is
+    # far under 30 s and well over the healthy path's tail on a loaded 2-core machine.
     _, api = limbo.api(GROUP_LANES="1")
-    limbo.mailgun_worker(sink, RETRY_BASE_SECONDS="5")
+    limbo.mailgun_worker(sink, RETRY_BASE_SECONDS="30")
     tag = uuid.uuid4().hex[:8]
     post(api, f"fail-{tag}@example.com")
     wait_for(lambda: failures(sink) == 1)
@@ -58,11 +59,9 @@ def test_a_retrying_message_does_not_delay_mail_sent_after_it(
     }
     arrivals = wait_for(lambda: (d := delivered_at(sink)) and set(accepted) <= set(d) and d)
     latencies = sorted(arrivals[to] - at for to, at in accepted.items())
-    assert latencies[-1] < 2.0, f"healthy mail waited behind the retry: {latencies}"
-    assert f"fail-{tag}@example.com" not in arrivals, "still in its 5 s backoff"
-    # The retry itself still arrives, once, after its backoff.
-    wait_for(lambda: f"fail-{tag}@example.com" in delivered_at(sink), timeout=30)
-    assert len(sink_messages(sink)) == 21
+    assert latencies[-1] < 5.0, f"healthy mail waited behind the retry: {latencies}"
+    assert f"fail-{tag}@example.com" not in arrivals, "still in its 30 s backoff"
+    assert len(sink_messages(sink)) == 20, "each sent once"
 
 
 def bulk_envelopes(count: int) -> list[dict[str, Any]]:
