@@ -247,7 +247,7 @@ def test_worker_metrics_count_each_outcome(run: Run) -> None:
         value(samples, "limbo_worker_provider_call_duration_seconds_count", **provider) == attempts
     )
     assert value(samples, "limbo_worker_time_in_queue_seconds_count", **provider) == attempts
-    assert value(samples, "limbo_worker_time_in_queue_seconds_sum", **mailgun) > 0
+    assert value(samples, "limbo_worker_time_in_queue_seconds_sum", **provider) > 0
     assert value(samples, "limbo_worker_in_flight_messages", **mailgun) == 0
 
 
