@@ -5,6 +5,7 @@
 #   docker build --build-arg PACKAGE=limbo-ses-worker --target ses-worker -t limbo-ses-worker .
 #   docker build --build-arg PACKAGE=limbo-mailgun-worker --target mailgun-worker \
 #     -t limbo-mailgun-worker .
+#   docker build --build-arg PACKAGE=limbo-webhooks --target webhooks -t limbo-webhooks .
 #   docker build --build-arg PACKAGE=limbo-devtools --target devtools -t limbo-devtools .
 # --build-arg EXTRAS=grpc adds the OTLP gRPC exporter to a service (about 20 MB).
 # BASE must provide python3 (>= 3.11) and a CA bundle at /etc/ssl/certs; every stage
@@ -36,6 +37,7 @@ COPY shared/pyproject.toml shared/
 COPY services/api/pyproject.toml services/api/
 COPY services/ses-worker/pyproject.toml services/ses-worker/
 COPY services/mailgun-worker/pyproject.toml services/mailgun-worker/
+COPY services/webhooks/pyproject.toml services/webhooks/
 COPY devtools/pyproject.toml devtools/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
@@ -131,6 +133,11 @@ FROM image AS mailgun-worker
 ENV PORT=9090
 EXPOSE 9090
 ENTRYPOINT ["/app/.venv/bin/limbo-mailgun-worker"]
+
+FROM image AS webhooks
+ENV PORT=9090
+EXPOSE 9090
+ENTRYPOINT ["/app/.venv/bin/limbo-webhooks"]
 
 # The in-cluster stand-ins for local development (never for production): the sink by
 # default; the chart runs limbo-moto (the AWS emulator) and limbo-local-aws (its set-up)

@@ -118,6 +118,9 @@ class Limbo:
     def ses_worker(self, **env: str) -> tuple[Process, str]:
         return self.start("ses-worker", **env)
 
+    def scheduler(self, **env: str) -> tuple[Process, str]:
+        return self.start("limbo-scheduler", **env)
+
     def log_text(self) -> str:
         return self.launcher.log_text()
 

@@ -4,7 +4,8 @@ boto3 names the action of every SQS and DynamoDB call in the ``X-Amz-Target`` he
 (``AmazonSQS.DeleteMessageBatch``, ``DynamoDB_20120810.PutItem``...). A held call waits
 in the proxy until it is released, so a test can stop a real process at an exact point
 of its work (after the provider accepted, before the delete) without any hook in the
-code under test.
+code under test. It also counts every action it forwards (``seen``) and can keep the
+bodies of chosen requests (``record``), to check what reached a service byte for byte.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class HoldingProxy:
         self._held: set[str] = set()
         self._waiting: Counter[str] = Counter()
         self._seen: Counter[str] = Counter()
+        # Request bodies kept by path prefix (REST APIs such as SESv2 name no target).
+        self._recording: dict[str, list[bytes]] = {}
         self._closing = False
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -55,6 +58,21 @@ class HoldingProxy:
     def seen(self, action: str) -> int:
         with self._lock:
             return self._seen[action]
+
+    def record(self, path_prefix: str) -> None:
+        """Keep the bodies of requests whose path starts with ``path_prefix``."""
+        with self._lock:
+            self._recording.setdefault(path_prefix, [])
+
+    def recorded(self, path_prefix: str) -> list[bytes]:
+        with self._lock:
+            return list(self._recording[path_prefix])
+
+    def _keep(self, path: str, body: bytes) -> None:
+        with self._lock:
+            for prefix, bodies in self._recording.items():
+                if path.startswith(prefix):
+                    bodies.append(body)
 
     def close(self) -> None:
         """Stop; held calls are answered 503 and never reach the emulator."""
@@ -87,6 +105,7 @@ class HoldingProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 action = self.headers.get("X-Amz-Target", "")
+                proxy._keep(self.path, body)
                 if not proxy._wait_turn(action):
                     self.send_response(503)
                     self.send_header("Content-Length", "0")

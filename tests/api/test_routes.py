@@ -129,9 +129,15 @@ def test_wrong_content_type_is_415(api: TestClient) -> None:
 
 
 def test_oversized_body_is_413(api: TestClient) -> None:
-    response = api.post("/v1/mail", json={**VALID, "message": "x" * 1_100_000})
+    response = api.post("/v1/mail", json={**VALID, "message": "x" * (14 * 1_048_576 + 1)})
     assert response.status_code == 413
     assert "MAX_REQUEST_BYTES" in problem_of(response)
+
+
+def test_message_over_one_sqs_message_is_413_without_a_payload_bucket(api: TestClient) -> None:
+    response = api.post("/v1/mail", json={**VALID, "message": "x" * 1_100_000})
+    assert response.status_code == 413
+    assert "PAYLOAD_BUCKET is unset" in problem_of(response)
 
 
 def test_unknown_route_and_method(api: TestClient) -> None:

@@ -91,5 +91,14 @@ def test_openapi_describes_keys_idempotency_and_lookups(tracked_api: TestClient)
     lookup = document["paths"]["/v1/mail/{id}"]["get"]
     assert {"200", "401", "404", "429"} <= set(lookup["responses"])
     statuses = document["components"]["schemas"]["MessageStatus"]["properties"]["status"]["enum"]
-    assert statuses == ["queued", "sending", "sent", "retrying", "failed", "rejected"]
+    assert statuses == [
+        "scheduled",
+        "canceled",
+        "queued",
+        "sending",
+        "sent",
+        "retrying",
+        "failed",
+        "rejected",
+    ]
     assert document["paths"]["/health"]["get"]["security"] == []

@@ -99,3 +99,21 @@ def validate_kubernetes_object(obj: dict[str, Any], version: str) -> None:
             f"{obj['kind']} {obj['metadata']['name']} (Kubernetes {version}): "
             f"{path}: {error.message}"
         ) from None
+
+
+@functools.lru_cache(maxsize=1)
+def prometheus_rule_schema() -> Schema:
+    from cloudcoil.models.prometheus_operator.v1 import PrometheusRule
+
+    schema = strict(PrometheusRule.model_json_schema(by_alias=True))
+    schema["properties"]["metadata"] = {"type": "object"}
+    return schema  # type: ignore[no-any-return]
+
+
+def validate_prometheus_rule(obj: dict[str, Any]) -> None:
+    assert obj["apiVersion"] == "monitoring.coreos.com/v1"
+    validator = jsonschema.Draft202012Validator(prometheus_rule_schema())
+    errors = list(validator.iter_errors(copy.deepcopy(obj)))
+    assert not errors, "\n".join(
+        f"PrometheusRule: {'/'.join(map(str, e.absolute_path))}: {e.message}" for e in errors
+    )

@@ -22,8 +22,10 @@ from limbo_ses_worker.provider import SesSettings
 from limbo_shared.aws import make_client
 from limbo_shared.config import load_settings
 from limbo_shared.queue import SqsQueue
+from limbo_shared.scheduler import SchedulerSettings
 from limbo_shared.worker import WorkerSettings
 from limbo_shared.worker.server import health_app
+from limbo_webhooks.settings import WebhookSettings
 
 # Prometheus metrics register once per process: share the API tests' instance.
 from ..api.conftest import _METRICS as API_METRICS
@@ -36,6 +38,7 @@ from .conftest import (
     Rendered,
     helm,
     render,
+    render_error,
     rendered,
     values_id,
 )
@@ -48,6 +51,7 @@ INGRESS_TLS = CI / "ingress-tls-values.yaml"
 EXISTING_SECRETS = CI / "existing-secrets-values.yaml"
 LOCAL = CI / "local-values.yaml"
 LOCAL_KEDA = CI / "local-keda-values.yaml"
+WEBHOOKS = CI / "webhooks-values.yaml"
 WITH_KEDA = [p for p in CI_VALUES if p not in (KEDA_OFF, LOCAL)]
 
 # The settings classes each service builds from its environment at start.
@@ -55,8 +59,12 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "api": (ApiSettings,),
     "ses-worker": (WorkerSettings, SesSettings),
     "mailgun-worker": (WorkerSettings, MailgunSettings),
+    "scheduler": (SchedulerSettings,),
+    "webhooks": (WebhookSettings,),
 }
 SERVICES = tuple(SETTINGS)
+# Scaled by KEDA on the FIFO queue's depth; the scheduler runs a fixed replica count.
+WORKERS = ("ses-worker", "mailgun-worker", "webhooks")
 # Metadata keys KEDA 2.20's aws-sqs-queue scaler reads (pkg/scalers/aws_sqs_queue_scaler.go,
 # awsSqsQueueMetadata, plus queueURLFromEnv resolved by KEDA's generic *FromEnv handling and
 # the deprecated identityOwner read by its AWS authorization helper).
@@ -115,7 +123,7 @@ def values_of(path: Path) -> dict[str, Any]:
 @pytest.mark.parametrize("values", WITH_KEDA, ids=values_id)
 def test_each_worker_has_a_scaled_object_targeting_it_and_no_fixed_replicas(values: Path) -> None:
     r = rendered(values)
-    workers = {name: d for name, d in service_deployments(r).items() if name != "api"}
+    workers = {name: d for name, d in service_deployments(r).items() if name in WORKERS}
     assert workers
     targets = {}
     for scaled in r.of_kind("ScaledObject"):
@@ -198,8 +206,9 @@ def test_without_keda_workers_run_fixed_replicas(values: Path) -> None:
     for name, deployment in service_deployments(r).items():
         if name == "api":
             continue
-        key = {"ses-worker": "sesWorker", "mailgun-worker": "mailgunWorker"}[name]
-        assert deployment["spec"]["replicas"] == expected[key].get("replicas", 1)
+        key = {"ses-worker": "sesWorker", "mailgun-worker": "mailgunWorker"}.get(name, name)
+        default = values_of(CHART / "values.yaml")[key]["replicas"]
+        assert deployment["spec"]["replicas"] == expected.get(key, {}).get("replicas", default)
 
 
 def test_scaled_object_carries_the_configured_scaling_behaviour() -> None:
@@ -303,7 +312,13 @@ def test_settings_land_in_the_variables_the_services_read() -> None:
     assert api["SENDER_DOMAINS"] == ses["SENDER_DOMAINS"] == "example.com,*.example.com"
     assert api["KEY_SENDER_DOMAINS"] == "billing=billing.example.org"
     assert api["MAX_CONCURRENT_REQUESTS"] == "512"
-    assert api["MAX_REQUEST_BYTES"] == "1048576", "no 1.048576e+06 from a float"
+    assert api["MAX_REQUEST_BYTES"] == "14680064", "no 1.4680064e+07 from a float"
+    assert api["MAX_ATTACHMENT_BYTES"] == "10000000"
+    assert api["PAYLOAD_BUCKET"] == "limbo-payloads-example"
+    scheduler = env_of(r, r.get("Deployment", "limbo-scheduler"))
+    schedule_queue = "https://sqs.us-east-1.amazonaws.com/123456789012/limbo-schedule"
+    assert api["SCHEDULE_QUEUE"] == scheduler["SCHEDULE_QUEUE"] == schedule_queue
+    assert scheduler["QUEUE"] == api["QUEUE"]
     assert api["QUEUE"] == "https://sqs.us-east-1.amazonaws.com/123456789012/limbo.fifo"
 
 
@@ -412,6 +427,7 @@ def test_probes_hit_the_real_endpoints_of_the_services(aws: LocalAws) -> None:
         "api": create_app(settings, queue, API_METRICS),
         "ses-worker": health_app(lambda: True),
         "mailgun-worker": health_app(lambda: True),
+        "scheduler": health_app(lambda: True),
     }
     for name, deployment in deployments.items():
         container = main_container(deployment)
@@ -474,7 +490,7 @@ def test_workers_get_more_time_to_stop_than_their_drain_takes(values: Path) -> N
         if name == "api":
             sleep = int(main_container(deployment)["lifecycle"]["preStop"]["exec"]["command"][-1])
             assert grace > sleep + 20  # uvicorn's timeout_graceful_shutdown
-        else:
+        elif name in WORKERS:
             assert grace > float(env_of(r, deployment)["SHUTDOWN_GRACE"])
 
 
@@ -759,3 +775,37 @@ def test_without_a_bulk_queue_there_is_one_trigger_and_no_bulk_variable() -> Non
     r = rendered(INGRESS_TLS)
     assert "BULK_QUEUE" not in env_of(r, r.get("Deployment", "limbo-api"))
     assert len(r.get("ScaledObject", "limbo-ses-worker")["spec"]["triggers"]) == 1
+
+
+# --- Webhooks ---------------------------------------------------------------------------------
+
+
+def test_the_webhook_worker_consumes_and_scales_on_its_own_queue() -> None:
+    r = rendered(WEBHOOKS)
+    hooks_queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo-webhooks"
+    worker = env_of(r, r.get("Deployment", "limbo-webhooks"))
+    assert worker["QUEUE"] == hooks_queue
+    assert worker["DEADLETTERQUEUE"] == "", "no dead letters into the mail queue's FIFO DLQ"
+    assert worker["STATUS_TABLE"] == "limbo-status"
+    assert (worker["WEBHOOK_RETRY_BASE"], worker["WEBHOOK_DISABLE_AFTER"]) == ("10", "259200")
+    assert worker["WEBHOOK_ALLOW_HOSTS"] == "receiver.apps.svc.cluster.local,10.40.0.0/16"
+    triggers = r.get("ScaledObject", "limbo-webhooks")["spec"]["triggers"]
+    assert [t["metadata"]["queueURL"] for t in triggers] == [hooks_queue], "not the mail queues"
+    assert r.get("ScaledObject", "limbo-webhooks")["spec"]["maxReplicaCount"] == 4
+    mail_trigger = r.get("ScaledObject", "limbo-ses-worker")["spec"]["triggers"][0]["metadata"]
+    assert mail_trigger["queueURL"].endswith("/limbo.fifo")
+    # The mail workers put the jobs there; the API applies the same destination rules.
+    ses = env_of(r, r.get("Deployment", "limbo-ses-worker"))
+    assert ses["WEBHOOK_QUEUE"] == hooks_queue and ses["QUEUE"].endswith("/limbo.fifo")
+    api = env_of(r, r.get("Deployment", "limbo-api"))
+    assert api["WEBHOOK_ALLOW_HOSTS"] == worker["WEBHOOK_ALLOW_HOSTS"]
+    assert "WEBHOOK_ALLOW_HTTP" not in api
+
+
+def test_webhooks_are_off_by_default_and_refused_without_tracking() -> None:
+    r = rendered(DEFAULT)
+    assert r.find("Deployment", "limbo-webhooks") is None
+    assert "WEBHOOK_QUEUE" not in r.get("ConfigMap", RELEASE)["data"]
+    assert "needs tracking.statusTable" in render_error([WEBHOOKS], ["tracking.statusTable="])
+    assert "needs webhooks.queueUrl" in render_error([WEBHOOKS], ["webhooks.queueUrl="])
+    assert "webhooks" in render_error([WEBHOOKS], ["webhooks.queueUrl=https://q.example/x.fifo"])

@@ -242,7 +242,7 @@ def _mib_of(item: bytes, head: bytes = b'{"to": [', tail: bytes = b"]}") -> byte
 @pytest.mark.parametrize(
     "name,body",
     [
-        ("170,000 invalid recipients", _mib_of(b'"x"')),
+        ("170,000 invalid recipients", _mib_of(b'"a@b"')),
         ("invalid recipients in every list", _mib_of(b'"x"', head=b'{"cc": [], "bcc": [')),
         ("small objects", _mib_of(b'{"a":1}', head=b'{"headers": [')),
         ("unknown fields", b"{" + b",".join(b'"k%d":1' % i for i in range(90_000)) + b"}"),
@@ -256,8 +256,9 @@ def test_any_1_mib_body_is_refused_with_bounded_cpu(name: str, body: bytes) -> N
         parse_mail(body)
     spent = time.process_time() - started
     assert refused.value.status == 400
-    # Measured ~3-15 ms here (8.4 s before list lengths were checked first); the bound
-    # is generous for a loaded machine, and far below what would stall /health.
+    # Measured on the loaded 2-core machine: ~5 ms for the recipients (8.4 s before list
+    # lengths were checked first), 0.1 ms for the objects, 40-60 ms for the bodies of
+    # 75,000-90,000 keys (the JSON parse itself); the bound is generous for load.
     assert spent < 0.25, f"{name}: {spent * 1000:.0f} ms of CPU"
 
 

@@ -158,12 +158,13 @@ async def test_a_sent_message_is_never_claimed_again(store: MessageStore) -> Non
 
 async def test_an_expired_lease_can_be_taken_over(store: MessageStore) -> None:
     message = mail()
-    first = await store.claim(message, provider="mailgun", lease_seconds=0.5)
+    # Long enough that the next call lands inside it even on a loaded machine.
+    first = await store.claim(message, provider="mailgun", lease_seconds=3)
     assert first.outcome is ClaimOutcome.CLAIMED
     assert (await store.claim(message, provider="mailgun", lease_seconds=30)).outcome is (
         ClaimOutcome.BUSY
     )
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(3.1)
     second = await store.claim(message, provider="mailgun", lease_seconds=30)
     assert (second.outcome, second.attempts) == (ClaimOutcome.CLAIMED, 2)
     # The first holder lost its lease: its late failure must not overwrite anything.

@@ -85,6 +85,9 @@ def test_status_classification(status: int, error: type[Exception]) -> None:
         run(provider, envelope())
     if status == 429:
         assert raised.value.retry_after == 7.0  # type: ignore[attr-defined]
+    if isinstance(raised.value, TransientProviderError):
+        # Only "too many requests" lowers the shared send rate.
+        assert raised.value.throttled is (status == 429)
 
 
 def test_request_uses_basic_auth_and_domain_path() -> None:

@@ -164,6 +164,23 @@ def test_refusals_of_the_message_and_of_the_moment(
     assert isinstance(_classify(error(code, status, message)), kind)
 
 
+@pytest.mark.parametrize(
+    ("code", "status", "message", "throttled"),
+    [
+        ("TooManyRequestsException", 429, "Maximum sending rate exceeded.", True),
+        ("Throttling", 400, "Maximum sending rate exceeded.", True),
+        ("LimitExceededException", 400, "Daily message quota exceeded.", False),
+        ("InternalFailure", 500, "oops", False),
+    ],
+)
+def test_only_a_rate_refusal_lowers_the_shared_rate(
+    code: str, status: int, message: str, throttled: bool
+) -> None:
+    classified = _classify(error(code, status, message))
+    assert isinstance(classified, TransientProviderError)
+    assert classified.throttled is throttled
+
+
 def stubbed(configuration_set: str | None = None) -> tuple[SesProvider, Stubber]:
     provider = SesProvider(
         SesSettings(
@@ -211,6 +228,24 @@ def test_the_probe_fails_while_the_configuration_set_is_missing() -> None:
     stubber.add_client_error("get_configuration_set", "NotFoundException", http_status_code=404)
     with pytest.raises(ProviderUnavailable, match="NotFoundException"):
         probe(provider)
+
+
+def test_the_send_rate_is_the_accounts_max_send_rate_with_headroom() -> None:
+    provider = SesProvider(
+        SesSettings(sessource="limbo@example.com", region="us-east-1", ses_rate_headroom=0.5)
+    )
+    stubber = Stubber(provider._client)
+    stubber.activate()
+    stubber.add_response("get_account", {"SendQuota": {"MaxSendRate": 14.0}})
+
+    async def go() -> float | None:
+        try:
+            return await provider.max_send_rate()
+        finally:
+            await provider.aclose()
+
+    assert asyncio.run(go()) == 7.0
+    stubber.assert_no_pending_responses()
 
 
 def test_a_paused_account_on_send_is_account_level() -> None:

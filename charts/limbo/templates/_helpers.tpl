@@ -92,10 +92,33 @@ http://{{ include "limbo.componentName" (dict "root" . "component" "mailgun-sink
 {{- end }}
 {{- end }}
 
+{{- define "limbo.webhookQueueUrl" -}}
+{{- if .Values.webhooks.queueUrl }}{{ .Values.webhooks.queueUrl }}
+{{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-webhooks
+{{- end }}
+{{- end }}
+
 {{- define "limbo.deadLetterUrl" -}}
 {{- if .Values.queue.deadLetterUrl }}{{ .Values.queue.deadLetterUrl }}
 {{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-dlq.fifo
 {{- end }}
+{{- end }}
+
+{{- define "limbo.scheduleUrl" -}}
+{{- if .Values.queue.scheduleUrl }}{{ .Values.queue.scheduleUrl }}
+{{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-schedule
+{{- end }}
+{{- end }}
+
+{{- define "limbo.payloadBucket" -}}
+{{- if .Values.payloads.bucket }}{{ .Values.payloads.bucket }}
+{{- else if .Values.devtools.enabled }}{{ .Values.devtools.queueName | trimSuffix ".fifo" | lower | trunc 50 }}-payloads
+{{- end }}
+{{- end }}
+
+{{- /* The scheduler runs when enabled and there is a schedule queue for it to read. */}}
+{{- define "limbo.schedulerEnabled" -}}
+{{- if and .Values.scheduler.enabled (include "limbo.scheduleUrl" .) }}true{{ end }}
 {{- end }}
 
 {{- define "limbo.otlpEndpoint" -}}

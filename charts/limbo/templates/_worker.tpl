@@ -1,7 +1,8 @@
 {{/*
 A provider worker: its Deployment, a Service for its metrics port, and with KEDA a
 ScaledObject and a TriggerAuthentication. Called from templates/<component>/worker.yaml
-with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program" "limbo-ses-worker").
+with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program" "limbo-ses-worker");
+"queueUrl" names another queue than the mail queue for the KEDA trigger (the webhook worker).
 */}}
 {{- define "limbo.worker" -}}
 {{- $root := .root }}
@@ -9,6 +10,9 @@ with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program
 {{- $values := .values }}
 {{- $name := include "limbo.componentName" (dict "root" $root "component" $component) }}
 {{- $labels := dict "root" $root "component" $component }}
+{{- /* The mail workers scale on both streams' queues; another consumer on its own. */}}
+{{- $queues := compact (list (include "limbo.queueUrl" $root) (include "limbo.bulkQueueUrl" $root)) }}
+{{- if .queueUrl }}{{ $queues = list .queueUrl }}{{ end }}
 {{- if le (float64 $values.terminationGracePeriodSeconds) (float64 $values.shutdownGrace) }}
 {{- fail (printf "%s: terminationGracePeriodSeconds (%v) must exceed shutdownGrace (%v), or the kubelet kills sends in the middle" $component $values.terminationGracePeriodSeconds $values.shutdownGrace) }}
 {{- end }}
@@ -170,7 +174,7 @@ spec:
   {{- end }}
   {{- /* One trigger per stream's queue: KEDA scales on the larger need. */}}
   triggers:
-    {{- range $url := compact (list (include "limbo.queueUrl" $root) (include "limbo.bulkQueueUrl" $root)) }}
+    {{- range $url := $queues }}
     - type: aws-sqs-queue
       authenticationRef:
         name: {{ $name }}

@@ -57,6 +57,13 @@ def _mailgun_env(launcher: Launcher) -> dict[str, str]:
     }
 
 
+def _webhooks_env(launcher: Launcher) -> dict[str, str]:
+    # The webhook worker consumes the webhook queue (a standard one), and dead-letters
+    # nothing into the mail queue's FIFO dead-letter queue.
+    queue = launcher.aws.webhook_queue_url if launcher.aws is not None else None
+    return {"DEADLETTERQUEUE": "", **({"QUEUE": queue} if queue else {})}
+
+
 COMPONENTS: dict[str, Component] = {
     "emulator": Component(
         "limbo-moto",
@@ -67,8 +74,13 @@ COMPONENTS: dict[str, Component] = {
     ),
     "sink": Component("limbo-mailgun-sink", port_variable="SINK_PORT", limbo=False, env=_sink_env),
     "api": Component("limbo-api"),
+    "scheduler": Component("limbo-scheduler"),
     "ses-worker": Component("limbo-ses-worker"),
     "mailgun-worker": Component("limbo-mailgun-worker", env=_mailgun_env),
+    "webhooks": Component("limbo-webhooks", env=_webhooks_env),
+    "webhook-receiver": Component(
+        "limbo-webhook-receiver", port_variable="RECEIVER_PORT", limbo=False
+    ),
 }
 
 

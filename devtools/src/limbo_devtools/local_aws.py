@@ -1,6 +1,7 @@
 """Create what limbo needs in an AWS emulator: the two streams' FIFO queues
-(transactional and bulk) and the dead-letter queue they share, an SES identity, and
-(when asked) the DynamoDB status table with its TTL.
+(transactional and bulk) and the dead-letter queue they share, an SES identity, the
+schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
+asked) the DynamoDB status table with its TTL and the webhook queue.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -18,9 +19,15 @@ import boto3
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
     from types_boto3_sqs.literals import QueueAttributeNameType
 
-__all__ = ["LocalAws", "provision"]
+__all__ = ["PAYLOAD_EXPIRY_DAYS", "LocalAws", "provision"]
+
+# Set explicitly: older queues and IaC defaults still say 256 KiB.
+MAX_MESSAGE_SIZE = "1048576"
+# Longer than any message can live on the queues (SQS keeps at most 14 days).
+PAYLOAD_EXPIRY_DAYS = 15
 
 
 @dataclass(frozen=True)
@@ -32,13 +39,20 @@ class LocalAws:
     sender: str
     status_table: str | None = None
     bulk_queue_url: str | None = None
+    schedule_queue_url: str | None = None
+    payload_bucket: str | None = None
+    webhook_queue_url: str | None = None
 
     def environment(self) -> dict[str, str]:
-        tracking = {"STATUS_TABLE": self.status_table} if self.status_table else {}
-        bulk = {"BULK_QUEUE": self.bulk_queue_url} if self.bulk_queue_url else {}
+        optional = {
+            "STATUS_TABLE": self.status_table,
+            "BULK_QUEUE": self.bulk_queue_url,
+            "SCHEDULE_QUEUE": self.schedule_queue_url,
+            "PAYLOAD_BUCKET": self.payload_bucket,
+            "WEBHOOK_QUEUE": self.webhook_queue_url,
+        }
         return {
-            **tracking,
-            **bulk,
+            **{name: value for name, value in optional.items() if value},
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
@@ -81,7 +95,11 @@ def provision(
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-dlq.fifo",
-        Attributes={"FifoQueue": "true", "MessageRetentionPeriod": "1209600"},
+        Attributes={
+            "FifoQueue": "true",
+            "MessageRetentionPeriod": "1209600",
+            "MaximumMessageSize": MAX_MESSAGE_SIZE,
+        },
     )["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(
         QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
@@ -89,6 +107,7 @@ def provision(
     attributes: dict[QueueAttributeNameType, str] = {
         "FifoQueue": "true",
         "VisibilityTimeout": str(visibility_timeout),
+        "MaximumMessageSize": MAX_MESSAGE_SIZE,
         "RedrivePolicy": json.dumps(
             {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
         ),
@@ -105,10 +124,51 @@ def provision(
     # sender's whole domain, as a deployment verifies its sending domains.
     with contextlib.suppress(ses.exceptions.AlreadyExistsException):
         ses.create_email_identity(EmailIdentity=sender.rpartition("@")[2])
+    webhook_queue_url = None
     if status_table is not None:
         create_status_table(session.client("dynamodb", **arguments), status_table)
+        # Webhooks need the registry in the status table; their queue is a standard one.
+        webhook_queue_url = sqs.create_queue(
+            QueueName=f"{base}-webhooks", Attributes={"VisibilityTimeout": "30"}
+        )["QueueUrl"]
+    # A standard queue: only those take a per-message DelaySeconds.
+    schedule_url = sqs.create_queue(
+        QueueName=f"{base}-schedule",
+        Attributes={"MaximumMessageSize": MAX_MESSAGE_SIZE, "VisibilityTimeout": "30"},
+    )["QueueUrl"]
+    bucket = f"{base.lower()[:50]}-payloads"
+    create_payload_bucket(session.client("s3", **arguments), bucket)
     return LocalAws(
-        queue_url, dead_letter_url, region, endpoint, sender, status_table, bulk_queue_url
+        queue_url,
+        dead_letter_url,
+        region,
+        endpoint,
+        sender,
+        status_table,
+        bulk_queue_url,
+        schedule_queue_url=schedule_url,
+        payload_bucket=bucket,
+        webhook_queue_url=webhook_queue_url,
+    )
+
+
+def create_payload_bucket(s3: S3Client, name: str) -> None:
+    """The bucket for offloaded payloads, as the README documents it: an expiry rule
+    deletes what the workers did not (a crash between the send and the delete)."""
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=name)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "limbo-payload-expiry",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": PAYLOAD_EXPIRY_DAYS},
+                }
+            ]
+        },
     )
 
 

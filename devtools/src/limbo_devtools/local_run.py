@@ -1,11 +1,14 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
 Starts, through the one launcher (launcher.py), the AWS emulator (limbo-moto) with the
-transactional and the bulk FIFO queue, their dead-letter queue, a verified SES identity
-and the DynamoDB status table; a Mailgun-compatible sink; the API (with one demo API
-key, printed at start); the SES and Mailgun workers. Both workers consume both queues
-(transactional first), so each message is sent by whichever is free (and a message one
-provider fails on may be sent by the other on retry).
+transactional and the bulk FIFO queue, their dead-letter queue, a verified SES identity,
+the DynamoDB status table, the schedule queue and the S3 bucket for large payloads; a
+Mailgun-compatible sink; the API (with one demo API key, printed at start); the
+scheduler; the SES and Mailgun workers; the webhook worker on its queue, and a webhook
+receiver playing an application that registered an endpoint.
+Both workers consume both queues (transactional first), so each message is sent by
+whichever is free (and a message one provider fails on may be sent by the other on
+retry).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ limbo is running.
 
   API              http://127.0.0.1:{api}   (OpenAPI: /openapi.json, metrics: /metrics)
   Mailgun sink     http://127.0.0.1:{sink}/messages   (what the Mailgun worker delivered)
+  Webhook receiver http://127.0.0.1:{receiver}/received   (webhooks limbo delivered)
   SES (emulated)   http://127.0.0.1:{moto}/moto-api/data.json   (look under "ses")
   AWS emulator     http://127.0.0.1:{moto}
   logs             {logs}
@@ -44,7 +48,15 @@ Send an email, then ask for its status with the id it answers:
   curl -s http://127.0.0.1:{api}/v1/mail/<id> -H "Authorization: Bearer $LIMBO_KEY"
 
 Each delivery is logged as an event "sent" by limbo-ses-worker or limbo-mailgun-worker
-below. Ctrl-C stops everything.
+below. To have status webhooks pushed to the receiver, register it (the answer holds
+the signing secret, shown once; give it to the receiver so it verifies signatures):
+
+  curl -s http://127.0.0.1:{api}/v1/webhooks -H "Authorization: Bearer $LIMBO_KEY" \
+    -H 'Content-Type: application/json' \
+    -d '{{"url": "http://127.0.0.1:{receiver}/hooks", "events": ["sent", "failed"]}}'
+  curl -s -X PUT http://127.0.0.1:{receiver}/secret -d 'whsec_...'
+
+Ctrl-C stops everything.
 """
 
 
@@ -53,6 +65,7 @@ def main() -> None:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("PORT", "8080")))
     parser.add_argument("--moto-port", type=int, default=5000)
     parser.add_argument("--sink-port", type=int, default=8025)
+    parser.add_argument("--receiver-port", type=int, default=8026)
     parser.add_argument("--logs", type=Path, default=None, help="folder for process logs")
     parser.add_argument("--no-ses", action="store_true", help="run only the Mailgun worker")
     args = parser.parse_args()
@@ -61,7 +74,12 @@ def main() -> None:
     log_format = os.environ.get("LOG_FORMAT", "console")
     launcher = Launcher(
         logs,
-        env={"LOG_FORMAT": log_format},
+        # The receiver runs on loopback, which webhooks may not reach unless allowed.
+        env={
+            "LOG_FORMAT": log_format,
+            "WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            "WEBHOOK_ALLOW_HTTP": "true",
+        },
         mailgun_key="local-mailgun-key",
         mailgun_domain="example.com",
     )
@@ -75,6 +93,7 @@ def main() -> None:
         launcher.logs.mkdir(parents=True, exist_ok=True)
         launcher.emulator(port=args.moto_port)
         launcher.sink(port=args.sink_port)
+        launcher.start("webhook-receiver", port=args.receiver_port, console=True)
         aws = launcher.provision(visibility_timeout=30, status_table="limbo-status")
         # The demo sends from the verified sender's domain (the README's examples do).
         launcher.env["SENDER_DOMAINS"] = aws.sender.rpartition("@")[2]
@@ -82,12 +101,19 @@ def main() -> None:
         keys = {"AUTH": "enabled", "API_KEYS": f"demo={hash_key(demo_key)}"}
         # limbo's own processes log to this terminal; the emulators to files.
         launcher.start("api", port=args.api_port, console=True, extra=keys)
+        launcher.start("scheduler", port=9093, console=True)
         launcher.start("mailgun-worker", port=9092, console=True)
         if not args.no_ses:
             launcher.start("ses-worker", port=9091, console=True)
+        launcher.start("webhooks", port=9094, console=True)
         print(
             BANNER.format(
-                api=args.api_port, sink=args.sink_port, moto=args.moto_port, logs=logs, key=demo_key
+                api=args.api_port,
+                sink=args.sink_port,
+                receiver=args.receiver_port,
+                moto=args.moto_port,
+                logs=logs,
+                key=demo_key,
             ),
             flush=True,
         )

@@ -1,7 +1,7 @@
 """A Mailgun-compatible sink: accepts ``POST /v3/{domain}/messages`` and records it.
 
 For the local run, the tests and the benchmark. ``GET /messages`` lists what arrived
-(``?count_only=1``: only how many),
+(``?count_only=1``: only how many; attachments as name, type, size and SHA-256),
 ``DELETE /messages`` forgets it. Response latency and failures can be injected through
 the environment, so the same sink plays a slow or flaky provider; mail to a recipient
 starting with ``SINK_FAIL_RECIPIENT_PREFIX`` fails with 500 its first
@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import random
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -111,6 +114,38 @@ def _authorized(request: Request, api_key: str | None) -> bool:
     return user == "api" and password == api_key
 
 
+def _multipart(content_type: str, body: bytes) -> tuple[dict[str, list[str]], list[dict[str, Any]]]:
+    """Form fields and files of a multipart/form-data body (the stdlib's MIME parser).
+
+    Files are kept as their size and SHA-256, so a test can check the bytes that
+    arrived without the sink holding megabytes per message.
+    """
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body
+    )
+    fields: dict[str, list[str]] = {}
+    files: list[dict[str, Any]] = []
+    for part in message.iter_parts() if message.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(data, bytes):
+            continue
+        filename = part.get_filename()
+        if filename is None:
+            fields.setdefault(name, []).append(data.decode())
+            continue
+        files.append(
+            {
+                "field": name,
+                "filename": filename,
+                "content_type": part.get_content_type(),
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+    return fields, files
+
+
 def create_app(config: SinkConfig | None = None) -> Starlette:
     config = config or SinkConfig.from_env()
     state = _State(api_key=config.api_key)
@@ -122,15 +157,19 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         received_at = time.time()
         if not _authorized(request, state.api_key):
             return Response("Forbidden", status_code=401)
-        if not request.headers.get("content-type", "").startswith(
-            "application/x-www-form-urlencoded"
-        ):
-            return JSONResponse(
-                {"message": "send application/x-www-form-urlencoded"}, status_code=400
-            )
+        content_type = request.headers.get("content-type", "")
         fields: dict[str, list[str]] = {}
-        for key, value in parse_qsl((await request.body()).decode(), keep_blank_values=True):
-            fields.setdefault(key, []).append(value)
+        files: list[dict[str, Any]] = []
+        if content_type.startswith("application/x-www-form-urlencoded"):
+            for key, value in parse_qsl((await request.body()).decode(), keep_blank_values=True):
+                fields.setdefault(key, []).append(value)
+        elif content_type.startswith("multipart/form-data"):
+            fields, files = _multipart(content_type, await request.body())
+        else:
+            return JSONResponse(
+                {"message": "send application/x-www-form-urlencoded or multipart/form-data"},
+                status_code=400,
+            )
         if not fields.get("from") or not fields.get("to"):
             return JSONResponse({"message": "'from' and 'to' are required"}, status_code=400)
         recipient = fields["to"][0]
@@ -175,6 +214,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
                     "domain": request.path_params["domain"],
                     "received_at": received_at,
                     "fields": fields,
+                    "files": files,
                     "injected": injected,
                 }
             )

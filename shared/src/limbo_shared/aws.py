@@ -25,6 +25,7 @@ from botocore.exceptions import (
 if TYPE_CHECKING:
     # Dev-only stubs (types-boto3): no service needs them at run time.
     from types_boto3_dynamodb import DynamoDBClient
+    from types_boto3_s3 import S3Client
     from types_boto3_sesv2 import SESV2Client
     from types_boto3_sqs import SQSClient
 
@@ -125,8 +126,16 @@ def make_client(
     endpoint_url: str | None,
     **options: Unpack[ClientOptions],
 ) -> DynamoDBClient: ...
+@overload
 def make_client(
-    service: Literal["sqs", "sesv2", "dynamodb"],
+    service: Literal["s3"],
+    *,
+    region: str,
+    endpoint_url: str | None,
+    **options: Unpack[ClientOptions],
+) -> S3Client: ...
+def make_client(
+    service: Literal["sqs", "sesv2", "dynamodb", "s3"],
     *,
     region: str,
     endpoint_url: str | None,
@@ -134,7 +143,7 @@ def make_client(
     connect_timeout: float = 2.0,
     max_attempts: int = 2,
     max_pool_connections: int = 20,
-) -> SQSClient | SESV2Client | DynamoDBClient:
+) -> SQSClient | SESV2Client | DynamoDBClient | S3Client:
     """A client whose calls fail within a bounded time instead of hanging.
 
     ``read_timeout`` must exceed an SQS long poll's WaitTimeSeconds for receive clients.

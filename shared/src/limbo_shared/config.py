@@ -20,6 +20,7 @@ __all__ = [
     "LoggingSettings",
     "QueueSettings",
     "load_settings",
+    "standard_queue_url",
 ]
 
 S = TypeVar("S", bound=BaseSettings)
@@ -85,6 +86,15 @@ def _fifo_queue_url(value: str) -> str:
         raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
     if not value.endswith(".fifo"):
         raise ValueError("must name a FIFO queue (its name ends in .fifo)")
+    return value
+
+
+def standard_queue_url(value: str) -> str:
+    """Validate the URL of a standard SQS queue (per-message delays need one)."""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
+    if value.endswith(".fifo"):
+        raise ValueError("must name a standard queue, not a FIFO one (per-message delays)")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
@@ -28,7 +29,10 @@ def _summary(registry: CollectorRegistry) -> dict[str, Any]:
                     key += (
                         "{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}"
                     )
-                values[key] = sample.value
+                # JSON has no Infinity or NaN (e.g. the send-rate gauge of "no limit"):
+                # left out of the summary, still in the Prometheus text.
+                if math.isfinite(sample.value):
+                    values[key] = sample.value
     return values
 
 

@@ -13,7 +13,7 @@ like this and a ``main`` that calls :func:`limbo_shared.worker.run_worker`.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from .schema import QueuedMail
 
@@ -21,17 +21,25 @@ __all__ = [
     "PermanentProviderError",
     "Provider",
     "ProviderUnavailable",
+    "RatedProvider",
     "TransientProviderError",
 ]
 
 
 class TransientProviderError(Exception):
-    """Worth retrying later: throttling, 429, 5xx, timeouts, connection errors."""
+    """Worth retrying later: throttling, 429, 5xx, timeouts, connection errors.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``throttled`` says the provider refused because of the send rate: the shared rate
+    limit is lowered for a while.
+    """
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, throttled: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class PermanentProviderError(Exception):
@@ -72,4 +80,13 @@ class Provider(Protocol):
 
     async def aclose(self) -> None:
         """Release connections; called once at shutdown."""
+        ...
+
+
+@runtime_checkable
+class RatedProvider(Protocol):
+    """A provider that knows how fast the whole deployment may send through it."""
+
+    async def max_send_rate(self) -> float | None:
+        """Sends per second, headroom already left; None for no limit."""
         ...

@@ -59,9 +59,12 @@ class EntryFailed(Exception):
 @dataclass(frozen=True)
 class OutgoingMessage:
     body: str
-    group_id: str
-    deduplication_id: str
+    # FIFO queues need both; a standard queue (the schedule queue) takes neither.
+    group_id: str | None
+    deduplication_id: str | None
     attributes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Standard queues only: SQS keeps the message invisible this long (at most 900 s).
+    delay_seconds: int | None = None
 
     def size(self) -> int:
         """Bytes SQS counts against its per-message and per-batch limit."""
@@ -132,11 +135,15 @@ class SqsQueue:
             entry: SendMessageBatchRequestEntryTypeDef = {
                 "Id": str(index),
                 "MessageBody": message.body,
-                "MessageGroupId": message.group_id,
-                "MessageDeduplicationId": message.deduplication_id,
             }
+            if message.group_id is not None:
+                entry["MessageGroupId"] = message.group_id
+            if message.deduplication_id is not None:
+                entry["MessageDeduplicationId"] = message.deduplication_id
             if message.attributes:
                 entry["MessageAttributes"] = _sqs_attributes(message.attributes)
+            if message.delay_seconds is not None:
+                entry["DelaySeconds"] = message.delay_seconds
             entries.append(entry)
         response = await self._call(
             "send_message_batch",
@@ -149,14 +156,34 @@ class SqsQueue:
         )
 
     async def send(self, message: OutgoingMessage) -> str:
-        request: SendMessageRequestTypeDef = {
-            "QueueUrl": self.url,
-            "MessageBody": message.body,
-            "MessageGroupId": message.group_id,
-            "MessageDeduplicationId": message.deduplication_id,
-        }
+        request: SendMessageRequestTypeDef = {"QueueUrl": self.url, "MessageBody": message.body}
+        if message.group_id is not None:
+            request["MessageGroupId"] = message.group_id
+        if message.deduplication_id is not None:
+            request["MessageDeduplicationId"] = message.deduplication_id
         if message.attributes:
             request["MessageAttributes"] = _sqs_attributes(message.attributes)
+        if message.delay_seconds is not None:
+            request["DelaySeconds"] = message.delay_seconds
+        response = await self._call("send_message", lambda: self.client.send_message(**request))
+        return str(response["MessageId"])
+
+    async def send_standard(
+        self,
+        body: str,
+        *,
+        delay_seconds: int = 0,
+        attributes: dict[str, dict[str, Any]] | None = None,
+    ) -> str:
+        """SendMessage to a standard queue: no group or deduplication id, and a per-message
+        delay (0-900 s), which FIFO queues do not have."""
+        request: SendMessageRequestTypeDef = {
+            "QueueUrl": self.url,
+            "MessageBody": body,
+            "DelaySeconds": max(0, min(900, delay_seconds)),
+        }
+        if attributes:
+            request["MessageAttributes"] = _sqs_attributes(attributes)
         response = await self._call("send_message", lambda: self.client.send_message(**request))
         return str(response["MessageId"])
 

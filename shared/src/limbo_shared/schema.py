@@ -20,6 +20,8 @@ from pydantic import (
 )
 
 from .addresses import parse_mailbox
+from .attachments import MAX_ATTACHMENTS, Attachment
+from .scheduling import ScheduledAt, parse_rfc3339
 
 __all__ = [
     "ENVELOPE_VERSION",
@@ -243,6 +245,7 @@ def _document_constraints(schema: dict[str, Any]) -> None:
         "maxLength": MAX_TAG_VALUE,
         "pattern": _TAG_CHARS,
     }
+    properties["scheduled_at"]["anyOf"][0]["format"] = "date-time"
 
 
 class MailRequest(BaseModel):
@@ -288,6 +291,17 @@ class MailRequest(BaseModel):
         description="`transactional` or `bulk` (each has its own queue; transactional is "
         "served first); unset means the API key's default (see BULK_KEYS)",
     )
+    attachments: list[Attachment] = Field(
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description="Files; with content_id inline (cid:<id>); total size limited by "
+        "MAX_ATTACHMENT_BYTES",
+    )
+    scheduled_at: ScheduledAt | None = Field(
+        default=None,
+        description="RFC 3339 time to send at, up to MAX_SCHEDULE_HOURS ahead; a past "
+        "time sends now",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -323,6 +337,13 @@ class MailRequest(BaseModel):
     @property
     def recipient_count(self) -> int:
         return len(self.to) + len(self.cc) + len(self.bcc)
+
+    @property
+    def due_at(self) -> float | None:
+        """``scheduled_at`` as an epoch second, or None when unscheduled."""
+        if self.scheduled_at is None:
+            return None
+        return parse_rfc3339(self.scheduled_at).timestamp()
 
 
 _FIELD_NAMES = frozenset(

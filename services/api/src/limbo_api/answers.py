@@ -10,9 +10,9 @@ from starlette.responses import JSONResponse, Response
 
 from limbo_shared.http import problem
 
-from .ledger import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, Refusal, Replay
+from .ledger import IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY, Canceled, Refusal, Replay, TooLate
 
-__all__ = ["lookup_refused", "store_unavailable", "submission_refused"]
+__all__ = ["cancel_answer", "lookup_refused", "store_unavailable", "submission_refused"]
 
 _TRACKING_OFF = "message tracking is off on this deployment (STATUS_TABLE is unset)"
 
@@ -65,3 +65,25 @@ def lookup_refused(refusal: Refusal, message_id: str) -> Response:
         case Refusal.UNAVAILABLE:
             return store_unavailable(message="unavailable")
     raise AssertionError(f"no answer for {refusal!r} to a lookup")
+
+
+def cancel_answer(outcome: Canceled | TooLate | Refusal, message_id: str) -> Response:
+    """DELETE /v1/mail/{id}'s answer."""
+    match outcome:
+        case Canceled(canceled_id):
+            return JSONResponse({"Message": "canceled", "id": canceled_id})
+        case TooLate(status):
+            return problem(
+                409,
+                f"message {message_id!r} is {status}: only a scheduled message can be canceled",
+                message="not canceled",
+            )
+        case Refusal.TRACKING_OFF:
+            return problem(
+                501, f"cancelling is not available: {_TRACKING_OFF}", message="not canceled"
+            )
+        case Refusal.NOT_FOUND:
+            return problem(404, f"no message {message_id!r} for this API key", message="not found")
+        case Refusal.UNAVAILABLE:
+            return store_unavailable(message="unavailable")
+    raise AssertionError(f"no answer for {outcome!r} to a cancel")

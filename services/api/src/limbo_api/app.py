@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
@@ -18,23 +19,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
-from limbo_shared.schema import QueuedMail
+from limbo_shared.schema import MailRequest
 from limbo_shared.store import StoreUnavailable
+from limbo_shared.webhooks import EndpointRegistry
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
 from .admission import Admission
-from .answers import lookup_refused, store_unavailable, submission_refused
+from .answers import cancel_answer, lookup_refused, store_unavailable, submission_refused
 from .auth import load_api_keys
-from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Ticket, open_ledger
+from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Replay, Ticket, open_ledger
 from .metrics import ApiMetrics
 from .openapi import openapi_document
-from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
+from .publisher import PublishFailed
 from .ratelimit import TokenBuckets
 from .senders import SenderPolicy
 from .settings import ApiSettings
-from .streams import StreamRouter
+from .submission import batch_ids, open_submitter
 from .tracing import BoundedTraceHeaders, instrument_app
-from .validation import InvalidMail, parse_mail
+from .validation import InvalidMail, parse_batch, parse_mail
+from .webhooks import webhook_routes
 
 __all__ = ["DEFAULT_OWNER", "create_app"]
 
@@ -50,6 +53,41 @@ _READY_TIMEOUT_SECONDS = 1.0
 
 class _TooLarge(Exception):
     pass
+
+
+class _BatchFailed(Exception):
+    def __init__(self, problem: str, *, retryable: bool) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retryable = retryable
+
+
+def _raise_for_failures(results: list[str | BaseException]) -> None:
+    """Raise _BatchFailed naming the messages that were not queued, if any."""
+    failed = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+    if not failed:
+        return
+    for _, error in failed:
+        if not isinstance(error, PublishFailed):
+            raise error
+    where = ", ".join(f"[{i}]" for i, _ in failed[:10]) + (" ..." if len(failed) > 10 else "")
+    first = failed[0][1]
+    reason = first.reason if isinstance(first, PublishFailed) else str(first)
+    retryable = any(isinstance(e, PublishFailed) and e.retryable for _, e in failed)
+    raise _BatchFailed(
+        f"{len(failed)} of {len(results)} messages were not queued ({where}): {reason}; "
+        "the others were. Retry with the same Idempotency-Key to queue the rest without "
+        "sending any twice",
+        retryable=retryable,
+    )
+
+
+def _batch_answer(batch_id: str, count: int) -> dict[str, Any]:
+    return {"Message": "submitted", "ids": batch_ids(batch_id, count)}
+
+
+def _queue_unavailable(text: str = "the queue is unavailable; retry later") -> Response:
+    return problem(503, text, headers={"Retry-After": "5"})
 
 
 async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
@@ -151,25 +189,16 @@ def create_app(
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
     senders = SenderPolicy.parse(settings.sender_domains, settings.key_sender_domains)
+
+    def _check_sender(owner: str, mail: MailRequest) -> None:
+        if not senders.allows(owner, mail.from_):
+            allowed = ", ".join(sorted(senders.allowed(owner) or ()))
+            raise InvalidMail(
+                f"from: this API key may send only from these domains: {allowed}", status=403
+            )
+
     ledger = ledger or open_ledger(settings)
-
-    def publisher_for(target: SqsQueue) -> Publisher:
-        return Publisher(
-            target,
-            metrics,
-            lanes=settings.group_lanes,
-            max_in_flight=settings.publish_concurrency,
-            timeout=settings.publish_timeout,
-        )
-
-    publisher = publisher_for(queue)
-    streams = StreamRouter(
-        {
-            "transactional": publisher,
-            "bulk": publisher_for(bulk_queue) if bulk_queue is not None else publisher,
-        },
-        settings.bulk_key_names,
-    )
+    submitter = open_submitter(settings, queue, metrics, bulk_queue=bulk_queue)
     readiness = _Readiness(queue)
     document = openapi_document(version("limbo-api"))
 
@@ -190,14 +219,14 @@ def create_app(
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
 
-    async def submit(request: Request) -> Response:
+    async def read_json(request: Request) -> bytes | Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in _JSON_TYPES and not content_type.endswith("+json"):
             return problem(
                 415, f"Content-Type {content_type!r} is not supported; send application/json"
             )
         try:
-            body = await _read_body(request, settings.max_request_bytes, settings.client_timeout)
+            return await _read_body(request, settings.max_request_bytes, settings.client_timeout)
         except TimeoutError:
             return problem(
                 408,
@@ -210,58 +239,107 @@ def create_app(
             )
         except ClientDisconnect:
             return problem(400, "the client went away before the body was complete")
+
+    async def submit(request: Request) -> Response:
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
+        now = time.time()
         try:
             mail_request = parse_mail(body)
+            _check_sender(owner_of(request), mail_request)
+            submitter.check(mail_request, now)
+            prepared = submitter.prepare(owner_of(request), mail_request, str(uuid.uuid4()), now)
         except InvalidMail as error:
             return problem(error.status, error.problem)
-        owner = owner_of(request)
-        if not senders.allows(owner, mail_request.from_):
-            allowed = ", ".join(sorted(senders.allowed(owner) or ()))
-            return problem(403, f"from: this API key may send only from these domains: {allowed}")
-        envelope = QueuedMail(
-            id=str(uuid.uuid4()),
-            owner=owner,
-            submitted_at=time.time(),
-            stream=streams.stream_of(owner, mail_request.stream),
-            mail=mail_request,
-        )
-        try:
-            queue_body = envelope.to_json()
-        except ValueError:
-            return problem(400, "body contains text that is not valid Unicode (a lone surrogate)")
-        if len(queue_body.encode()) > MAX_BODY_BYTES:
-            return problem(
-                413, f"message is larger than one queue message allows ({MAX_BODY_BYTES} bytes)"
-            )
+        owner = prepared.envelope.owner
         ticket = await ledger.begin(
-            owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, envelope.id
+            owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, prepared.envelope.id
         )
         if not isinstance(ticket, Ticket):
             return submission_refused(ticket)
+        prepared = submitter.with_id(prepared, ticket.message_id)
         message_id = ticket.message_id
-        if message_id != envelope.id:
-            # A repeat taking over an earlier request's id (all ids are UUIDs: same size).
-            envelope = envelope.model_copy(update={"id": message_id})
-            queue_body = envelope.to_json()
         with bind_message(message_id=message_id):
             try:
-                async with ledger.recording(ticket, envelope):
-                    await streams.publisher(envelope.stream).publish(envelope, queue_body)
+                async with ledger.recording(ticket, [prepared.envelope]):
+                    await submitter.publish(prepared)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
                 return store_unavailable()
             except PublishFailed as failure:
                 log.warning("not queued", reason=failure.reason)
                 if failure.retryable:
-                    return problem(
-                        503, "the queue is unavailable; retry later", headers={"Retry-After": "5"}
-                    )
+                    return _queue_unavailable()
                 return problem(400, f"the queue refused the message: {failure.reason}")
-            log.info("queued", recipients=mail_request.recipient_count, stream=envelope.stream)
+            log.info(
+                "queued",
+                recipients=mail_request.recipient_count,
+                scheduled=prepared.scheduled,
+                attachments=len(mail_request.attachments),
+                stream=prepared.envelope.stream,
+            )
         return JSONResponse({"Message": "submitted", "id": message_id})
 
-    async def status(request: Request) -> Response:
+    async def submit_batch(request: Request) -> Response:
+        body = await read_json(request)
+        if isinstance(body, Response):
+            return body
+        now = time.time()
+        owner = owner_of(request)
+        batch_id = str(uuid.uuid4())
+        try:
+            mails = parse_batch(body)
+            prepared = []
+            for index, (mail, message_id) in enumerate(
+                zip(mails, batch_ids(batch_id, len(mails)), strict=True)
+            ):
+                try:
+                    _check_sender(owner, mail)
+                    submitter.check(mail, now)
+                    prepared.append(submitter.prepare(owner, mail, message_id, now))
+                except InvalidMail as error:
+                    raise InvalidMail(f"[{index}].{error.problem}", error.status) from None
+        except InvalidMail as error:
+            return problem(error.status, error.problem)
+        ticket = await ledger.begin(
+            owner,
+            request.headers.get(IDEMPOTENCY_HEADER),
+            mails,
+            batch_id,
+        )
+        if isinstance(ticket, Replay):
+            return JSONResponse(
+                _batch_answer(ticket.message_id, len(mails)),
+                headers={"Idempotent-Replayed": "true"},
+            )
+        if not isinstance(ticket, Ticket):
+            return submission_refused(ticket)
+        ids = batch_ids(ticket.message_id, len(prepared))
+        prepared = [submitter.with_id(one, id_) for one, id_ in zip(prepared, ids, strict=True)]
+        with bind_message(batch_id=ticket.message_id):
+            try:
+                async with ledger.recording(ticket, [one.envelope for one in prepared]):
+                    results = await asyncio.gather(
+                        *(submitter.publish(one) for one in prepared), return_exceptions=True
+                    )
+                    _raise_for_failures(results)
+            except StoreUnavailable as error:
+                log.warning("batch not queued: status store unavailable", error=str(error))
+                return store_unavailable()
+            except _BatchFailed as failure:
+                log.warning("batch partly not queued", problem=failure.problem)
+                if failure.retryable:
+                    return _queue_unavailable(failure.problem)
+                return problem(400, failure.problem)
+            log.info("batch queued", messages=len(prepared))
+        return JSONResponse(_batch_answer(ticket.message_id, len(prepared)))
+
+    async def message(request: Request) -> Response:
+        # One route for both methods, so a 405 there names both in Allow.
         message_id = request.path_params["message_id"]
+        if request.method == "DELETE":
+            return cancel_answer(await ledger.cancel(owner_of(request), message_id), message_id)
         record = await ledger.lookup(owner_of(request), message_id)
         if isinstance(record, Refusal):
             return lookup_refused(record, message_id)
@@ -270,7 +348,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await streams.aclose()
+        await submitter.aclose()
         await ledger.aclose()
 
     app = Starlette(
@@ -281,7 +359,13 @@ def create_app(
             Route("/metrics", metrics_endpoint),
             Route("/openapi.json", openapi),
             Route("/v1/mail", submit, methods=["POST"]),
-            Route("/v1/mail/{message_id}", status, methods=["GET"]),
+            Route("/v1/mail/batch", submit_batch, methods=["POST"]),
+            Route("/v1/mail/{message_id}", message, methods=["GET", "DELETE"]),
+            *webhook_routes(
+                EndpointRegistry(ledger.store.table) if ledger.store is not None else None,
+                settings.destinations,
+                client_timeout=settings.client_timeout,
+            ),
         ],
         lifespan=lifespan,
     )
@@ -313,8 +397,8 @@ def create_app(
     app.add_middleware(_RequestMetrics, metrics=metrics)
     # Outermost: no layer (tracing included) sees an oversize client trace header.
     app.add_middleware(BoundedTraceHeaders)
-    app.state.publisher = publisher
-    app.state.streams = streams
+    app.state.publisher = submitter.publisher
+    app.state.submitter = submitter
     app.state.ledger = ledger
     app.state.api_keys = keys
     app.state.senders = senders

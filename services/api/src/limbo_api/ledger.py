@@ -11,18 +11,21 @@ import asyncio
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
+    CancelOutcome,
     IdempotencyKeys,
     MessageRecord,
     MessageStore,
     ReservationOutcome,
+    ScheduleRecords,
     StoreUnavailable,
     open_table,
 )
@@ -32,10 +35,12 @@ from .settings import ApiSettings
 __all__ = [
     "IDEMPOTENCY_HEADER",
     "MAX_IDEMPOTENCY_KEY",
+    "Canceled",
     "Ledger",
     "Refusal",
     "Replay",
     "Ticket",
+    "TooLate",
     "open_ledger",
 ]
 
@@ -72,13 +77,32 @@ class Refusal(Enum):
     CONFLICT = "conflict"  # the key was used with another body
     IN_PROGRESS = "in_progress"  # the key's first request is still running
     NOT_FOUND = "not_found"  # no such message for this owner
+    TOO_LATE = "too_late"  # a cancel of a message no longer scheduled
 
 
-def fingerprint(mail: MailRequest) -> str:
-    # The validated request, canonically serialised: whitespace or key order in the body
-    # does not make "the same body" different.
+@dataclass(frozen=True)
+class Canceled:
+    """A scheduled message is now `canceled` and will not be sent."""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
+class TooLate:
+    """A cancel of a message past `scheduled`: its status says where it is."""
+
+    status: str
+
+
+def fingerprint(mail: MailRequest | Sequence[MailRequest]) -> str:
+    # The validated request (or batch), canonically serialised: whitespace or key order
+    # in the body does not make "the same body" different.
+    if isinstance(mail, MailRequest):
+        data: Any = mail.model_dump(mode="json", by_alias=True)
+    else:
+        data = [one.model_dump(mode="json", by_alias=True) for one in mail]
     canonical = json.dumps(
-        mail.model_dump(mode="json", by_alias=True),
+        data,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -95,11 +119,16 @@ class Ledger:
         self.lease_seconds = lease_seconds
 
     async def begin(
-        self, owner: str, key: str | None, mail: MailRequest, message_id: str
+        self,
+        owner: str,
+        key: str | None,
+        mail: MailRequest | Sequence[MailRequest],
+        message_id: str,
     ) -> Ticket | Replay | Refusal:
         """A ticket to go ahead with, a replay of an earlier answer, or a refusal.
 
-        The ticket carries ``message_id`` unless a repeat takes over an earlier id.
+        The ticket carries ``message_id`` unless a repeat takes over an earlier id; a
+        batch passes its emails and its batch id (the message ids derive from it).
         """
         if key is None:
             return Ticket(message_id, owner)
@@ -134,30 +163,32 @@ class Ledger:
                 return Refusal.IN_PROGRESS
 
     @asynccontextmanager
-    async def recording(self, ticket: Ticket, envelope: QueuedMail) -> AsyncIterator[None]:
-        """Write `queued` before the body runs (the publish); settle the key after it.
+    async def recording(
+        self, ticket: Ticket, envelopes: Sequence[QueuedMail]
+    ) -> AsyncIterator[None]:
+        """Write `queued` (or `scheduled`) before the body runs (the publish); settle the
+        key after it. A batch's records share BatchWriteItem calls (25 a call).
 
-        Raises StoreUnavailable when `queued` cannot be written: the message is then not
-        published, so a tracked deployment never has mail it cannot account for.
+        Raises StoreUnavailable when a record cannot be written: the messages are then
+        not published, so a tracked deployment never has mail it cannot account for.
         """
         if self.store is None:
             yield
             return
-        try:
-            if ticket.takeover:
-                await self.store.record_queued_if_absent(envelope)
-            else:
-                await self.store.record_queued(envelope)
-        except StoreUnavailable:
+        store = self.store
+        write = store.record_queued_if_absent if ticket.takeover else store.record_queued
+        results = await asyncio.gather(
+            *(write(envelope) for envelope in envelopes), return_exceptions=True
+        )
+        failure = next((r for r in results if isinstance(r, BaseException)), None)
+        if failure is not None:
+            await self._forget_all(ticket, envelopes)
             await self._abandon(ticket)
-            raise
+            raise failure
         try:
             yield
         except BaseException:
-            if ticket.idempotency_key is None:
-                # No repeat will reuse this id; a message that did reach the queue after all
-                # gets its record back from the worker's claim.
-                await asyncio.shield(self._forget(ticket.message_id))
+            await asyncio.shield(self._forget_all(ticket, envelopes))
             await asyncio.shield(self._abandon(ticket))
             raise
         if ticket.idempotency_key is not None:
@@ -168,6 +199,34 @@ class Ledger:
                 # Repeats see "in progress" until the lease ends, then take over the same id:
                 # SQS deduplication and the worker's claim keep that from sending twice.
                 log.warning("idempotency key not completed", error=str(error))
+
+    async def _forget_all(self, ticket: Ticket, envelopes: Sequence[QueuedMail]) -> None:
+        if ticket.idempotency_key is not None:
+            return  # a repeat reuses these ids and their records
+        # No repeat will reuse these ids; a message that did reach the queue after all
+        # gets its record back from the worker's claim.
+        await asyncio.gather(*(self._forget(envelope.id) for envelope in envelopes))
+
+    async def cancel(self, owner: str, message_id: str) -> Canceled | TooLate | Refusal:
+        """``DELETE /v1/mail/{id}``: a scheduled message becomes `canceled`."""
+        if self.store is None:
+            return Refusal.TRACKING_OFF
+        try:
+            uuid.UUID(message_id)
+        except ValueError:
+            return Refusal.NOT_FOUND
+        try:
+            cancellation = await ScheduleRecords(self.store.table).cancel(message_id, owner)
+        except StoreUnavailable as error:
+            log.warning("cancel failed", error=str(error))
+            return Refusal.UNAVAILABLE
+        match cancellation.outcome:
+            case CancelOutcome.CANCELED:
+                return Canceled(message_id)
+            case CancelOutcome.NOT_FOUND:
+                return Refusal.NOT_FOUND
+            case CancelOutcome.TOO_LATE:
+                return TooLate(cancellation.status.value if cancellation.status else "unknown")
 
     async def _forget(self, message_id: str) -> None:
         assert self.store is not None

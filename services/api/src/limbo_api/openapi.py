@@ -7,6 +7,9 @@ from typing import Any
 from limbo_shared.schema import STREAMS, MailRequest
 from limbo_shared.store import Status
 
+from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
+from .validation import MAX_BATCH
+
 __all__ = ["openapi_document"]
 
 _PROBLEM = {
@@ -15,8 +18,17 @@ _PROBLEM = {
     "properties": {
         "Message": {
             "type": "string",
-            "enum": ["not submitted", "not found", "refused", "unavailable"],
-            "description": "`not submitted` for POST /v1/mail, else what was refused",
+            "enum": [
+                "not submitted",
+                "not registered",
+                "not found",
+                "not canceled",
+                "not available",
+                "refused",
+                "unavailable",
+            ],
+            "description": "`not submitted` for POST /v1/mail, `not registered` for POST "
+            "/v1/webhooks, else what was refused",
         },
         "Problem": {"type": "string", "description": "What is wrong, naming the field"},
     },
@@ -174,7 +186,57 @@ def openapi_document(version: str) -> dict[str, Any]:
                         ),
                         "415": _problem("The body is not JSON"),
                         "429": _RATE_LIMITED,
-                        "501": _problem("Idempotency-Key sent, but tracking is off"),
+                        "501": _problem(
+                            "Idempotency-Key or scheduled_at sent, but this deployment is "
+                            "without tracking or scheduling"
+                        ),
+                        "503": _problem(
+                            "The queue or the status store is unavailable; retry later", True
+                        ),
+                    },
+                }
+            },
+            "/v1/mail/batch": {
+                "post": {
+                    "operationId": "submitMailBatch",
+                    "summary": "Validate up to 100 emails and queue them all, or none",
+                    "description": "Each email is validated like POST /v1/mail; one invalid "
+                    "email refuses the whole batch (the Problem names its index, `[3].to[0]`). "
+                    "An Idempotency-Key covers the batch as a whole.",
+                    "parameters": [_IDEMPOTENCY_KEY],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": MAX_BATCH,
+                                    "items": {"$ref": "#/components/schemas/MailRequest"},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": _json(
+                            {"$ref": "#/components/schemas/SubmittedBatch"},
+                            "All queued; one id per email, in order",
+                        ),
+                        "400": _problem("An email of the batch is invalid (nothing queued)"),
+                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
+                        "413": _problem("The body or one email's attachments are too large"),
+                        "401": _UNAUTHORIZED,
+                        "409": _problem(
+                            "Idempotency-Key used with a different body, or its "
+                            "first request is still in progress",
+                            True,
+                        ),
+                        "415": _problem("The body is not JSON"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem(
+                            "Idempotency-Key or scheduled_at sent, but this deployment is "
+                            "without tracking or scheduling"
+                        ),
                         "503": _problem(
                             "The queue or the status store is unavailable, or the API is at "
                             "MAX_CONCURRENT_REQUESTS; retry later",
@@ -184,6 +246,22 @@ def openapi_document(version: str) -> dict[str, Any]:
                 }
             },
             "/v1/mail/{id}": {
+                "delete": {
+                    "operationId": "cancelMail",
+                    "summary": "Cancel a scheduled message that is not yet due",
+                    "parameters": [
+                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Canceled"}, "Canceled"),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("No such message for this API key"),
+                        "409": _problem("The message is no longer scheduled (sent or sending)"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
                 "get": {
                     "operationId": "getMail",
                     "summary": "Where a message is: its status record",
@@ -202,8 +280,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                             True,
                         ),
                     },
-                }
+                },
             },
+            **webhook_paths(_problem, _UNAUTHORIZED, _RATE_LIMITED),
             "/metrics": {
                 "get": {
                     "operationId": "metrics",
@@ -225,6 +304,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                 }
             },
         },
+        "webhooks": webhooks_sent(),
         "security": [{"apiKey": []}],
         "components": {
             "securitySchemes": {
@@ -240,6 +320,27 @@ def openapi_document(version: str) -> dict[str, Any]:
                 **definitions,
                 "MailRequest": mail_schema,
                 "Problem": _PROBLEM,
+                "SubmittedBatch": {
+                    "type": "object",
+                    "required": ["Message", "ids"],
+                    "properties": {
+                        "Message": {"type": "string", "enum": ["submitted"]},
+                        "ids": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "limbo's message ids, in the batch's order",
+                        },
+                    },
+                },
+                "Canceled": {
+                    "type": "object",
+                    "required": ["Message", "id"],
+                    "properties": {
+                        "Message": {"type": "string", "enum": ["canceled"]},
+                        "id": {"type": "string"},
+                    },
+                },
+                **webhook_schemas(),
                 "Submitted": {
                     "type": "object",
                     "required": ["Message", "id"],

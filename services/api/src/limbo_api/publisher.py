@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from opentelemetry import context as otel_context
@@ -18,6 +19,14 @@ from limbo_shared.queue import (
     OutgoingMessage,
     QueueUnavailable,
     SqsQueue,
+)
+from limbo_shared.scheduling import (
+    DUE_AT_ATTRIBUTE,
+    GROUP_ID_ATTRIBUTE,
+    MESSAGE_ID_ATTRIBUTE,
+    STREAM_ATTRIBUTE,
+    Wait,
+    next_step,
 )
 from limbo_shared.schema import QueuedMail
 from limbo_shared.telemetry import messaging_attributes
@@ -63,8 +72,12 @@ class Publisher:
         max_in_flight: int,
         timeout: float,
         in_flight_grace: float = IN_FLIGHT_GRACE,
+        schedule: bool = False,
     ) -> None:
         self.queue = queue
+        # The schedule queue is a standard queue: no group, no deduplication id, and a
+        # per-message delay; the scheduler reads the FIFO group from an attribute.
+        self._schedule = schedule
         self._metrics = metrics
         self._lanes = lanes
         self._timeout = timeout
@@ -78,7 +91,9 @@ class Publisher:
             on_batch=metrics.batch_size.observe,
         )
 
-    async def publish(self, mail: QueuedMail, body: str) -> str:
+    async def publish(
+        self, mail: QueuedMail, body: str, extra_attributes: dict[str, dict[str, str]] | None = None
+    ) -> str:
         """Queue one message; answer its SQS MessageId or raise PublishFailed."""
         with tracer.start_as_current_span(
             f"create {self.queue.name}",
@@ -89,12 +104,8 @@ class Publisher:
         ) as span:
             attributes: dict[str, dict[str, str]] = {}
             inject_context(attributes)
-            message = OutgoingMessage(
-                body=body,
-                group_id=group_id(mail.owner, mail.id, self._lanes),
-                deduplication_id=mail.id,
-                attributes=attributes,
-            )
+            attributes.update(extra_attributes or {})
+            message = self._message(mail, body, attributes)
             try:
                 sqs_id = await self._send(message)
             except TimeoutError:
@@ -109,6 +120,34 @@ class Publisher:
             span.set_attribute("messaging.message.id", sqs_id)
             self._metrics.published.inc()
             return sqs_id
+
+    def _message(
+        self, mail: QueuedMail, body: str, attributes: dict[str, dict[str, str]]
+    ) -> OutgoingMessage:
+        group = group_id(mail.owner, mail.id, self._lanes)
+        if not self._schedule:
+            return OutgoingMessage(
+                body=body, group_id=group, deduplication_id=mail.id, attributes=attributes
+            )
+        due_at = mail.mail.due_at
+        if due_at is None:
+            raise ValueError("only a scheduled message goes to the schedule queue")
+        step = next_step(due_at, time.time())
+        attributes = {
+            **attributes,
+            DUE_AT_ATTRIBUTE: {"DataType": "Number", "StringValue": repr(due_at)},
+            GROUP_ID_ATTRIBUTE: {"DataType": "String", "StringValue": group},
+            MESSAGE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": mail.id},
+            STREAM_ATTRIBUTE: {"DataType": "String", "StringValue": mail.stream},
+        }
+        delay = step.delay if isinstance(step, Wait) else 0
+        return OutgoingMessage(
+            body=body,
+            group_id=None,
+            deduplication_id=None,
+            attributes=attributes,
+            delay_seconds=delay,
+        )
 
     async def _send(self, message: OutgoingMessage) -> str:
         """The SQS MessageId, or an exception; a 503 must mean "not queued".

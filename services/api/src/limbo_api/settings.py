@@ -5,17 +5,31 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from limbo_shared.config import QueueSettings
+from limbo_shared.attachments import DEFAULT_MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_BYTES_LIMIT
+from limbo_shared.config import QueueSettings, standard_queue_url
 from limbo_shared.store import StatusSettings
+from limbo_shared.webhooks import DestinationSettings
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(QueueSettings, StatusSettings):
+class ApiSettings(QueueSettings, StatusSettings, DestinationSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     host: str = Field(default="0.0.0.0")
-    # Bodies above this are refused with 413 before they are read in full.
-    max_request_bytes: int = Field(default=1_048_576, ge=1024, le=16 * 1_048_576)
+    # Bodies above this are refused with 413 before they are read in full. 14 MiB holds
+    # the default 10 MB of attachments base64-encoded, with the rest of the JSON.
+    max_request_bytes: int = Field(default=14 * 1_048_576, ge=1024, le=32 * 1_048_576)
+    # Decoded attachment bytes per message; the ceiling keeps the encoded message within
+    # the smallest provider cap (Mailgun's 25 MB).
+    max_attachment_bytes: int = Field(
+        default=DEFAULT_MAX_ATTACHMENT_BYTES, ge=0, le=MAX_ATTACHMENT_BYTES_LIMIT
+    )
+    # S3 bucket for queue payloads over SQS's 1 MiB; unset refuses them with 413.
+    payload_bucket: str | None = Field(default=None, min_length=3, max_length=63)
+    # Standard (not FIFO) SQS queue where scheduled mail waits; unset refuses scheduled_at.
+    schedule_queue: str | None = None
+    # How far ahead scheduled_at may be.
+    max_schedule_hours: float = Field(default=72.0, gt=0, le=30 * 24)
     # MessageGroupId lanes per sender: a FIFO group is worked one batch at a time, so
     # the lanes bound how many workers can send one sender's mail in parallel.
     group_lanes: int = Field(default=16, ge=1, le=1000)
@@ -50,11 +64,22 @@ class ApiSettings(QueueSettings, StatusSettings):
         return frozenset(name.strip() for name in (self.bulk_keys or "").split(",") if name.strip())
 
     @field_validator(
-        "api_keys", "api_keys_file", "sender_domains", "key_sender_domains", mode="before"
+        "api_keys",
+        "api_keys_file",
+        "sender_domains",
+        "key_sender_domains",
+        "payload_bucket",
+        "schedule_queue",
+        mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("schedule_queue")
+    @classmethod
+    def _standard_queue(cls, value: str | None) -> str | None:
+        return None if value is None else standard_queue_url(value)
 
     # Requests to the working routes handled at once; more get 503 (Retry-After: 1) at
     # once. uvicorn's own limit is this plus room for probes (admission.py).

@@ -11,6 +11,7 @@ from httpx_aiohttp import AiohttpTransport
 from pydantic import Field, SecretStr, field_validator
 
 from limbo_shared.addresses import parse_mailbox
+from limbo_shared.attachments import PROVIDER_CAPS, Attachment, encoded_size
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
     PermanentProviderError,
@@ -19,7 +20,7 @@ from limbo_shared.provider import (
 )
 from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
-__all__ = ["MailgunProvider", "MailgunSettings", "form_fields"]
+__all__ = ["MailgunProvider", "MailgunSettings", "form_fields", "mailgun_files"]
 
 # 404 can be Mailgun's eventual consistency right after a domain is added: retry it.
 _TRANSIENT_STATUS = frozenset({404, 408, 409, 425, 429})
@@ -33,6 +34,9 @@ class MailgunSettings(LoggingSettings):
     mailgun: SecretStr = Field(min_length=1, description="Mailgun API key")
     domain: str = Field(min_length=1, description="Mailgun sending domain")
     mailgun_api_url: str = Field(default="https://api.mailgun.net")
+    # Sends per second for the whole deployment (Mailgun publishes no rate to read);
+    # unset sends as fast as Mailgun accepts.
+    mailgun_max_rate: float | None = Field(default=None, gt=0, le=100000)
 
     @field_validator("mailgun_api_url")
     @classmethod
@@ -75,6 +79,22 @@ def _address(value: str) -> str:
     return parse_mailbox(value).formatted
 
 
+def mailgun_files(attachments: list[Attachment]) -> list[tuple[str, tuple[str, bytes, str]]]:
+    """Mailgun's `attachment` and `inline` files. An inline file is named by its
+    content id: Mailgun makes the file name the Content-ID that `cid:` refers to."""
+    if encoded_size(attachments) > PROVIDER_CAPS["mailgun"]:
+        raise PermanentProviderError(
+            f"attachments exceed Mailgun's {PROVIDER_CAPS['mailgun']} bytes per message"
+        )
+    return [
+        (
+            "inline" if a.content_id else "attachment",
+            (a.content_id or a.filename, a.data(), a.content_type),
+        )
+        for a in attachments
+    ]
+
+
 class MailgunProvider:
     name = "mailgun"
 
@@ -87,6 +107,7 @@ class MailgunProvider:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.server_address = urlsplit(settings.mailgun_api_url).hostname or "mailgun"
+        self._max_rate = settings.mailgun_max_rate
         # The request is built from parts fixed at start-up and handed straight to the
         # transport: httpx.AsyncClient.post re-merges the URL, runs the auth flow and the
         # cookie jar on every call, ~0.1 ms of CPU per email (bench/, py-spy).
@@ -115,6 +136,30 @@ class MailgunProvider:
             )
         )
 
+    def _request(self, mail: QueuedMail) -> httpx.Request:
+        fields = form_fields(mail)
+        if not mail.mail.attachments:
+            return httpx.Request(
+                "POST",
+                self._url,
+                headers=self._headers,
+                content=urlencode(fields).encode(),
+                extensions={"timeout": self._timeout},
+            )
+        # Files make the body multipart/form-data; httpx writes the boundary header.
+        data: dict[str, list[str]] = {}
+        for name, value in fields:
+            data.setdefault(name, []).append(value)
+        headers = {k: v for k, v in self._headers.items() if k != "Content-Type"}
+        return httpx.Request(
+            "POST",
+            self._url,
+            headers=headers,
+            data=data,
+            files=mailgun_files(mail.mail.attachments),
+            extensions={"timeout": self._timeout},
+        )
+
     async def _exchange(self, request: httpx.Request) -> httpx.Response:
         """One request with its answer read; a transport failure is a transient error."""
         try:
@@ -132,14 +177,7 @@ class MailgunProvider:
         return response
 
     async def send(self, mail: QueuedMail) -> str:
-        request = httpx.Request(
-            "POST",
-            self._url,
-            headers=self._headers,
-            content=urlencode(form_fields(mail)).encode(),
-            extensions={"timeout": self._timeout},
-        )
-        response = await self._exchange(request)
+        response = await self._exchange(self._request(mail))
         if response.status_code == 200:
             try:
                 return str(response.json()["id"])
@@ -149,8 +187,14 @@ class MailgunProvider:
         if response.status_code in _ACCOUNT_STATUS:
             raise ProviderUnavailable(_account_reason(response.status_code))
         if response.status_code >= 500 or response.status_code in _TRANSIENT_STATUS:
-            raise TransientProviderError(reason, retry_after=_retry_after(response))
+            raise TransientProviderError(
+                reason, retry_after=_retry_after(response), throttled=response.status_code == 429
+            )
         raise PermanentProviderError(reason)
+
+    async def max_send_rate(self) -> float | None:
+        """``MAILGUN_MAX_RATE``, or None for no limit."""
+        return self._max_rate
 
     async def probe(self) -> None:
         """``GET /v3/domains/{domain}``: authenticated, sends nothing."""

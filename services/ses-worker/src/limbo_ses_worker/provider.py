@@ -1,4 +1,4 @@
-"""AWS SES v2 ``SendEmail`` with Simple content."""
+"""AWS SES v2 ``SendEmail`` with Simple content (attachments included)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, field_validator
 
 from limbo_shared.addresses import InvalidMailbox, parse_mailbox
+from limbo_shared.attachments import PROVIDER_CAPS, Attachment, encoded_size
 from limbo_shared.aws import AwsError, call_aws, make_client
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
@@ -23,6 +24,7 @@ from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
 if TYPE_CHECKING:
     from types_boto3_sesv2.type_defs import (
+        AttachmentTypeDef,
         BodyTypeDef,
         DestinationTypeDef,
         MessageHeaderTypeDef,
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
         SendEmailRequestTypeDef,
     )
 
-__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address"]
+__all__ = ["SesProvider", "SesSettings", "send_email_request", "ses_address", "ses_attachments"]
 
 # Refusals of this message that no retry will fix.
 _PERMANENT = frozenset(
@@ -79,6 +81,9 @@ class SesSettings(LoggingSettings):
     ses_configuration_set: str | None = Field(
         default=None, description="configuration set for SES event publishing"
     )
+    # Share of the account's MaxSendRate the deployment uses: SES throttles at the rate
+    # itself, and 14/s configured on a 14/s account was still throttled (AWS's advice too).
+    ses_rate_headroom: float = Field(default=0.8, gt=0, le=1)
     # The deployment's allowed sender domains, compared with SES's verified identities.
     sender_domains: str | None = None
 
@@ -124,6 +129,8 @@ def send_email_request(
     ]
     headers.append({"Name": "X-Limbo-Message-Id", "Value": mail.id})
     simple["Headers"] = headers
+    if request.attachments:
+        simple["Attachments"] = ses_attachments(request.attachments)
     destination: DestinationTypeDef = {"ToAddresses": [ses_address(a) for a in request.to]}
     if request.cc:
         destination["CcAddresses"] = [ses_address(a) for a in request.cc]
@@ -143,6 +150,27 @@ def send_email_request(
     if configuration_set:
         arguments["ConfigurationSetName"] = configuration_set
     return arguments
+
+
+def ses_attachments(attachments: list[Attachment]) -> list[AttachmentTypeDef]:
+    """SESv2 Simple content's Attachments: SES builds the MIME itself (inline by Content-ID)."""
+    if encoded_size(attachments) > PROVIDER_CAPS["ses"]:
+        raise PermanentProviderError(
+            f"attachments exceed SES's {PROVIDER_CAPS['ses']} bytes per message (base64)"
+        )
+    result = []
+    for attachment in attachments:
+        entry: AttachmentTypeDef = {
+            "FileName": attachment.filename,
+            "ContentType": attachment.content_type,
+            "RawContent": attachment.data(),
+            "ContentTransferEncoding": "BASE64",
+            "ContentDisposition": "INLINE" if attachment.content_id else "ATTACHMENT",
+        }
+        if attachment.content_id:
+            entry["ContentId"] = attachment.content_id
+        result.append(entry)
+    return result
 
 
 class SesProvider:
@@ -223,6 +251,12 @@ class SesProvider:
             and f"{domain.removeprefix('*.')}@" not in verified
         ]
 
+    async def max_send_rate(self) -> float | None:
+        """``GetAccount``'s ``SendQuota.MaxSendRate`` times ``SES_RATE_HEADROOM``."""
+        account = await call_aws(self._executor, self._client.get_account)
+        rate = float(account.get("SendQuota", {}).get("MaxSendRate", 1.0))
+        return max(0.1, rate * self._settings.ses_rate_headroom)
+
     async def aclose(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -244,10 +278,17 @@ def _classify(error: AwsError) -> Exception:
         # The code names what to fix.
         return ProviderUnavailable(reason)
     if code in _PERMANENT or (400 <= status < 500 and code not in _TRANSIENT_CODES):
-        if "Daily message quota exceeded" in message or "Maximum sending rate" in message:
+        if "Daily message quota exceeded" in message:
             return TransientProviderError(f"{reason}: sending quota reached")
+        if "Maximum sending rate" in message:
+            return TransientProviderError(f"{reason}: sending rate reached", throttled=True)
         return PermanentProviderError(reason)
-    return TransientProviderError(reason)
+    throttled = code in _THROTTLING_CODES and "Daily message quota" not in message
+    return TransientProviderError(reason, throttled=throttled)
+
+
+# SES's "too fast" answers (HTTP 429 "Maximum sending rate exceeded" among them).
+_THROTTLING_CODES = frozenset({"TooManyRequestsException", "Throttling", "ThrottlingException"})
 
 
 _TRANSIENT_CODES = frozenset(

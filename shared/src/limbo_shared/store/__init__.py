@@ -8,10 +8,13 @@ from ..aws import make_client
 from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyKeys, Reservation, ReservationOutcome
 from .messages import Claim, ClaimOutcome, MessageStore
 from .records import MessageRecord, Status, StatusSettings
+from .schedule import Cancellation, CancelOutcome, ScheduleRecords
 from .table import ConditionFailed, DynamoTable, StoreUnavailable
 
 __all__ = [
     "IDEMPOTENCY_TTL_SECONDS",
+    "CancelOutcome",
+    "Cancellation",
     "Claim",
     "ClaimOutcome",
     "ConditionFailed",
@@ -21,6 +24,7 @@ __all__ = [
     "MessageStore",
     "Reservation",
     "ReservationOutcome",
+    "ScheduleRecords",
     "Status",
     "StatusSettings",
     "StoreUnavailable",

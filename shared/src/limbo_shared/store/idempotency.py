@@ -65,15 +65,11 @@ class IdempotencyKeys:
         }
         try:
             # DynamoDB deletes expired items up to days late: an expired one counts as absent.
-            await self.table.call(
-                "put_item",
-                lambda client, table: client.put_item(
-                    TableName=table,
-                    Item=item,
-                    ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": repr(now)}},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                ),
+            await self.table.put_if(
+                item,
+                "attribute_not_exists(pk) OR expires_at < :now",
+                values={":now": {"N": repr(now)}},
+                return_old=True,
             )
         except ConditionFailed as refused:
             old = refused.item or await self._read(owner, key)

@@ -68,10 +68,12 @@ class MessageStore:
         return int(created_at) + self.ttl_seconds
 
     def queued_record(self, mail: QueuedMail) -> MessageRecord:
+        due_at = mail.mail.due_at
+        scheduled = due_at is not None and due_at > mail.submitted_at
         return MessageRecord(
             id=mail.id,
             owner=mail.owner,
-            status=Status.QUEUED,
+            status=Status.SCHEDULED if scheduled else Status.QUEUED,
             recipients=mail.mail.recipient_count,
             stream=mail.stream,
             created_at=mail.submitted_at,
@@ -92,29 +94,25 @@ class MessageStore:
     async def record_queued_if_absent(self, mail: QueuedMail) -> bool:
         """Write ``queued`` unless a record exists (a retried request reusing its id)."""
         try:
-            await self.table.call(
-                "put_item",
-                lambda client, table: client.put_item(
-                    TableName=table,
-                    Item=self.queued_record(mail).to_item(),
-                    ConditionExpression="attribute_not_exists(pk)",
-                ),
-            )
+            await self.table.put_if(self.queued_record(mail).to_item(), "attribute_not_exists(pk)")
         except ConditionFailed:
             return False
         return True
 
     async def forget(self, message_id: str) -> None:
-        """Remove a ``queued`` record whose message never reached the queue."""
+        """Remove a ``queued`` (or ``scheduled``) record whose message never reached the queue."""
         with contextlib.suppress(ConditionFailed):
             await self.table.call(
                 "delete_item",
                 lambda client, table: client.delete_item(
                     TableName=table,
                     Key={"pk": {"S": message_key(message_id)}},
-                    ConditionExpression="#status = :queued",
+                    ConditionExpression="#status IN (:queued, :scheduled)",
                     ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":queued": {"S": Status.QUEUED.value}},
+                    ExpressionAttributeValues={
+                        ":queued": {"S": Status.QUEUED.value},
+                        ":scheduled": {"S": Status.SCHEDULED.value},
+                    },
                 ),
             )
 
@@ -140,16 +138,7 @@ class MessageStore:
 
         async def one(item: dict[str, Any]) -> BaseException | None:
             try:
-                await self.table.call(
-                    "put_item",
-                    lambda client, table: client.put_item(
-                        TableName=table,
-                        Item=item,
-                        ConditionExpression=condition,
-                        ExpressionAttributeNames=names,
-                        ExpressionAttributeValues=values,
-                    ),
-                )
+                await self.table.put_if(item, condition, names=names, values=values)
             except ConditionFailed:
                 return None
             except StoreUnavailable as error:

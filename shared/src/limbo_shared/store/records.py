@@ -22,6 +22,8 @@ _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 
 
 class Status(StrEnum):
+    SCHEDULED = "scheduled"
+    CANCELED = "canceled"
     QUEUED = "queued"
     SENDING = "sending"
     SENT = "sent"

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_dynamodb.type_defs import (
         BatchWriteItemOutputTypeDef,
+        PutItemInputTypeDef,
         UniversalAttributeValueTypeDef,
     )
 
@@ -83,6 +84,30 @@ class DynamoTable:
             raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
         _CALLS.labels(operation, "ok").inc()
         return response
+
+    async def put_if(
+        self,
+        item: Mapping[str, UniversalAttributeValueTypeDef],
+        condition: str,
+        *,
+        names: Mapping[str, str] | None = None,
+        values: Mapping[str, UniversalAttributeValueTypeDef] | None = None,
+        return_old: bool = False,
+    ) -> None:
+        """PutItem where ``condition`` holds, else ConditionFailed (carrying the item as it
+        was when ``return_old``)."""
+        request: PutItemInputTypeDef = {
+            "TableName": self.name,
+            "Item": item,
+            "ConditionExpression": condition,
+        }
+        if names:
+            request["ExpressionAttributeNames"] = names
+        if values:
+            request["ExpressionAttributeValues"] = values
+        if return_old:
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        await self._call("put_item", lambda: self.client.put_item(**request))
 
     async def put_all_if(
         self,

@@ -445,8 +445,9 @@ class Consumer:
             ):
                 wait = due_in(message)
                 if wait > 0.5:
-                    # A moved retry received before it is due: not an attempt yet.
-                    await self._settle(message, Defer(wait), span)
+                    # A moved copy received before it is due: not an attempt yet, and
+                    # attempt_of() allows for this one receipt, so it waits in place.
+                    await self._defer_in_place(message, wait)
                     return
                 while True:
                     outcome = await self._run_handler(message)
@@ -513,9 +514,20 @@ class Consumer:
             span.set_status(Status(StatusCode.ERROR, sqs_text(outcome.reason)))
             await self._dead_letter(message, outcome.reason, outcome=outcome.outcome)
         elif isinstance(outcome, Defer):
-            self.metrics.outcome("deferred")
-            log.info("deferred", delay=visibility_seconds(outcome.delay))
-            await self._change_visibility(message, outcome.delay, "could not defer")
+            # Not an attempt, but SQS counts the receive: in place, the next receipt's
+            # count (and the redrive policy's) would take it for one. A moved copy
+            # carries the attempts made so far instead, so a deferral costs none.
+            attempts = attempt_of(message) - 1
+            if self.settings.retry_moves and await self._move(message, attempts, outcome.delay):
+                self.metrics.outcome("deferred")
+                log.info("deferred", delay=visibility_seconds(outcome.delay), moved=True)
+                return
+            await self._defer_in_place(message, outcome.delay)
+
+    async def _defer_in_place(self, message: ReceivedMessage, delay: float) -> None:
+        self.metrics.outcome("deferred")
+        log.info("deferred", delay=visibility_seconds(delay))
+        await self._change_visibility(message, delay, "could not defer")
 
     async def _delete(self, message: ReceivedMessage) -> None:
         with tracer.start_as_current_span(
@@ -553,14 +565,17 @@ class Consumer:
         await self._change_visibility(message, outcome.delay, "could not set retry delay")
 
     async def _move(self, message: ReceivedMessage, attempt: int, delay: float) -> bool:
-        """Re-send the message in a group of its own (see :mod:`.moved`), then delete it.
-        False when the copy could not be sent: it then waits in place, holding its group."""
+        """Re-send the message in a group of its own (see :mod:`.moved`) after ``attempt``
+        attempts, due in ``delay`` s, then delete it. False when the copy could not be
+        sent: it then waits in place, holding its group."""
         try:
             await self.queue.send(moved_copy(message, attempts=attempt, delay=delay))
         except Exception as error:
             self.metrics.queue_error("move")
             detail = str(error) if isinstance(error, QueueUnavailable) else type(error).__name__
-            log.warning("could not move the retry out of its group; waiting in place", error=detail)
+            log.warning(
+                "could not move the message out of its group; waiting in place", error=detail
+            )
             return False
         await self._delete(message)
         return True

@@ -8,13 +8,16 @@ calls the provider bounded by ``SEND_TIMEOUT`` and turns what happened into an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from pydantic import ValidationError
 
+from ..errors import describe_validation_error
 from ..logs import bind_for_task, get_logger
+from ..payload import PayloadMissing, PayloadStore, PayloadUnavailable
 from ..provider import (
     PermanentProviderError,
     Provider,
@@ -23,13 +26,14 @@ from ..provider import (
 )
 from ..queue import ReceivedMessage
 from ..schema import QueuedMail
-from ..store import ClaimOutcome
+from ..store import ClaimOutcome, StoreUnavailable
 from ..store import Status as MessageStatus
 from .backoff import retry_delay
 from .circuit import Circuit
 from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
 from .metrics import WorkerMetrics
 from .moved import attempt_of
+from .ratelimit import RateLimited, RateLimiter
 from .settings import WorkerSettings
 from .tracking import NoTracking, Tracker
 
@@ -48,8 +52,13 @@ class MailHandler:
         tracker: Tracker | None = None,
         metrics: WorkerMetrics | None = None,
         max_attempts: int | None = None,
+        payloads: PayloadStore | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.name = provider.name
+        self.limiter = limiter
+        # Resolves offloaded bodies (S3 pointers); without a client only inline ones work.
+        self.payloads = payloads or PayloadStore(None, None)
         self.settings = settings
         self.provider = provider
         self.tracker: Tracker = tracker or NoTracking()
@@ -63,18 +72,49 @@ class MailHandler:
     async def handle(self, message: ReceivedMessage) -> Outcome:
         span = trace.get_current_span()
         try:
-            mail = QueuedMail.from_json(message.body)
+            body = await self.payloads.resolve(message.body, message.message_attributes)
+        except PayloadMissing as error:
+            return DeadLetter(str(error), "dead_lettered")
+        except PayloadUnavailable as error:
+            return Retry(str(error), self._delay(message, None))
+        try:
+            mail = QueuedMail.from_json(body)
         except ValidationError as error:
-            return DeadLetter(f"unparseable message: {_first_error(error)}", "dead_lettered")
+            reason = f"unparseable message: {describe_validation_error(error, limit=1)}"
+            return DeadLetter(reason, "dead_lettered")
         span.set_attribute("limbo.message.id", mail.id)
         # For the rest of this message's task: the consumer's lines (retry, dead letter)
         # name limbo's id too.
         bind_for_task(message_id=mail.id)
         if message.sent_timestamp is not None:
             self.metrics.time_in_queue.observe(max(0.0, time.time() - message.sent_timestamp))
-        return await self._send(message, mail, span)
+        outcome = await self._send(message, mail, span)
+        if isinstance(outcome, Done | DeadLetter):
+            # The final outcome: the offloaded payload is no longer needed. Deleted just
+            # before the queue message; should that delete fail, the redelivery finds no
+            # payload and is dead-lettered (it was sent or refused already), never resent.
+            await self._discard_payload(message)
+        return outcome
+
+    async def _discard_payload(self, message: ReceivedMessage) -> None:
+        try:
+            await self.payloads.discard(message.body, message.message_attributes)
+        except PayloadUnavailable as error:
+            log.warning(
+                "offloaded payload not deleted; the bucket's lifecycle rule expires it",
+                error=str(error),
+            )
 
     async def _send(self, message: ReceivedMessage, mail: QueuedMail, span: trace.Span) -> Outcome:
+        if self.limiter is not None:
+            # Before the claim: a wait for a token must not eat into the claim's lease.
+            try:
+                await self.limiter.acquire()
+            except RateLimited as limited:
+                span.add_event("rate_limited")
+                return Defer(max(1.0, limited.wait))
+            except StoreUnavailable as error:
+                return Unavailable(self.store_circuit, f"send rate limit: {error}")
         claim = await self.tracker.claim(mail)
         if claim.unavailable is not None:
             # Not a failed attempt: a retry here would burn receive counts and, after a few
@@ -99,6 +139,9 @@ class MailHandler:
             await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
             return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
         except TransientProviderError as error:
+            if error.throttled and self.limiter is not None:
+                with contextlib.suppress(StoreUnavailable):
+                    await self.limiter.throttled()
             # Recorded before the message is released, so its next receipt can claim it.
             gives_up = attempt_of(message) >= self.max_attempts
             status = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
@@ -152,11 +195,7 @@ class MailHandler:
                 self.metrics.provider_latency.observe(time.perf_counter() - started)
 
     async def aclose(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.aclose()
         await self.provider.aclose()
         await self.tracker.aclose()
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"{where}: {first['msg']}"

@@ -4,7 +4,10 @@ for a sending provider. A new service is a handler and a ``main`` calling one of
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -13,12 +16,15 @@ import uvicorn
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
 from ..logs import get_logger, setup_logging
-from ..provider import Provider
+from ..payload import PayloadStore
+from ..provider import Provider, RatedProvider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
 from .consumer import RECEIVE_BATCH, Handler, max_receive_count
 from .mail import MailHandler
 from .metrics import WorkerMetrics
+from .queue_metrics import export_queue_depth
+from .ratelimit import RateLimiter
 from .server import QuietServer, health_app
 from .settings import ConsumerSettings, WorkerSettings
 from .streams import bulk_settings, stream_consumers
@@ -56,23 +62,31 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
         exit_with_config_error(program, error)
 
     def build(max_attempts: int) -> Handler:
+        # Offloaded payloads are read from the bucket their pointer names.
+        s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
         return MailHandler(
             settings,
             provider,
             tracker=_tracker(settings, provider),
             metrics=WorkerMetrics(provider.name),
             max_attempts=max_attempts,
+            payloads=PayloadStore(s3, DaemonThreadPool(4, "s3")),
+            limiter=_limiter(settings, provider),
         )
 
-    _run(program, settings, build)
+    _run(program, settings, build, mail=True)
 
 
-def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
+def _run(program: str, settings: ConsumerSettings, build: _Build, *, mail: bool = False) -> None:
     setup_logging(settings.log_format, settings.log_level)
     try:
         telemetry = setup_telemetry(program)
     except ConfigError as error:
         exit_with_config_error(program, error)
+    if not mail:
+        # Streams and moved retries are the mail queues' (FIFO); another consumer (the
+        # webhook worker, on a standard queue) reads its QUEUE alone and retries in place.
+        settings = settings.model_copy(update={"bulk_queue": None, "retry_moves": False})
     serve: Coroutine[Any, Any, None] = _serve(settings, build)
     try:
         import uvloop
@@ -83,6 +97,21 @@ def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
     finally:
         telemetry.shutdown()
     log.info("stopped")
+    _exit_at_once()
+
+
+def _exit_at_once() -> None:
+    """Exit 0 now that everything is settled, flushed and exported.
+
+    What the interpreter would still do is tear down its modules (botocore's service
+    models are large): 1-2 s on a loaded 2-core machine, most of an idle worker's time
+    from SIGTERM to exit. Every message is settled, spans are exported and the SQS
+    calls still running are only abandoned long polls, so nothing is lost by skipping it.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 async def _serve(settings: ConsumerSettings, build: _Build) -> None:
@@ -108,10 +137,11 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     )
     max_attempts = await max_receive_count(queue, settings.max_attempts)
     handler = build(max_attempts)
+    bulk_queue = SqsQueue(client, bulk.queue, executor) if bulk is not None else None
     consumers = stream_consumers(
         handler,
         settings,
-        lambda url: queue if url == settings.queue else SqsQueue(client, url, executor),
+        lambda url: bulk_queue if bulk_queue is not None and url == bulk_queue.url else queue,
         dead_letters,
         max_attempts=max_attempts,
     )
@@ -134,10 +164,21 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
         )
     )
     server_task = asyncio.create_task(server.serve())
+    background: list[asyncio.Task[None]] = []
+    if settings.queue_metrics_interval > 0:
+        queues = (
+            {"queue": queue}
+            | ({"bulk_queue": bulk_queue} if bulk_queue else {})
+            | ({"dead_letter": dead_letters} if dead_letters else {})
+        )
+        depth = export_queue_depth(queues, settings.queue_metrics_interval)
+        background.append(asyncio.create_task(depth, name="queue-depth"))
     try:
         await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
         server.should_exit = True
+        for task in background:
+            task.cancel()
         await handler.aclose()
         await asyncio.gather(server_task, return_exceptions=True)
         executor.shutdown(wait=False, cancel_futures=True)
@@ -151,6 +192,7 @@ def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
         )
         return NoTracking()
     from ..store import MessageStore, open_table
+    from ..webhooks import open_notifier
 
     log.info("message tracking is on", table=settings.status_table)
     # One thread per possible concurrent claim would be wasteful; claims are short calls.
@@ -162,4 +204,37 @@ def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
         threads=threads,
     )
     store = MessageStore(table, ttl_days=settings.status_ttl_days)
-    return StoreTracking(store, provider=provider.name, send_timeout=settings.send_timeout)
+    notifier = open_notifier(
+        settings, table, region=settings.region, endpoint_url=settings.aws_endpoint_url
+    )
+    return StoreTracking(
+        store, provider=provider.name, send_timeout=settings.send_timeout, notifier=notifier
+    )
+
+
+def _limiter(settings: WorkerSettings, provider: Provider) -> RateLimiter | None:
+    """The shared send rate, kept in the status table; none without a table or a rate."""
+    if not isinstance(provider, RatedProvider):
+        return None
+    if settings.status_table is None:
+        log.warning(
+            "no shared send-rate limit (STATUS_TABLE is unset): each replica may send at "
+            "the provider's whole rate"
+        )
+        return None
+    from ..store import open_table
+    from ..store.bucket import SharedBucket
+
+    table = open_table(
+        settings.status_table,
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        threads=2,
+    )
+    return RateLimiter(
+        provider.name,
+        SharedBucket(table, provider.name),
+        provider.max_send_rate,
+        max_wait=settings.rate_limit_max_wait,
+        refresh=settings.send_rate_refresh,
+    )

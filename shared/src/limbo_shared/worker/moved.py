@@ -8,6 +8,10 @@ attempts made so far (``limbo-attempts``) and when it is due (``limbo-due``, epo
 seconds). FIFO queues take no per-message delay, so a copy received before it is due is
 simply made invisible until then (a ``Defer``, not an attempt).
 
+Deferrals (no send-rate token in time, another worker's lease) move the same way, with
+the attempts made before that receipt: SQS counts every receive, so a deferral left in
+place would be taken for an attempt by the next receipt and by the redrive policy.
+
 The copy's deduplication id derives from the SQS id of the message it replaces: if the
 consumer dies between sending the copy and deleting the original, the original comes
 back and a second move within SQS's 5-minute window is dropped by SQS; after that the

@@ -6,6 +6,7 @@ from ..provider import Provider
 from .consumer import Consumer, DeadLetterQueue, SourceQueue
 from .mail import MailHandler
 from .metrics import WorkerMetrics
+from .ratelimit import RateLimiter
 from .settings import WorkerSettings
 from .tracking import Tracker
 
@@ -25,10 +26,16 @@ class Worker(Consumer):
         tracker: Tracker | None = None,
         *,
         max_attempts: int | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         metrics = metrics or WorkerMetrics(provider.name)
         self.mail = MailHandler(
-            settings, provider, tracker=tracker, metrics=metrics, max_attempts=max_attempts
+            settings,
+            provider,
+            tracker=tracker,
+            metrics=metrics,
+            max_attempts=max_attempts,
+            limiter=limiter,
         )
         super().__init__(
             self.mail, settings, queue, dead_letters, metrics, max_attempts=max_attempts

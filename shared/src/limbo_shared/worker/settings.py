@@ -6,6 +6,7 @@ from pydantic import Field, field_validator, model_validator
 
 from ..config import QueueSettings
 from ..store.records import StatusSettings
+from ..webhooks.notify import NotifierSettings
 from .drain import grace_problem
 
 __all__ = ["ConsumerSettings", "WorkerSettings"]
@@ -41,6 +42,8 @@ class ConsumerSettings(QueueSettings):
     # Messages of the bulk stream (BULK_QUEUE) handled at once, beside CONCURRENCY's
     # transactional ones: bulk never takes a transactional slot.
     bulk_concurrency: int = Field(default=16, ge=1, le=1000)
+    # Seconds between samples of the queues' depth for the limbo_worker_queue_messages gauge; 0 off.
+    queue_metrics_interval: float = Field(default=30.0, ge=0, le=3600)
 
     @field_validator("deadletterqueue")
     @classmethod
@@ -48,11 +51,16 @@ class ConsumerSettings(QueueSettings):
         return None if value in (None, "") else _fifo_url(str(value))
 
 
-class WorkerSettings(ConsumerSettings, StatusSettings):
+class WorkerSettings(ConsumerSettings, StatusSettings, NotifierSettings):
     """Settings every sending worker reads, whatever its provider."""
 
     deadletterqueue: str = Field(description="URL of the FIFO dead-letter queue")
     send_timeout: float = Field(default=15.0, gt=0, le=300)
+    # Longest a send waits for a token of the shared send rate before its message is
+    # deferred (put back, not counted as a failure).
+    rate_limit_max_wait: float = Field(default=20.0, gt=0, le=600)
+    # Seconds between readings of the provider's own rate (SES GetAccount).
+    send_rate_refresh: float = Field(default=300.0, ge=10, le=86400)
 
     @field_validator("deadletterqueue")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Protocol
 from ..logs import get_logger
 from ..schema import QueuedMail
 from ..store import Claim, ClaimOutcome, MessageStore, Status, StoreUnavailable
+from ..webhooks import StatusNotifier
 
 __all__ = ["LEASE_MARGIN_SECONDS", "NoTracking", "StoreTracking", "Tracker", "TrackerClaim"]
 
@@ -38,8 +39,6 @@ class TrackerClaim:
 
 
 class Tracker(Protocol):
-    enabled: bool
-
     async def claim(self, mail: QueuedMail) -> TrackerClaim: ...
 
     async def sent(self, claim: TrackerClaim, provider_message_id: str) -> None: ...
@@ -55,8 +54,6 @@ class Tracker(Protocol):
 
 class NoTracking:
     """Tracking off: every message is claimed, nothing is written (at-least-once)."""
-
-    enabled = False
 
     async def claim(self, mail: QueuedMail) -> TrackerClaim:
         return TrackerClaim(Claim(ClaimOutcome.CLAIMED, mail.id))
@@ -75,12 +72,30 @@ class NoTracking:
 
 
 class StoreTracking:
-    enabled = True
-
-    def __init__(self, store: MessageStore, *, provider: str, send_timeout: float) -> None:
+    def __init__(
+        self,
+        store: MessageStore,
+        *,
+        provider: str,
+        send_timeout: float,
+        notifier: StatusNotifier | None = None,
+    ) -> None:
         self.store = store
         self.provider = provider
         self.lease_seconds = send_timeout + LEASE_MARGIN_SECONDS
+        # Webhooks for `sent`, `failed` and `rejected` (WEBHOOK_QUEUE set).
+        self.notifier = notifier
+
+    async def _notify(self, claim: Claim, status: Status, detail: str | None = None) -> None:
+        if self.notifier is None or claim.record is None:
+            return
+        await self.notifier.notify(
+            claim.record.owner,
+            claim.message_id,
+            status.value,
+            provider=self.provider,
+            detail=detail,
+        )
 
     async def claim(self, mail: QueuedMail) -> TrackerClaim:
         try:
@@ -98,6 +113,7 @@ class StoreTracking:
                 await self.store.mark_sent(
                     claim.claim, provider=self.provider, provider_message_id=provider_message_id
                 )
+                await self._notify(claim.claim, Status.SENT)
                 return
             except StoreUnavailable as error:
                 if attempt == _SENT_ATTEMPTS - 1:
@@ -114,6 +130,8 @@ class StoreTracking:
         except StoreUnavailable as failure:
             # The lease runs out on its own; the next attempt waits for it at worst.
             log.warning("could not record status", status=status.value, error=str(failure))
+        if status in (Status.FAILED, Status.REJECTED):
+            await self._notify(claim.claim, status, error)
 
     async def probe(self) -> None:
         # One consistent read of a key no message has: answers (None) when the table does.

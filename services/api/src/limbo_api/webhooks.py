@@ -1,0 +1,189 @@
+"""``/v1/webhooks``: an API key's webhook endpoints (register, list, show, delete, rotate).
+
+The signing secret is in the answer to POST and to rotate, and nowhere else. With
+tracking off (no STATUS_TABLE) there is no registry: every route answers 501.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from limbo_shared.errors import describe_validation_error
+from limbo_shared.http import problem
+from limbo_shared.logs import get_logger
+from limbo_shared.store import ConditionFailed, StoreUnavailable
+from limbo_shared.webhooks import (
+    MAX_ENDPOINTS,
+    Destinations,
+    EndpointRegistry,
+    EventType,
+    Refused,
+    TooManyEndpoints,
+)
+
+from .access import owner_of
+from .validation import InvalidMail, parse_json_object
+
+__all__ = ["webhook_routes"]
+
+log = get_logger("limbo.api")
+
+MAX_BODY = 16_384
+_ENDPOINT_ID = re.compile(r"^ep_[0-9a-f]{32}$")
+_TRACKING_OFF = "webhooks are not available: message tracking is off (STATUS_TABLE is unset)"
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    url: str = Field(min_length=1, max_length=2048)
+    events: list[EventType] = Field(min_length=1, max_length=len(EventType))
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _known(cls, value: object) -> object:
+        if isinstance(value, list):
+            known_values = {e.value for e in EventType}
+            unknown = [v for v in value if not isinstance(v, str) or v not in known_values]
+            if unknown:
+                known = ", ".join(e.value for e in EventType)
+                raise ValueError(f"{unknown[0]!r} is not an event type (one of {known})")
+            if len(set(value)) != len(value):
+                raise ValueError("lists an event type twice")
+            return [EventType(v) for v in value]
+        return value
+
+
+def _unavailable() -> Response:
+    return problem(
+        503,
+        "the status store is unavailable; retry later",
+        headers={"Retry-After": "5"},
+        message="unavailable",
+    )
+
+
+async def _read(request: Request, timeout: float) -> bytes:
+    chunks, size = [], 0
+    async with asyncio.timeout(timeout):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise InvalidMail(f"body is larger than {MAX_BODY} bytes", status=413)
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def webhook_routes(
+    registry: EndpointRegistry | None, destinations: Destinations, *, client_timeout: float
+) -> list[Route]:
+    not_found_text = "no webhook endpoint {!r} for this API key"
+
+    def _off() -> Response:
+        return problem(501, _TRACKING_OFF, message="not available")
+
+    async def register(request: Request) -> Response:
+        if registry is None:
+            return _off()
+        try:
+            body = await _read(request, client_timeout)
+            data = parse_json_object(body)
+            registration = Registration.model_validate(data)
+        except InvalidMail as error:
+            return problem(error.status, error.problem, message="not registered")
+        except ValidationError as error:
+            return problem(422, describe_validation_error(error), message="not registered")
+        except TimeoutError:
+            return problem(408, "the body did not arrive in time", message="not registered")
+        except ClientDisconnect:
+            return problem(400, "the client went away", message="not registered")
+        try:
+            destinations.check_url(registration.url)
+        except Refused as refused:
+            return problem(422, f"url: {refused}", message="not registered")
+        try:
+            endpoint = await registry.create(
+                owner_of(request), registration.url, tuple(registration.events)
+            )
+        except TooManyEndpoints:
+            return problem(
+                409, f"this API key has {MAX_ENDPOINTS} endpoints already", message="not registered"
+            )
+        except (StoreUnavailable, ConditionFailed) as error:
+            log.warning("webhook endpoint not registered", error=str(error))
+            return _unavailable()
+        log.info("webhook endpoint registered", endpoint=endpoint.id)
+        return JSONResponse({**endpoint.public(), "secret": endpoint.secret}, status_code=201)
+
+    async def listing(request: Request) -> Response:
+        if registry is None:
+            return _off()
+        try:
+            endpoints = await registry.of_owner(owner_of(request))
+        except StoreUnavailable:
+            return _unavailable()
+        return JSONResponse({"data": [endpoint.public() for endpoint in endpoints]})
+
+    async def show(request: Request) -> Response:
+        if registry is None:
+            return _off()
+        endpoint_id = request.path_params["endpoint_id"]
+        if not _ENDPOINT_ID.match(endpoint_id):
+            return problem(404, not_found_text.format(endpoint_id), message="not found")
+        try:
+            endpoint = await registry.get(owner_of(request), endpoint_id)
+            if endpoint is None:
+                return problem(404, not_found_text.format(endpoint_id), message="not found")
+            attempts = await registry.attempts(endpoint_id)
+        except (StoreUnavailable, ValueError, KeyError):
+            return _unavailable()
+        return JSONResponse({**endpoint.public(), **attempts.public()})
+
+    async def delete(request: Request) -> Response:
+        if registry is None:
+            return _off()
+        endpoint_id = request.path_params["endpoint_id"]
+        if not _ENDPOINT_ID.match(endpoint_id):
+            return problem(404, not_found_text.format(endpoint_id), message="not found")
+        try:
+            found = await registry.delete(owner_of(request), endpoint_id)
+        except (StoreUnavailable, ConditionFailed):
+            return _unavailable()
+        if not found:
+            return problem(404, not_found_text.format(endpoint_id), message="not found")
+        log.info("webhook endpoint deleted", endpoint=endpoint_id)
+        return Response(status_code=204)
+
+    async def rotate(request: Request) -> Response:
+        if registry is None:
+            return _off()
+        endpoint_id = request.path_params["endpoint_id"]
+        if not _ENDPOINT_ID.match(endpoint_id):
+            return problem(404, not_found_text.format(endpoint_id), message="not found")
+        try:
+            endpoint = await registry.rotate(owner_of(request), endpoint_id)
+        except (StoreUnavailable, ConditionFailed):
+            return _unavailable()
+        if endpoint is None:
+            return problem(404, not_found_text.format(endpoint_id), message="not found")
+        log.info("webhook secret rotated", endpoint=endpoint_id)
+        return JSONResponse({**endpoint.public(), "secret": endpoint.secret})
+
+    # One route per path, so a 405 names every method the path has (its Allow header).
+    async def collection(request: Request) -> Response:
+        return await (register if request.method == "POST" else listing)(request)
+
+    async def item(request: Request) -> Response:
+        return await (delete if request.method == "DELETE" else show)(request)
+
+    return [
+        Route("/v1/webhooks", collection, methods=["GET", "POST"]),
+        Route("/v1/webhooks/{endpoint_id}", item, methods=["GET", "DELETE"]),
+        Route("/v1/webhooks/{endpoint_id}/rotate", rotate, methods=["POST"]),
+    ]

@@ -1,0 +1,1 @@
+"""limbo-webhooks: delivers signed status webhooks to the endpoints clients registered."""
