@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,6 +14,7 @@ from limbo_api.auth import hash_key
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.aws import make_client
 from limbo_shared.queue import SqsQueue
+from limbo_shared.scheduling import STREAM_ATTRIBUTE
 
 from .conftest import _METRICS, ALICE_KEY, BOB_KEY, VALID, api_settings, bearer
 
@@ -25,7 +27,7 @@ def queued(aws: LocalAws, url: str) -> list[dict[str, Any]]:
     return [json.loads(m["Body"]) | {"group": m["Attributes"]["MessageGroupId"]} for m in messages]
 
 
-def streams_api(aws: LocalAws) -> TestClient:
+def streams_api(aws: LocalAws, **extra: Any) -> TestClient:
     assert aws.bulk_queue_url is not None
     settings = api_settings(
         aws,
@@ -33,6 +35,7 @@ def streams_api(aws: LocalAws) -> TestClient:
         api_keys=f"alice={hash_key(ALICE_KEY)},bob={hash_key(BOB_KEY)}",
         bulk_queue=aws.bulk_queue_url,
         bulk_keys="bob",
+        **extra,
     )
     client = make_client("sqs", region=aws.region, endpoint_url=aws.endpoint)
     executor = ThreadPoolExecutor(4)
@@ -75,3 +78,27 @@ def test_an_unknown_stream_is_refused_with_the_field_named(aws: LocalAws) -> Non
         )
     assert response.status_code == 400
     assert response.json()["Message"] and "stream" in response.json()["Problem"]
+
+
+def test_a_batch_and_a_scheduled_message_keep_their_stream(aws: LocalAws) -> None:
+    assert aws.bulk_queue_url is not None and aws.schedule_queue_url is not None
+    later = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3))
+    with streams_api(aws, schedule_queue=aws.schedule_queue_url) as api:
+        batch = [VALID, {**VALID, "stream": "transactional"}]
+        response = api.post("/v1/mail/batch", json=batch, headers=bearer(BOB_KEY))
+        assert response.status_code == 200, response.text
+        scheduled = {**VALID, "scheduled_at": later}
+        response = api.post("/v1/mail", json=scheduled, headers=bearer(BOB_KEY))
+        assert response.status_code == 200, response.text
+    assert [m["stream"] for m in queued(aws, aws.bulk_queue_url)] == ["bulk"]
+    assert [m["stream"] for m in queued(aws, aws.queue_url)] == ["transactional"]
+    # The scheduler reads the stream from an attribute (it never reads the body).
+    sqs = make_client("sqs", region=aws.region, endpoint_url=aws.endpoint)
+    # (It is delayed on the schedule queue until due, a few seconds from now.)
+    [waiting] = sqs.receive_message(
+        QueueUrl=aws.schedule_queue_url,
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+        WaitTimeSeconds=20,
+    )["Messages"]
+    assert waiting["MessageAttributes"][STREAM_ATTRIBUTE]["StringValue"] == "bulk"

@@ -398,3 +398,29 @@ async def test_a_retry_whose_copy_cannot_be_sent_waits_in_place(running: Start) 
     await run.stop()
     assert [seconds for _, seconds in queue.visibility_changes()] == [3]
     assert queue.deleted() == [] and queue.depth == 1
+
+
+@pytest.mark.parametrize("moves", [True, False], ids=["moved", "in-place"])
+async def test_deferrals_are_not_counted_as_attempts_when_moved(
+    running: Start, moves: bool
+) -> None:
+    queue, dead = FakeQueue(fifo=True), FakeDeadLetters()
+    queue.put("m", group="key.0")
+    attempts: list[int] = []
+
+    def defer_twice(message: ReceivedMessage) -> Outcome:
+        attempts.append(attempt_of(message))
+        return Defer(0.2) if len(attempts) < 3 else Retry("provider answered 500", 1)
+
+    handler = ScriptedHandler(answer=defer_twice)
+    run = running(consumer(handler, queue, dead, max_attempts=2, retry_moves=moves))
+    await wait_until(lambda: len(attempts) == 3 and (queue.depth == 1 or dead.sent), timeout=10)
+    await run.stop()
+    if moves:
+        # Two deferrals (a send-rate token not in time, say), then the first real attempt.
+        assert attempts == [1, 1, 1] and dead.sent == []
+        [copy] = queue.stored.values()
+        assert copy.attributes["limbo-attempts"]["StringValue"] == "1"
+    else:
+        # In place, SQS's receive count takes each deferral for an attempt.
+        assert attempts == [1, 2, 3] and len(dead.sent) == 1
