@@ -144,8 +144,10 @@ def test_triggers_use_only_metadata_the_sqs_scaler_reads(values: Path) -> None:
     for scaled in r.of_kind("ScaledObject"):
         env = env_of(r, r.get("Deployment", scaled["spec"]["scaleTargetRef"]["name"]))
         triggers = scaled["spec"]["triggers"]
-        # One trigger per stream's queue the worker consumes.
-        queues = [env["QUEUE"], *([env["BULK_QUEUE"]] if "BULK_QUEUE" in env else [])]
+        # One trigger per queue the worker consumes: a mail worker (the one with a
+        # BULK_CONCURRENCY) reads BULK_QUEUE too; the webhook worker only its QUEUE.
+        mail = "BULK_CONCURRENCY" in env and "BULK_QUEUE" in env
+        queues = [env["QUEUE"], *([env["BULK_QUEUE"]] if mail else [])]
         assert [t["metadata"]["queueURL"] for t in triggers] == queues
         for trigger in triggers:
             assert trigger["type"] == "aws-sqs-queue"

@@ -13,6 +13,8 @@ with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program
 {{- /* The mail workers scale on both streams' queues; another consumer on its own. */}}
 {{- $queues := compact (list (include "limbo.queueUrl" $root) (include "limbo.bulkQueueUrl" $root)) }}
 {{- if .queueUrl }}{{ $queues = list .queueUrl }}{{ end }}
+{{- /* No queue configured (the chart's bare defaults): one trigger still, as KEDA needs. */}}
+{{- if not $queues }}{{ $queues = list "" }}{{ end }}
 {{- if le (float64 $values.terminationGracePeriodSeconds) (float64 $values.shutdownGrace) }}
 {{- fail (printf "%s: terminationGracePeriodSeconds (%v) must exceed shutdownGrace (%v), or the kubelet kills sends in the middle" $component $values.terminationGracePeriodSeconds $values.shutdownGrace) }}
 {{- end }}
