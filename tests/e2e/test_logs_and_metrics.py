@@ -257,7 +257,8 @@ def test_metric_names_and_labels_follow_prometheus_conventions(run: Run) -> None
         for family in text_string_to_metric_families(text):
             if not family.name.startswith("limbo_"):
                 continue
-            assert re.fullmatch(r"limbo_(api|worker|status_store)_[a-z_]+", family.name)
+            # limbo_<subsystem>_<what>, one subsystem per component that owns the metric.
+            assert re.fullmatch(r"limbo_(api|worker|status_store|webhook)_[a-z_]+", family.name)
             if family.type == "histogram" and "size" not in family.name:
                 assert family.name.endswith("_seconds"), family.name
             for sample in family.samples:

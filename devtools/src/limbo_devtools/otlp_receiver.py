@@ -40,6 +40,7 @@ class ReceivedSpan:
     links: tuple[tuple[str, str], ...]  # (trace_id, span_id)
     events: tuple[tuple[str, dict[str, Any]], ...]
     status: str  # UNSET, OK, ERROR
+    status_message: str  # the description set with an ERROR status
     start_ns: int
     end_ns: int
     received_at: float  # time.monotonic() when the export arrived
@@ -87,6 +88,7 @@ def decode(body: bytes, received_at: float) -> list[ReceivedSpan]:
                         status=Status.StatusCode.Name(span.status.code).removeprefix(
                             "STATUS_CODE_"
                         ),
+                        status_message=span.status.message,
                         start_ns=span.start_time_unix_nano,
                         end_ns=span.end_time_unix_nano,
                         received_at=received_at,
