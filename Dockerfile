@@ -6,6 +6,7 @@
 #   docker build --build-arg PACKAGE=limbo-mailgun-worker --target mailgun-worker \
 #     -t limbo-mailgun-worker .
 #   docker build --build-arg PACKAGE=limbo-webhooks --target webhooks -t limbo-webhooks .
+#   docker build --build-arg PACKAGE=limbo-events --target events -t limbo-events .
 #   docker build --build-arg PACKAGE=limbo-devtools --target devtools -t limbo-devtools .
 # --build-arg EXTRAS=grpc adds the OTLP gRPC exporter to a service (about 20 MB).
 # BASE must provide python3 (>= 3.11) and a CA bundle at /etc/ssl/certs; every stage
@@ -38,6 +39,7 @@ COPY services/api/pyproject.toml services/api/
 COPY services/ses-worker/pyproject.toml services/ses-worker/
 COPY services/mailgun-worker/pyproject.toml services/mailgun-worker/
 COPY services/webhooks/pyproject.toml services/webhooks/
+COPY services/events/pyproject.toml services/events/
 COPY devtools/pyproject.toml devtools/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
@@ -51,10 +53,11 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
       ${EXTRAS:+--extra "${EXTRAS}"} --no-editable
 # botocore carries the API models of every AWS service (~28 MB) and moto an emulator of
-# each (~50 MB). A service calls SQS, SES v2 and DynamoDB, and STS/SSO for credentials;
-# the emulator (devtools) serves those and loads what they reach inside moto.
+# each (~50 MB). A service calls SQS, SES v2, DynamoDB and S3 (offloaded payloads), and
+# STS/SSO for credentials; the emulator (devtools) serves those and loads what they reach
+# inside moto.
 RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
-    && keep="sqs sesv2 dynamodb sts sso sso-oidc" \
+    && keep="sqs sesv2 dynamodb s3 sts sso sso-oidc" \
     && if [ "${PACKAGE}" = limbo-devtools ]; then \
       keep="$keep ses iam s3 sns events cloudwatch" \
       && for dir in "$site"/moto/*/; do \
@@ -138,6 +141,12 @@ FROM image AS webhooks
 ENV PORT=9090
 EXPOSE 9090
 ENTRYPOINT ["/app/.venv/bin/limbo-webhooks"]
+
+# Applies delivery events (SES via SNS, Mailgun webhooks) to the status table.
+FROM image AS events
+ENV PORT=9090
+EXPOSE 9090
+ENTRYPOINT ["/app/.venv/bin/limbo-events"]
 
 # The in-cluster stand-ins for local development (never for production): the sink by
 # default; the chart runs limbo-moto (the AWS emulator) and limbo-local-aws (its set-up)

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
@@ -16,11 +17,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from limbo_shared.aws import make_client
+from limbo_shared.config import ConfigError
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
 from limbo_shared.schema import MailRequest
-from limbo_shared.store import StoreUnavailable
+from limbo_shared.store import StoreUnavailable, Suppressions, WebhookTokens
 from limbo_shared.webhooks import EndpointRegistry
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
@@ -28,13 +31,15 @@ from .admission import Admission
 from .answers import cancel_answer, lookup_refused, store_unavailable, submission_refused
 from .auth import load_api_keys
 from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Replay, Ticket, open_ledger
-from .metrics import ApiMetrics
+from .mailgun_webhook import MAILGUN_WEBHOOK_PATH, MailgunWebhook
+from .metrics import SUPPRESSED_SENDS, ApiMetrics
 from .openapi import openapi_document
 from .publisher import PublishFailed
 from .ratelimit import TokenBuckets
 from .senders import SenderPolicy
 from .settings import ApiSettings
 from .submission import batch_ids, open_submitter
+from .suppression_routes import suppression_routes
 from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_batch, parse_mail
 from .webhooks import webhook_routes
@@ -146,6 +151,37 @@ class _Readiness:
             self._ready = True
 
 
+class _AllSuppressed(Exception):
+    def __init__(self, addresses: list[str]) -> None:
+        super().__init__("every recipient is suppressed")
+        self.addresses = addresses
+
+
+async def _without_suppressed(
+    suppressions: Suppressions, owner: str, mail: MailRequest
+) -> tuple[MailRequest, list[str]]:
+    """The request without its suppressed recipients, and those recipients (as given).
+
+    Raises _AllSuppressed when nobody in To is left: a message needs a To recipient.
+    """
+    everyone = [*mail.to, *mail.cc, *mail.bcc]
+    hits = await suppressions.suppressed(owner, everyone)
+    if not hits:
+        return mail, []
+    suppressed = [address for address in everyone if address in hits]
+    to = [address for address in mail.to if address not in hits]
+    if not to:
+        raise _AllSuppressed(suppressed)
+    remaining = mail.model_copy(
+        update={
+            "to": to,
+            "cc": [address for address in mail.cc if address not in hits],
+            "bcc": [address for address in mail.bcc if address not in hits],
+        }
+    )
+    return remaining, suppressed
+
+
 class _RequestMetrics:
     """Counts every request by route template (never by raw path) and status."""
 
@@ -175,6 +211,39 @@ class _RequestMetrics:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
+def _mailgun_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
+    """The Mailgun webhook route, when its signing key is set (ConfigError when the key is
+    set but what the route needs is not: a webhook must never be accepted and lost)."""
+    key = settings.mailgun_webhook_signing_key
+    if key is None:
+        return []
+    if settings.events_queue is None:
+        raise ConfigError(
+            "MAILGUN_WEBHOOK_SIGNING_KEY is set but EVENTS_QUEUE is not: webhooks need the "
+            "events queue"
+        )
+    if ledger.store is None:
+        raise ConfigError(
+            "MAILGUN_WEBHOOK_SIGNING_KEY is set but STATUS_TABLE is not: refusing replays "
+            "needs the status table"
+        )
+
+    client = make_client(
+        "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2
+    )
+    events = SqsQueue(
+        client, settings.events_queue, ThreadPoolExecutor(4, thread_name_prefix="events")
+    )
+    webhook = MailgunWebhook(
+        signing_key=key.get_secret_value(),
+        tolerance=settings.mailgun_webhook_tolerance,
+        tokens=WebhookTokens(ledger.store.table),
+        events=events,
+        read_timeout=settings.client_timeout,
+    )
+    return [Route(MAILGUN_WEBHOOK_PATH, webhook.handle, methods=["POST"])]
+
+
 def create_app(
     settings: ApiSettings,
     queue: SqsQueue,
@@ -200,6 +269,7 @@ def create_app(
     ledger = ledger or open_ledger(settings)
     submitter = open_submitter(settings, queue, metrics, bulk_queue=bulk_queue)
     readiness = _Readiness(queue)
+    suppressions = ledger.suppressions if settings.suppression == "enabled" else None
     document = openapi_document(version("limbo-api"))
 
     async def hello(request: Request) -> Response:
@@ -245,16 +315,41 @@ def create_app(
         if isinstance(body, Response):
             return body
         now = time.time()
+        owner = owner_of(request)
         try:
             mail_request = parse_mail(body)
-            _check_sender(owner_of(request), mail_request)
+            _check_sender(owner, mail_request)
             submitter.check(mail_request, now)
-            prepared = submitter.prepare(owner_of(request), mail_request, str(uuid.uuid4()), now)
         except InvalidMail as error:
             return problem(error.status, error.problem)
-        owner = prepared.envelope.owner
+        submitted = mail_request
+        suppressed: list[str] = []
+        if suppressions is not None:
+            try:
+                mail_request, suppressed = await _without_suppressed(
+                    suppressions, owner, mail_request
+                )
+            except _AllSuppressed as refused:
+                SUPPRESSED_SENDS.inc(len(refused.addresses))
+                return JSONResponse(
+                    {
+                        "Message": "not submitted",
+                        "Problem": "every To recipient is on the suppression list: "
+                        + ", ".join(refused.addresses),
+                        "suppressed": refused.addresses,
+                    },
+                    status_code=422,
+                )
+            except StoreUnavailable as error:
+                log.warning("not queued: suppression list unavailable", error=str(error))
+                return store_unavailable()
+        try:
+            prepared = submitter.prepare(owner, mail_request, str(uuid.uuid4()), now)
+        except InvalidMail as error:
+            return problem(error.status, error.problem)
+        # The request as submitted: a repeat is the same request whatever the list says now.
         ticket = await ledger.begin(
-            owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, prepared.envelope.id
+            owner, request.headers.get(IDEMPOTENCY_HEADER), submitted, prepared.envelope.id
         )
         if not isinstance(ticket, Ticket):
             return submission_refused(ticket)
@@ -262,7 +357,7 @@ def create_app(
         message_id = ticket.message_id
         with bind_message(message_id=message_id):
             try:
-                async with ledger.recording(ticket, [prepared.envelope]):
+                async with ledger.recording(ticket, [prepared.envelope], [suppressed]):
                     await submitter.publish(prepared)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
@@ -275,9 +370,15 @@ def create_app(
             log.info(
                 "queued",
                 recipients=mail_request.recipient_count,
+                suppressed=len(suppressed),
                 scheduled=prepared.scheduled,
                 attachments=len(mail_request.attachments),
                 stream=prepared.envelope.stream,
+            )
+        if suppressed:
+            SUPPRESSED_SENDS.inc(len(suppressed))
+            return JSONResponse(
+                {"Message": "submitted", "id": message_id, "suppressed": suppressed}
             )
         return JSONResponse({"Message": "submitted", "id": message_id})
 
@@ -366,6 +467,8 @@ def create_app(
                 settings.destinations,
                 client_timeout=settings.client_timeout,
             ),
+            *suppression_routes(ledger.suppressions),
+            *_mailgun_routes(settings, ledger),
         ],
         lifespan=lifespan,
     )

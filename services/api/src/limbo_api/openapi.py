@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from limbo_shared.events import BounceType, DeliveryOutcome
 from limbo_shared.schema import STREAMS, MailRequest
 from limbo_shared.store import Status
 
@@ -74,11 +75,18 @@ _MESSAGE_STATUS = {
         "updated_at",
         "sent_at",
         "expires_at",
+        "suppressed",
+        "delivery",
     ],
     "properties": {
         "id": {"type": "string"},
         "owner": {"type": "string", "description": "Name of the API key that submitted it"},
-        "status": {"type": "string", "enum": [status.value for status in Status]},
+        "status": {
+            "type": "string",
+            "enum": [status.value for status in Status]
+            + [outcome.value for outcome in DeliveryOutcome],
+            "description": "Once the provider reported back: the furthest recipient outcome",
+        },
         "stream": {"type": "string", "enum": list(STREAMS)},
         "provider": {**_NULLABLE_TEXT, "description": "Provider of the last attempt"},
         "provider_message_id": {**_NULLABLE_TEXT, "description": "The provider's id, once sent"},
@@ -89,7 +97,47 @@ _MESSAGE_STATUS = {
         "updated_at": _TIMESTAMP,
         "sent_at": {"type": ["string", "null"], "format": "date-time"},
         "expires_at": {**_TIMESTAMP, "description": "The record is deleted after this"},
+        "suppressed": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Recipients left out because they are on the suppression list",
+        },
+        "delivery": {
+            "type": "array",
+            "description": "Each recipient's latest outcome, as the provider reported it",
+            "items": {
+                "type": "object",
+                "required": ["recipient", "outcome", "at", "source"],
+                "properties": {
+                    "recipient": {"type": "string"},
+                    "outcome": {"type": "string", "enum": [o.value for o in DeliveryOutcome]},
+                    "at": _TIMESTAMP,
+                    "source": {"type": "string", "enum": ["ses", "mailgun"]},
+                    "bounce_type": {"type": "string", "enum": [b.value for b in BounceType]},
+                    "diagnostic": {"type": "string", "maxLength": 500},
+                },
+            },
+        },
     },
+}
+_SUPPRESSION = {
+    "type": "object",
+    "required": ["address", "reason", "source", "detail", "message_id", "created_at"],
+    "properties": {
+        "address": {"type": "string", "description": "Lower-cased bare address"},
+        "reason": {"type": "string", "enum": ["bounce", "complaint", "unsubscribe", "manual"]},
+        "source": {"type": "string", "enum": ["ses", "mailgun", "api"]},
+        "detail": {**_NULLABLE_TEXT, "description": "The provider's diagnostic, or yours"},
+        "message_id": {**_NULLABLE_TEXT, "description": "The message that caused it"},
+        "created_at": _TIMESTAMP,
+    },
+}
+_ADDRESS_PARAMETER = {
+    "name": "address",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "The address, in any letter case",
 }
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -185,6 +233,18 @@ def openapi_document(version: str) -> dict[str, Any]:
                             True,
                         ),
                         "415": _problem("The body is not JSON"),
+                        "422": _json(
+                            {
+                                "type": "object",
+                                "required": ["Message", "Problem", "suppressed"],
+                                "properties": {
+                                    "Message": {"type": "string"},
+                                    "Problem": {"type": "string"},
+                                    "suppressed": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
+                            "Every To recipient is on the suppression list",
+                        ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
                             "Idempotency-Key or scheduled_at sent, but this deployment is "
@@ -282,6 +342,121 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/suppressions": {
+                "get": {
+                    "operationId": "listSuppressions",
+                    "summary": "This API key's suppression list, a page at a time",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string"},
+                            "description": "The `cursor` of the previous page",
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["suppressions", "cursor"],
+                                "properties": {
+                                    "suppressions": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Suppression"},
+                                    },
+                                    "cursor": {
+                                        **_NULLABLE_TEXT,
+                                        "description": "Null on the last page",
+                                    },
+                                },
+                            },
+                            "One page, in address order",
+                        ),
+                        "400": _problem("A limit out of range or a cursor not handed out"),
+                        "401": _UNAUTHORIZED,
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+                "post": {
+                    "operationId": "addSuppression",
+                    "summary": "Suppress an address by hand",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["address", "reason"],
+                                    "properties": {
+                                        "address": {"type": "string", "format": "email"},
+                                        "reason": {
+                                            "type": "string",
+                                            "minLength": 1,
+                                            "maxLength": 500,
+                                            "pattern": "^[^\\r\\n\\u0000]*$",
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/Suppression"}, "Suppressed"),
+                        "400": _problem("Not a valid address or reason"),
+                        "401": _UNAUTHORIZED,
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+            },
+            "/v1/suppressions/{address}": {
+                "get": {
+                    "operationId": "getSuppression",
+                    "parameters": [_ADDRESS_PARAMETER],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Suppression"}, "Suppressed"),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("Not suppressed for this API key"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+                "delete": {
+                    "operationId": "removeSuppression",
+                    "summary": "Send to the address again",
+                    "parameters": [_ADDRESS_PARAMETER],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["Message", "address"],
+                                "properties": {
+                                    "Message": {"type": "string", "enum": ["removed"]},
+                                    "address": {"type": "string"},
+                                },
+                            },
+                            "Removed",
+                        ),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("Not suppressed for this API key"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+            },
             **webhook_paths(_problem, _UNAUTHORIZED, _RATE_LIMITED),
             "/metrics": {
                 "get": {
@@ -317,6 +492,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "schemas": {
                 "MessageStatus": _MESSAGE_STATUS,
+                "Suppression": _SUPPRESSION,
                 **definitions,
                 "MailRequest": mail_schema,
                 "Problem": _PROBLEM,
@@ -347,6 +523,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "properties": {
                         "Message": {"type": "string", "enum": ["submitted"]},
                         "id": {"type": "string", "description": "limbo's message id"},
+                        "suppressed": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Recipients left out (suppressed); absent if none",
+                        },
                     },
                 },
             },
