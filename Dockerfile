@@ -59,7 +59,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
     && keep="sqs sesv2 dynamodb s3 sts sso sso-oidc" \
     && if [ "${PACKAGE}" = limbo-devtools ]; then \
-      keep="$keep ses iam s3 sns events cloudwatch" \
+      keep="$keep ses iam s3 s3bucket_path sns events cloudwatch" \
       && for dir in "$site"/moto/*/; do \
         case " $keep core utilities moto_api moto_server " in \
           *" $(basename "$dir") "*) ;; \

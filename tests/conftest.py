@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
@@ -18,6 +19,11 @@ from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process
 
 from .holding_proxy import HoldingProxy
+
+# Property tests are the same every run and never fail on time: the examples come from a
+# fixed derivation, and a loaded machine's slow example is not a failure.
+settings.register_profile("limbo", derandomize=True, deadline=None)
+settings.load_profile("limbo")
 
 # In-process tests trace like a real process does (ids, propagation), exporting nothing.
 trace.set_tracer_provider(TracerProvider())

@@ -217,12 +217,19 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
         aws_secret_access_key="testing",
     )
     urls = sqs.list_queues()["QueueUrls"]
-    assert sorted(url.rsplit("/", 1)[-1] for url in urls) == ["limbo-dlq.fifo", "limbo.fifo"]
+    # The mail queue, its dead-letter queue, the schedule queue and the webhook queue.
+    assert sorted(url.rsplit("/", 1)[-1] for url in urls) == [
+        "limbo-dlq.fifo",
+        "limbo-schedule",
+        "limbo-webhooks",
+        "limbo.fifo",
+    ]
     # The emulator's own view, which the README points at to see emulated SES mail: the
     # pruned image still holds every model the set-up reached.
     data = httpx.get(f"{moto.url}/moto-api/data.json", timeout=10).json()
-    assert len(data["sqs"]["Queue"]) == 2
-    assert len(data["ses"]["EmailIdentity"]) == 1
+    assert len(data["sqs"]["Queue"]) == len(urls)
+    # The sender and its domain (limbo sends from any address of a verified domain).
+    assert len(data["ses"]["EmailIdentity"]) == 2
     sink = containers.start(
         image, "sink", sink_port, {"SINK_PORT": str(sink_port), "SINK_API_KEY": "key"}
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from limbo_shared.batching import Batcher
+from limbo_shared.batching import Batcher, Ticket
 
 
 class Recorder:
@@ -119,3 +119,20 @@ async def test_a_cancelled_submit_is_still_sent() -> None:
     assert await busy == 10
     await batcher.aclose()
     assert recorder.calls == [[1], [2]]
+
+
+async def test_an_item_queued_as_the_last_runner_finishes_is_still_sent() -> None:
+    """The runner that finds the queue empty must not look busy to the next enqueue."""
+    loop = asyncio.get_running_loop()
+    late: list[Ticket[int, int]] = []
+
+    async def flush(items: Sequence[int]) -> list[int | BaseException]:
+        if not late:
+            # Another request's item arrives just as this runner sees nothing left.
+            loop.call_soon(lambda: late.append(batcher.enqueue(2)))
+        return list(items)
+
+    batcher: Batcher[int, int] = Batcher(flush, max_items=100)
+    assert await batcher.submit(1) == 1
+    await asyncio.sleep(0)
+    assert await asyncio.wait_for(late[0].future, 2) == 2

@@ -237,8 +237,15 @@ def _queue_arn(sqs: SQSClient, url: str) -> str:
 def create_payload_bucket(s3: S3Client, name: str) -> None:
     """The bucket for offloaded payloads, as the README documents it: an expiry rule
     deletes what the workers did not (a crash between the send and the delete)."""
+    region = s3.meta.region_name
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=name)
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:  # S3 wants the region named everywhere but in us-east-1
+            s3.create_bucket(
+                Bucket=name,
+                CreateBucketConfiguration={"LocationConstraint": region},  # type: ignore[typeddict-item]
+            )
     s3.put_bucket_lifecycle_configuration(
         Bucket=name,
         LifecycleConfiguration={

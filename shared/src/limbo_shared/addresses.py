@@ -83,7 +83,12 @@ def parse_mailbox(value: str) -> Mailbox:
     value = value.strip()
     if value.startswith(",") or value.endswith(","):
         raise InvalidMailbox("must be exactly one mailbox (`addr` or `Name <addr>`), not a list")
-    header = _REGISTRY("To", value)
+    try:
+        header = _REGISTRY("To", value)
+    except (IndexError, ValueError):
+        # The stdlib parser raises on some malformed input instead of noting a defect
+        # (an IndexError was found by the property tests): that is a refusal, not a 500.
+        raise InvalidMailbox("is not a valid mailbox (`addr` or `Name <addr>`)") from None
     addresses = header.addresses  # type: ignore[attr-defined]
     if any(group.display_name is not None for group in header.groups):  # type: ignore[attr-defined]
         raise InvalidMailbox("must be one mailbox, not a group")

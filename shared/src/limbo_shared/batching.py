@@ -119,34 +119,42 @@ class Batcher(Generic[T, R]):
         return batch
 
     async def _run(self) -> None:
-        while self._pending:
-            if self._linger and len(self._pending) < self._max_items:
-                await asyncio.sleep(self._linger)
-            batch = self._take_batch()
-            if not batch:
-                return
-            if self._on_batch is not None:
-                self._on_batch(len(batch))
-            try:
-                results = await self._flush([entry.item for entry in batch])
-                if len(results) != len(batch):
-                    raise RuntimeError(
-                        f"flush answered {len(results)} results for {len(batch)} items"
-                    )
-            except BaseException as error:
-                for entry in batch:
-                    if not entry.future.done():
-                        entry.future.set_exception(error)
-                if isinstance(error, asyncio.CancelledError):
-                    raise
-                continue
-            for entry, result in zip(batch, results, strict=True):
-                if entry.future.done():
+        try:
+            while self._pending:
+                if self._linger and len(self._pending) < self._max_items:
+                    await asyncio.sleep(self._linger)
+                batch = self._take_batch()
+                if not batch:
+                    return
+                if self._on_batch is not None:
+                    self._on_batch(len(batch))
+                try:
+                    results = await self._flush([entry.item for entry in batch])
+                    if len(results) != len(batch):
+                        raise RuntimeError(
+                            f"flush answered {len(results)} results for {len(batch)} items"
+                        )
+                except BaseException as error:
+                    for entry in batch:
+                        if not entry.future.done():
+                            entry.future.set_exception(error)
+                    if isinstance(error, asyncio.CancelledError):
+                        raise
                     continue
-                if isinstance(result, BaseException):
-                    entry.future.set_exception(result)
-                else:
-                    entry.future.set_result(result)
+                for entry, result in zip(batch, results, strict=True):
+                    if entry.future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        entry.future.set_exception(result)
+                    else:
+                        entry.future.set_result(result)
+        finally:
+            # Leave the set in this same step, not in a done-callback: an item queued
+            # between this runner's last look at the queue and that callback would find
+            # the runner still "running", start none, and wait for ever.
+            task = asyncio.current_task()
+            if task is not None:
+                self._runners.discard(task)
 
     async def aclose(self) -> None:
         """Stop taking items and wait until everything submitted has been flushed."""

@@ -23,6 +23,9 @@ def _summary(registry: CollectorRegistry) -> dict[str, Any]:
     values: dict[str, float] = {}
     for family in registry.collect():
         for sample in family.samples:
+            # JSON has no infinity or NaN (a gauge of "no limit" is +Inf): leave those out.
+            if not math.isfinite(sample.value):
+                continue
             if sample.name.endswith(("_total", "_count", "_sum")) or family.type == "gauge":
                 key = sample.name
                 if sample.labels:
