@@ -32,10 +32,7 @@ def _summary(registry: CollectorRegistry) -> dict[str, Any]:
                     key += (
                         "{" + ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items())) + "}"
                     )
-                # JSON has no Infinity or NaN (e.g. the send-rate gauge of "no limit"):
-                # left out of the summary, still in the Prometheus text.
-                if math.isfinite(sample.value):
-                    values[key] = sample.value
+                values[key] = sample.value
     return values
 
 
