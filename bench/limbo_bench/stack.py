@@ -1,10 +1,11 @@
 """Starting the pieces every benchmark run needs: emulators, counting proxy, sink.
 
-SQS runs on LocalStack (its own virtualenv under ``bench/.work/localstack``, so its
-pins never reach limbo's lock file) and falls back to moto with a note when LocalStack
-is not installed or does not start. SES v2 always runs on limbo-moto: LocalStack's
-community edition does not emulate it. The emulator and the sink are started by
-limbo_devtools' launcher, like everywhere else. The counting proxy sits in front of both.
+SQS (and S3, for the payload bucket) runs on LocalStack (its own virtualenv under
+``bench/.work/localstack``, so its pins never reach limbo's lock file) and falls back to
+moto with a note when LocalStack is not installed or does not start. SES v2 always runs
+on limbo-moto: LocalStack's community edition does not emulate it. The emulator and the
+sink are started by limbo_devtools' launcher, like everywhere else. The counting proxy
+sits in front of both.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _localstack(logs: Path) -> Process | None:
         "localstack",
         [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
         env={
-            "SERVICES": "sqs",
+            # S3 for the payload bucket every phase's queues come with (offloaded bodies).
+            "SERVICES": "sqs,s3",
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",
             "LOCALSTACK_HOST": f"127.0.0.1:{port}",
             "SQS_ENDPOINT_STRATEGY": "path",
