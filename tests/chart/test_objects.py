@@ -831,6 +831,14 @@ def test_locally_the_sink_signs_webhooks_with_the_key_the_api_verifies() -> None
     assert ses["SES_CONFIGURATION_SET"] == "limbo-events"
 
 
+def test_with_webhooks_the_consumer_and_the_api_tell_them() -> None:
+    # limbo-events tells changed outcomes, the API suppressed recipients.
+    r = rendered(EVENTS, WEBHOOKS)
+    hooks_queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo-webhooks"
+    assert env_of(r, r.get("Deployment", "limbo-events"))["WEBHOOK_QUEUE"] == hooks_queue
+    assert env_of(r, r.get("Deployment", "limbo-api"))["WEBHOOK_QUEUE"] == hooks_queue
+
+
 def test_events_without_the_status_table_refuse_to_render() -> None:
     result = helm(
         "template",

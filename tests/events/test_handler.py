@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -17,11 +18,13 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 from limbo_devtools.local_aws import LocalAws
 from limbo_devtools.mailgun_webhooks import webhook
 from limbo_events.handler import EventsHandler
+from limbo_shared.aws import make_client
 from limbo_shared.events import MailgunEventSource, SesEventSource, SnsVerifier
 from limbo_shared.propagation import inject_context
-from limbo_shared.queue import ReceivedMessage
+from limbo_shared.queue import ReceivedMessage, SqsQueue
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import DeliveryOutcomes, MessageStore, Suppressions, open_table
+from limbo_shared.webhooks import DeliveryJob, EndpointRegistry, EventType, StatusNotifier
 from limbo_shared.worker import DeadLetter, Done
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:limbo-ses-events"
@@ -125,3 +128,58 @@ async def test_an_event_for_an_unknown_message_is_done_and_changes_nothing(
     source = {"limbo_event_source": {"StringValue": "mailgun"}}
     assert isinstance(await events.handle(received(body, source)), Done)
     assert await events.outcomes.get(unknown) == []
+
+
+async def test_a_changed_outcome_is_told_to_webhooks_once(tracked_aws: LocalAws) -> None:
+    assert tracked_aws.status_table and tracked_aws.webhook_queue_url
+    table = open_table(
+        tracked_aws.status_table,
+        region=tracked_aws.region,
+        endpoint_url=tracked_aws.endpoint,
+        threads=4,
+    )
+    client = make_client("sqs", region=tracked_aws.region, endpoint_url=tracked_aws.endpoint)
+    webhooks = SqsQueue(client, tracked_aws.webhook_queue_url, ThreadPoolExecutor(2))
+    registry = EndpointRegistry(table)
+    owner = f"owner-{uuid.uuid4().hex[:8]}"
+    endpoint = await registry.create(owner, "https://hooks.example.com/x", tuple(EventType))
+    messages = MessageStore(table, ttl_days=30)
+    events = EventsHandler(
+        queue_name="limbo-events",
+        sources={"mailgun": MailgunEventSource()},
+        messages=messages,
+        outcomes=DeliveryOutcomes(table, ttl_days=30),
+        suppressions=Suppressions(table),
+        retry_seconds=5,
+        notifier=StatusNotifier(registry, webhooks, cache_seconds=0),
+    )
+    mail = QueuedMail(
+        id=str(uuid.uuid4()),
+        owner=owner,
+        submitted_at=time.time(),
+        mail=MailRequest.model_validate(
+            {"from": "a@example.com", "to": ["b@example.com"], "subject": "S", "message": "M"}
+        ),
+    )
+    await messages.record_queued(mail)
+    source = {"limbo_event_source": {"StringValue": "mailgun"}}
+    delivered = webhook("k", event="delivered", recipient="b@example.com", limbo_id=mail.id)
+    bounced = webhook(
+        "k", event="failed", severity="permanent", recipient="b@example.com", limbo_id=mail.id
+    )
+    for body in (delivered, delivered, bounced, delivered):  # a duplicate, then a late one
+        assert isinstance(await events.handle(received(body, source)), Done)
+
+    told: list[dict[str, Any]] = []
+    for _ in range(5):
+        for message in await webhooks.receive(max_messages=10, wait_seconds=1):
+            job = DeliveryJob.model_validate_json(message.body)
+            if job.owner == owner:
+                assert job.endpoint_id == endpoint.id
+                told.append(json.loads(job.body))
+    await events.aclose()
+    assert [(t["type"], t["data"]["recipient"], t["data"]["provider"]) for t in told] == [
+        ("email.delivered", "b@example.com", "mailgun"),
+        ("email.bounced", "b@example.com", "mailgun"),
+    ]
+    assert all(t["data"]["message_id"] == mail.id for t in told)

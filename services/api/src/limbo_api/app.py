@@ -23,8 +23,8 @@ from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
 from limbo_shared.schema import MailRequest
-from limbo_shared.store import StoreUnavailable, Suppressions, WebhookTokens
-from limbo_shared.webhooks import EndpointRegistry
+from limbo_shared.store import StoreUnavailable, WebhookTokens
+from limbo_shared.webhooks import EndpointRegistry, EventType, StatusNotifier, open_notifier
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
 from .admission import Admission
@@ -36,9 +36,11 @@ from .metrics import SUPPRESSED_SENDS, ApiMetrics
 from .openapi import openapi_document
 from .publisher import PublishFailed
 from .ratelimit import TokenBuckets
+from .routing import path_route
 from .senders import SenderPolicy
 from .settings import ApiSettings
 from .submission import batch_ids, open_submitter
+from .suppressing import Split, all_suppressed_problem, without_suppressed
 from .suppression_routes import suppression_routes
 from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_batch, parse_mail
@@ -67,9 +69,10 @@ class _BatchFailed(Exception):
         self.retryable = retryable
 
 
-def _raise_for_failures(results: list[str | BaseException]) -> None:
-    """Raise _BatchFailed naming the messages that were not queued, if any."""
-    failed = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+def _raise_for_failures(results: list[str | BaseException], indices: list[int], total: int) -> None:
+    """Raise _BatchFailed naming the messages that were not queued, if any (``indices``
+    are the batch positions of ``results``)."""
+    failed = [(indices[i], r) for i, r in enumerate(results) if isinstance(r, BaseException)]
     if not failed:
         return
     for _, error in failed:
@@ -80,15 +83,33 @@ def _raise_for_failures(results: list[str | BaseException]) -> None:
     reason = first.reason if isinstance(first, PublishFailed) else str(first)
     retryable = any(isinstance(e, PublishFailed) and e.retryable for _, e in failed)
     raise _BatchFailed(
-        f"{len(failed)} of {len(results)} messages were not queued ({where}): {reason}; "
+        f"{len(failed)} of {total} messages were not queued ({where}): {reason}; "
         "the others were. Retry with the same Idempotency-Key to queue the rest without "
         "sending any twice",
         retryable=retryable,
     )
 
 
-def _batch_answer(batch_id: str, count: int) -> dict[str, Any]:
-    return {"Message": "submitted", "ids": batch_ids(batch_id, count)}
+def _batch_answer(batch_id: str, splits: list[Split]) -> dict[str, Any]:
+    """One id per email in order, null for an email refused because every To recipient
+    is suppressed; with suppressed recipients, which (per email) and the refusals."""
+    ids = batch_ids(batch_id, len(splits))
+    answer: dict[str, Any] = {
+        "Message": "submitted",
+        "ids": [
+            id_ if one.mail is not None else None for id_, one in zip(ids, splits, strict=True)
+        ],
+    }
+    if any(one.suppressed for one in splits):
+        answer["suppressed"] = [one.suppressed for one in splits]
+        refused = [
+            {"index": index, "Problem": all_suppressed_problem(one.suppressed)}
+            for index, one in enumerate(splits)
+            if one.mail is None
+        ]
+        if refused:
+            answer["refused"] = refused
+    return answer
 
 
 def _queue_unavailable(text: str = "the queue is unavailable; retry later") -> Response:
@@ -149,37 +170,6 @@ class _Readiness:
         # reading its exception also keeps asyncio from logging it as never retrieved.
         if not check.cancelled() and check.exception() is None:
             self._ready = True
-
-
-class _AllSuppressed(Exception):
-    def __init__(self, addresses: list[str]) -> None:
-        super().__init__("every recipient is suppressed")
-        self.addresses = addresses
-
-
-async def _without_suppressed(
-    suppressions: Suppressions, owner: str, mail: MailRequest
-) -> tuple[MailRequest, list[str]]:
-    """The request without its suppressed recipients, and those recipients (as given).
-
-    Raises _AllSuppressed when nobody in To is left: a message needs a To recipient.
-    """
-    everyone = [*mail.to, *mail.cc, *mail.bcc]
-    hits = await suppressions.suppressed(owner, everyone)
-    if not hits:
-        return mail, []
-    suppressed = [address for address in everyone if address in hits]
-    to = [address for address in mail.to if address not in hits]
-    if not to:
-        raise _AllSuppressed(suppressed)
-    remaining = mail.model_copy(
-        update={
-            "to": to,
-            "cc": [address for address in mail.cc if address not in hits],
-            "bcc": [address for address in mail.bcc if address not in hits],
-        }
-    )
-    return remaining, suppressed
 
 
 class _RequestMetrics:
@@ -250,10 +240,13 @@ def create_app(
     metrics: ApiMetrics | None = None,
     ledger: Ledger | None = None,
     bulk_queue: SqsQueue | None = None,
+    notifier: StatusNotifier | None = None,
 ) -> Starlette:
     """Raises ConfigError when the API keys are missing or malformed.
 
     ``bulk_queue`` is the bulk stream's queue; without it bulk mail goes to ``queue``.
+    ``notifier`` tells webhooks of suppressed recipients; by default the one WEBHOOK_QUEUE
+    asks for (none without it or without tracking).
     """
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
@@ -270,6 +263,28 @@ def create_app(
     submitter = open_submitter(settings, queue, metrics, bulk_queue=bulk_queue)
     readiness = _Readiness(queue)
     suppressions = ledger.suppressions if settings.suppression == "enabled" else None
+    if notifier is None and ledger.store is not None:
+        notifier = open_notifier(
+            settings,
+            ledger.store.table,
+            region=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+        )
+    # Webhook jobs are queued after the answer is decided, off the request: a slow
+    # webhook queue must not hold a submission (notify bounds and logs its own failures).
+    telling: set[asyncio.Task[object]] = set()
+
+    async def _tell_suppressed(owner: str, messages: list[tuple[str, list[str]]]) -> None:
+        if notifier is None or not messages:
+            return
+        for message_id, addresses in messages:
+            for address in addresses:
+                task: asyncio.Task[object] = asyncio.ensure_future(
+                    notifier.notify(owner, message_id, EventType.SUPPRESSED, recipient=address)
+                )
+                telling.add(task)
+                task.add_done_callback(telling.discard)
+
     document = openapi_document(version("limbo-api"))
 
     async def hello(request: Request) -> Response:
@@ -326,23 +341,22 @@ def create_app(
         suppressed: list[str] = []
         if suppressions is not None:
             try:
-                mail_request, suppressed = await _without_suppressed(
-                    suppressions, owner, mail_request
-                )
-            except _AllSuppressed as refused:
-                SUPPRESSED_SENDS.inc(len(refused.addresses))
-                return JSONResponse(
-                    {
-                        "Message": "not submitted",
-                        "Problem": "every To recipient is on the suppression list: "
-                        + ", ".join(refused.addresses),
-                        "suppressed": refused.addresses,
-                    },
-                    status_code=422,
-                )
+                (kept,) = await without_suppressed(suppressions, owner, [mail_request])
             except StoreUnavailable as error:
                 log.warning("not queued: suppression list unavailable", error=str(error))
                 return store_unavailable()
+            suppressed = kept.suppressed
+            if kept.mail is None:
+                SUPPRESSED_SENDS.inc(len(suppressed))
+                return JSONResponse(
+                    {
+                        "Message": "not submitted",
+                        "Problem": all_suppressed_problem(suppressed),
+                        "suppressed": suppressed,
+                    },
+                    status_code=422,
+                )
+            mail_request = kept.mail
         try:
             prepared = submitter.prepare(owner, mail_request, str(uuid.uuid4()), now)
         except InvalidMail as error:
@@ -377,6 +391,7 @@ def create_app(
             )
         if suppressed:
             SUPPRESSED_SENDS.inc(len(suppressed))
+            await _tell_suppressed(owner, [(message_id, suppressed)])
             return JSONResponse(
                 {"Message": "submitted", "id": message_id, "suppressed": suppressed}
             )
@@ -403,6 +418,32 @@ def create_app(
                     raise InvalidMail(f"[{index}].{error.problem}", error.status) from None
         except InvalidMail as error:
             return problem(error.status, error.problem)
+        splits = [Split(mail, []) for mail in mails]
+        if suppressions is not None:
+            try:
+                splits = await without_suppressed(suppressions, owner, mails)
+            except StoreUnavailable as error:
+                log.warning("batch not queued: suppression list unavailable", error=str(error))
+                return store_unavailable()
+        left_out = sum(len(one.suppressed) for one in splits)
+        if left_out:
+            if all(one.mail is None for one in splits):
+                SUPPRESSED_SENDS.inc(left_out)
+                return JSONResponse(
+                    {
+                        "Message": "not submitted",
+                        "Problem": "every email of the batch has only suppressed To recipients",
+                        "suppressed": [one.suppressed for one in splits],
+                    },
+                    status_code=422,
+                )
+            # Validated as submitted above; what is queued is the email without them.
+            prepared = [
+                submitter.prepare(owner, one.mail, before.envelope.id, now)
+                if one.suppressed and one.mail is not None
+                else before
+                for one, before in zip(splits, prepared, strict=True)
+            ]
         ticket = await ledger.begin(
             owner,
             request.headers.get(IDEMPOTENCY_HEADER),
@@ -411,20 +452,25 @@ def create_app(
         )
         if isinstance(ticket, Replay):
             return JSONResponse(
-                _batch_answer(ticket.message_id, len(mails)),
+                _batch_answer(ticket.message_id, [Split(mail, []) for mail in mails]),
                 headers={"Idempotent-Replayed": "true"},
             )
         if not isinstance(ticket, Ticket):
             return submission_refused(ticket)
         ids = batch_ids(ticket.message_id, len(prepared))
-        prepared = [submitter.with_id(one, id_) for one, id_ in zip(prepared, ids, strict=True)]
+        kept = [index for index, one in enumerate(splits) if one.mail is not None]
+        queued = [submitter.with_id(prepared[index], ids[index]) for index in kept]
         with bind_message(batch_id=ticket.message_id):
             try:
-                async with ledger.recording(ticket, [one.envelope for one in prepared]):
+                async with ledger.recording(
+                    ticket,
+                    [one.envelope for one in queued],
+                    [splits[index].suppressed for index in kept],
+                ):
                     results = await asyncio.gather(
-                        *(submitter.publish(one) for one in prepared), return_exceptions=True
+                        *(submitter.publish(one) for one in queued), return_exceptions=True
                     )
-                    _raise_for_failures(results)
+                    _raise_for_failures(results, kept, len(splits))
             except StoreUnavailable as error:
                 log.warning("batch not queued: status store unavailable", error=str(error))
                 return store_unavailable()
@@ -433,14 +479,24 @@ def create_app(
                 if failure.retryable:
                     return _queue_unavailable(failure.problem)
                 return problem(400, failure.problem)
-            log.info("batch queued", messages=len(prepared))
-        return JSONResponse(_batch_answer(ticket.message_id, len(prepared)))
+            log.info("batch queued", messages=len(queued), refused=len(splits) - len(queued))
+        SUPPRESSED_SENDS.inc(left_out)
+        await _tell_suppressed(
+            owner,
+            [
+                (ids[index], one.suppressed)
+                for index, one in enumerate(splits)
+                if one.suppressed and one.mail is not None
+            ],
+        )
+        return JSONResponse(_batch_answer(ticket.message_id, splits))
 
-    async def message(request: Request) -> Response:
-        # One route for both methods, so a 405 there names both in Allow.
+    async def cancel(request: Request) -> Response:
         message_id = request.path_params["message_id"]
-        if request.method == "DELETE":
-            return cancel_answer(await ledger.cancel(owner_of(request), message_id), message_id)
+        return cancel_answer(await ledger.cancel(owner_of(request), message_id), message_id)
+
+    async def status(request: Request) -> Response:
+        message_id = request.path_params["message_id"]
         record = await ledger.lookup(owner_of(request), message_id)
         if isinstance(record, Refusal):
             return lookup_refused(record, message_id)
@@ -449,6 +505,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if telling:
+            await asyncio.wait(telling, timeout=settings.client_timeout)
         await submitter.aclose()
         await ledger.aclose()
 
@@ -461,13 +519,13 @@ def create_app(
             Route("/openapi.json", openapi),
             Route("/v1/mail", submit, methods=["POST"]),
             Route("/v1/mail/batch", submit_batch, methods=["POST"]),
-            Route("/v1/mail/{message_id}", message, methods=["GET", "DELETE"]),
+            path_route("/v1/mail/{message_id}", {"GET": status, "DELETE": cancel}),
             *webhook_routes(
                 EndpointRegistry(ledger.store.table) if ledger.store is not None else None,
                 settings.destinations,
                 client_timeout=settings.client_timeout,
             ),
-            *suppression_routes(ledger.suppressions),
+            *suppression_routes(ledger.suppressions, client_timeout=settings.client_timeout),
             *_mailgun_routes(settings, ledger),
         ],
         lifespan=lifespan,

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from limbo_shared.events import BounceType, DeliveryOutcome
-from limbo_shared.schema import STREAMS, MailRequest
-from limbo_shared.store import Status
+from limbo_shared.schema import STREAMS, MailRequest, address_json_schema
+from limbo_shared.store import CURSOR_PATTERN, MAX_CURSOR, Status
 
 from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
+from .suppression_routes import MAX_ADDRESS_PARAMETER, MAX_PAGE, MAX_REASON, REASON_PATTERN
 from .validation import MAX_BATCH
 
 __all__ = ["openapi_document"]
@@ -132,11 +133,26 @@ _SUPPRESSION = {
         "created_at": _TIMESTAMP,
     },
 }
+_ADDRESSES = {"type": "array", "items": {"type": "string"}}
+
+
+def _all_suppressed(suppressed: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["Message", "Problem", "suppressed"],
+        "properties": {
+            "Message": {"type": "string", "enum": ["not submitted"]},
+            "Problem": {"type": "string"},
+            "suppressed": suppressed,
+        },
+    }
+
+
 _ADDRESS_PARAMETER = {
     "name": "address",
     "in": "path",
     "required": True,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ADDRESS_PARAMETER},
     "description": "The address, in any letter case",
 }
 _IDEMPOTENCY_KEY = {
@@ -234,16 +250,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                         ),
                         "415": _problem("The body is not JSON"),
                         "422": _json(
-                            {
-                                "type": "object",
-                                "required": ["Message", "Problem", "suppressed"],
-                                "properties": {
-                                    "Message": {"type": "string"},
-                                    "Problem": {"type": "string"},
-                                    "suppressed": {"type": "array", "items": {"type": "string"}},
-                                },
-                            },
-                            "Every To recipient is on the suppression list",
+                            _all_suppressed(_ADDRESSES),
+                            "Every To recipient is on the suppression list (nothing queued)",
                         ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
@@ -262,6 +270,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "summary": "Validate up to 100 emails and queue them all, or none",
                     "description": "Each email is validated like POST /v1/mail; one invalid "
                     "email refuses the whole batch (the Problem names its index, `[3].to[0]`). "
+                    "Suppressed recipients are left out per email; an email with no To "
+                    "recipient left is not queued (its id is null, `refused` says why). "
                     "An Idempotency-Key covers the batch as a whole.",
                     "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
@@ -292,6 +302,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                             True,
                         ),
                         "415": _problem("The body is not JSON"),
+                        "422": _json(
+                            _all_suppressed({"type": "array", "items": _ADDRESSES}),
+                            "Every email's To recipients are all on the suppression list "
+                            "(nothing queued); `suppressed` has them per email",
+                        ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
                             "Idempotency-Key or scheduled_at sent, but this deployment is "
@@ -351,14 +366,19 @@ def openapi_document(version: str) -> dict[str, Any]:
                             "name": "limit",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 100},
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
                         },
                         {
                             "name": "cursor",
                             "in": "query",
                             "required": False,
-                            "schema": {"type": "string"},
-                            "description": "The `cursor` of the previous page",
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_CURSOR,
+                                "pattern": CURSOR_PATTERN,
+                            },
+                            "description": "The `cursor` of the previous page (the page "
+                            "starts after the address it encodes)",
                         },
                     ],
                     "responses": {
@@ -379,7 +399,7 @@ def openapi_document(version: str) -> dict[str, Any]:
                             },
                             "One page, in address order",
                         ),
-                        "400": _problem("A limit out of range or a cursor not handed out"),
+                        "400": _problem("A limit out of range or a malformed cursor"),
                         "401": _UNAUTHORIZED,
                         "429": _RATE_LIMITED,
                         "501": _problem("Tracking is off (no STATUS_TABLE)"),
@@ -398,12 +418,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                                     "additionalProperties": False,
                                     "required": ["address", "reason"],
                                     "properties": {
-                                        "address": {"type": "string", "format": "email"},
+                                        "address": address_json_schema(),
                                         "reason": {
                                             "type": "string",
                                             "minLength": 1,
-                                            "maxLength": 500,
-                                            "pattern": "^[^\\r\\n\\u0000]*$",
+                                            "maxLength": MAX_REASON,
+                                            "pattern": REASON_PATTERN,
                                         },
                                     },
                                 }
@@ -503,8 +523,27 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "Message": {"type": "string", "enum": ["submitted"]},
                         "ids": {
                             "type": "array",
-                            "items": {"type": "string"},
-                            "description": "limbo's message ids, in the batch's order",
+                            "items": {"type": ["string", "null"]},
+                            "description": "limbo's message ids, in the batch's order; null "
+                            "for an email not queued because every To recipient is suppressed",
+                        },
+                        "suppressed": {
+                            "type": "array",
+                            "items": _ADDRESSES,
+                            "description": "Per email, in order, the recipients left out "
+                            "(suppressed); absent if none",
+                        },
+                        "refused": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["index", "Problem"],
+                                "properties": {
+                                    "index": {"type": "integer", "minimum": 0},
+                                    "Problem": {"type": "string"},
+                                },
+                            },
+                            "description": "The emails not queued, by index; absent if none",
                         },
                     },
                 },

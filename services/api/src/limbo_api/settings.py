@@ -8,12 +8,12 @@ from pydantic import Field, SecretStr, field_validator
 from limbo_shared.attachments import DEFAULT_MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_BYTES_LIMIT
 from limbo_shared.config import QueueSettings, standard_queue_url
 from limbo_shared.store import StatusSettings
-from limbo_shared.webhooks import DestinationSettings
+from limbo_shared.webhooks import DestinationSettings, NotifierSettings
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(QueueSettings, StatusSettings, DestinationSettings):
+class ApiSettings(QueueSettings, StatusSettings, DestinationSettings, NotifierSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     host: str = Field(default="0.0.0.0")
     # Bodies above this are refused with 413 before they are read in full. 14 MiB holds
@@ -66,7 +66,7 @@ class ApiSettings(QueueSettings, StatusSettings, DestinationSettings):
 
     @field_validator("events_queue")
     @classmethod
-    def _standard_url(cls, value: str | None) -> str | None:
+    def _events_queue_url(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
         assert value is not None

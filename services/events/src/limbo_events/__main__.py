@@ -10,6 +10,7 @@ from limbo_shared.config import ConfigError
 from limbo_shared.events import EventSource, MailgunEventSource, SesEventSource, SnsVerifier
 from limbo_shared.logs import get_logger
 from limbo_shared.store import DeliveryOutcomes, MessageStore, Suppressions, open_table
+from limbo_shared.webhooks import open_notifier
 from limbo_shared.worker import run_consumer
 
 from .handler import EventsHandler
@@ -49,6 +50,9 @@ def build_handler(settings: EventsSettings) -> EventsHandler:
         outcomes=DeliveryOutcomes(table, ttl_days=settings.status_ttl_days),
         suppressions=Suppressions(table),
         retry_seconds=settings.retry_seconds,
+        notifier=open_notifier(
+            settings, table, region=settings.region, endpoint_url=settings.aws_endpoint_url
+        ),
     )
 
 

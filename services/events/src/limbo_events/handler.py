@@ -27,6 +27,7 @@ from limbo_shared.store import (
     StoreUnavailable,
     Suppressions,
 )
+from limbo_shared.webhooks import EventType, StatusNotifier
 from limbo_shared.worker import DeadLetter, Done, Outcome, Retry, Unavailable
 from limbo_shared.worker.circuit import Circuit
 
@@ -38,6 +39,11 @@ log = get_logger("limbo.events")
 tracer = trace.get_tracer("limbo.events")
 
 _REASONS = {"bounced": "bounce", "complained": "complaint", "unsubscribed": "unsubscribe"}
+# The outcomes webhooks tell (`unsubscribed` is no webhook event: it shows in the status
+# and the suppression list).
+_WEBHOOK_EVENTS = {
+    outcome: EventType(outcome) for outcome in ("delivered", "bounced", "complained", "delayed")
+}
 
 
 class EventsHandler:
@@ -52,8 +58,11 @@ class EventsHandler:
         outcomes: DeliveryOutcomes,
         suppressions: Suppressions,
         retry_seconds: float,
+        notifier: StatusNotifier | None = None,
     ) -> None:
         self.queue_name = queue_name
+        # Webhooks for each recipient outcome that changed (WEBHOOK_QUEUE set).
+        self.notifier = notifier
         self.sources = sources
         self.messages = messages
         self.outcomes = outcomes
@@ -146,11 +155,26 @@ class EventsHandler:
                     SUPPRESSIONS.labels(event.source, reason).inc()
             if applied:
                 LAG.labels(event.source).observe(max(0.0, time.time() - event.occurred_at))
+                await self._notify(record, event, recipient)
         log.info(
             "event applied",
             source=event.source,
             outcome=event.outcome.value,
             recipients=len(event.recipients),
+        )
+
+    async def _notify(self, record: MessageRecord, event: DeliveryEvent, recipient: str) -> None:
+        # Only an outcome that moved: a duplicate or a late event tells nobody twice.
+        if self.notifier is None or event.outcome.value not in _WEBHOOK_EVENTS:
+            return
+        await self.notifier.notify(
+            record.owner,
+            event.message_id,
+            _WEBHOOK_EVENTS[event.outcome.value],
+            recipient=recipient,
+            provider=event.source,
+            detail=event.diagnostic,
+            occurred_at=event.occurred_at,
         )
 
     async def aclose(self) -> None:

@@ -5,15 +5,17 @@ from typing import Self
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from limbo_shared.store import StatusSettings
+from limbo_shared.webhooks import NotifierSettings
 from limbo_shared.worker import ConsumerSettings
 
 __all__ = ["EventsSettings"]
 
 
-class EventsSettings(ConsumerSettings, StatusSettings):
+class EventsSettings(ConsumerSettings, StatusSettings, NotifierSettings):
     """What ``limbo-events`` reads: the consumer runtime's settings, on the events queue.
 
     STATUS_TABLE is required (events land there); ``main`` says so when it is unset.
+    WEBHOOK_QUEUE, as the workers read it, turns on webhooks for changed outcomes.
     """
 
     # The standard SQS queue of delivery events. Read from EVENTS_QUEUE, not QUEUE: a

@@ -11,6 +11,8 @@ from .outcomes import DeliveryOutcomes, RecipientOutcome
 from .records import MessageRecord, Status, StatusSettings
 from .schedule import Cancellation, CancelOutcome, ScheduleRecords
 from .suppressions import (
+    CURSOR_PATTERN,
+    MAX_CURSOR,
     SUPPRESSION_INDEX,
     Suppression,
     SuppressionPage,
@@ -21,7 +23,9 @@ from .table import ConditionFailed, DynamoTable, StoreUnavailable
 from .webhook_tokens import WebhookTokens
 
 __all__ = [
+    "CURSOR_PATTERN",
     "IDEMPOTENCY_TTL_SECONDS",
+    "MAX_CURSOR",
     "SUPPRESSION_INDEX",
     "CancelOutcome",
     "Cancellation",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +22,8 @@ from .records import _iso
 from .table import ConditionFailed, DynamoTable, StoreUnavailable
 
 __all__ = [
+    "CURSOR_PATTERN",
+    "MAX_CURSOR",
     "SUPPRESSION_INDEX",
     "Suppression",
     "SuppressionPage",
@@ -86,19 +88,32 @@ class SuppressionPage:
     cursor: str | None  # pass back as ``cursor`` for the next page; None on the last
 
 
+# A cursor is the base64url (unpadded) of the address a page ended at: the next page
+# starts after it. Any well-formed cursor is a position, so any is accepted; its decoded
+# length is bounded by DynamoDB's 1,024 bytes for an index's sort key.
+MAX_CURSOR_BYTES = 1_000
+MAX_CURSOR = -(-MAX_CURSOR_BYTES * 4 // 3)
+# Unpadded base64url of 1+ bytes: a length of 4k+1 characters encodes nothing.
+CURSOR_PATTERN = "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
+_CURSOR = re.compile(CURSOR_PATTERN)
+
+
 def _cursor(address: str) -> str:
     return base64.urlsafe_b64encode(address.encode()).decode().rstrip("=")
 
 
-def _address_of_cursor(cursor: str) -> str:
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        address = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        address = ""
-    if "@" not in address:
-        raise ValueError("cursor is not one this API handed out")
-    return address
+def _address_of_cursor(cursor: str) -> str | None:
+    """The address to start after (None: from the start). Raises ValueError for a cursor
+    that is not unpadded base64url or is too long."""
+    if len(cursor) > MAX_CURSOR or not _CURSOR.fullmatch(cursor):
+        raise ValueError(
+            f"cursor must be unpadded base64url of at most {MAX_CURSOR} characters, "
+            "as the previous page gave it"
+        )
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    # Not one this API handed out unless it is UTF-8; as a position it still works.
+    text = raw.decode("utf-8", errors="replace").encode()[:MAX_CURSOR_BYTES]
+    return text.decode("utf-8", errors="ignore") or None
 
 
 class Suppressions:
@@ -175,15 +190,15 @@ class Suppressions:
 
     async def page(self, owner: str, *, limit: int, cursor: str | None = None) -> SuppressionPage:
         """One page of the owner's entries, in address order. Raises ValueError for a
-        cursor this API did not hand out."""
+        malformed cursor."""
         arguments: dict[str, Any] = {
             "IndexName": SUPPRESSION_INDEX,
             "KeyConditionExpression": "supp_owner = :owner",
             "ExpressionAttributeValues": {":owner": {"S": owner}},
             "Limit": limit,
         }
-        if cursor is not None:
-            address = _address_of_cursor(cursor)
+        address = None if cursor is None else _address_of_cursor(cursor)
+        if address is not None:
             arguments["ExclusiveStartKey"] = {
                 **_key(owner, address),
                 "supp_owner": {"S": owner},
