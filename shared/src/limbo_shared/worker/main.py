@@ -31,6 +31,7 @@ from .router import Router
 from .routing import Failover, FailoverRules
 from .server import QuietServer, health_app
 from .settings import ConsumerSettings, WorkerSettings
+from .streams import bulk_settings, stream_consumers
 from .threads import DaemonThreadPool
 from .tracking import NoTracking, StoreTracking, Tracker
 
@@ -42,8 +43,8 @@ S = TypeVar("S", bound=ConsumerSettings)
 ProviderFactory = Callable[[WorkerSettings], Provider]
 # Builds the handler once the queue's maxReceiveCount is known.
 _Build = Callable[[int], Handler]
-# What else runs beside a consumer (routing), given it and its queue.
-_Attach = Callable[[Consumer, SourceQueue], list[Coroutine[Any, Any, None]]]
+# What else runs beside the consumers (routing), given them and their queues.
+_Attach = Callable[[list[Consumer], list[SourceQueue]], list[Coroutine[Any, Any, None]]]
 
 
 def run_consumer(
@@ -93,23 +94,36 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
             router = _router(settings, handler, calls)
         return handler
 
-    def attach(consumer: Consumer, queue: SourceQueue) -> list[Coroutine[Any, Any, None]]:
+    def attach(
+        consumers: list[Consumer], queues: list[SourceQueue]
+    ) -> list[Coroutine[Any, Any, None]]:
         if router is None:
             return []
-        consumer.hold_while(router.standby)
-        return [router.run(lambda: _mail_waiting(queue))]
+        # One decision for the worker: standing by, it receives from no stream.
+        for consumer in consumers:
+            consumer.hold_while(router.standby)
+        return [router.run(lambda: _mail_waiting(queues))]
 
-    _run(program, settings, build, attach)
+    _run(program, settings, build, mail=True, attach=attach)
 
 
 def _run(
-    program: str, settings: ConsumerSettings, build: _Build, attach: _Attach | None = None
+    program: str,
+    settings: ConsumerSettings,
+    build: _Build,
+    *,
+    mail: bool = False,
+    attach: _Attach | None = None,
 ) -> None:
     setup_logging(settings.log_format, settings.log_level)
     try:
         telemetry = setup_telemetry(program)
     except ConfigError as error:
         exit_with_config_error(program, error)
+    if not mail:
+        # Streams and moved retries are the mail queues' (FIFO); another consumer (the
+        # webhook worker, on a standard queue) reads its QUEUE alone and retries in place.
+        settings = settings.model_copy(update={"bulk_queue": None, "retry_moves": False})
     serve: Coroutine[Any, Any, None] = _serve(settings, build, attach)
     try:
         import uvloop
@@ -138,7 +152,12 @@ def _exit_at_once() -> None:
 
 
 async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | None) -> None:
-    receivers = max(1, -(-settings.concurrency // RECEIVE_BATCH))
+    # Transactional first: its consumer has CONCURRENCY slots of its own; the bulk
+    # stream's consumer (with BULK_QUEUE) has BULK_CONCURRENCY more, never one of those.
+    bulk = bulk_settings(settings)
+    receivers = sum(
+        max(1, -(-s.concurrency // RECEIVE_BATCH)) for s in (settings, bulk) if s is not None
+    )
     # Each receiver holds a thread for its long poll; the rest settle and dead-letter.
     # Daemon threads: a stopping consumer abandons its long polls instead of waiting.
     executor = DaemonThreadPool(receivers + 8, "sqs")
@@ -155,20 +174,25 @@ async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | No
     )
     max_attempts = await max_receive_count(queue, settings.max_attempts)
     handler = build(max_attempts)
-    consumer = Consumer(
+    bulk_queue = SqsQueue(client, bulk.queue, executor) if bulk is not None else None
+    consumers = stream_consumers(
         handler,
         settings,
-        queue,
+        lambda url: bulk_queue if bulk_queue is not None and url == bulk_queue.url else queue,
         dead_letters,
-        WorkerMetrics(handler.name),
         max_attempts=max_attempts,
     )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for consumer in consumers:
+            consumer.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, consumer.stop)
+        loop.add_signal_handler(sig, stop)
     server = QuietServer(
         uvicorn.Config(
-            health_app(lambda: consumer.ready),
+            health_app(lambda: all(consumer.ready for consumer in consumers)),
             host="0.0.0.0",
             port=settings.port,
             log_config=None,
@@ -177,15 +201,20 @@ async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | No
         )
     )
     server_task = asyncio.create_task(server.serve())
+    sources: list[SourceQueue] = [queue, *([bulk_queue] if bulk_queue else [])]
     background: list[asyncio.Task[None]] = [
-        asyncio.create_task(work) for work in (attach(consumer, queue) if attach else [])
+        asyncio.create_task(work) for work in (attach(consumers, sources) if attach else [])
     ]
     if settings.queue_metrics_interval > 0:
-        queues = {"queue": queue} | ({"dead_letter": dead_letters} if dead_letters else {})
+        queues = (
+            {"queue": queue}
+            | ({"bulk_queue": bulk_queue} if bulk_queue else {})
+            | ({"dead_letter": dead_letters} if dead_letters else {})
+        )
         depth = export_queue_depth(queues, settings.queue_metrics_interval)
         background.append(asyncio.create_task(depth, name="queue-depth"))
     try:
-        await consumer.run()
+        await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
         server.should_exit = True
         for task in background:
@@ -281,10 +310,13 @@ def _router(settings: WorkerSettings, handler: MailHandler, calls: CallWindow) -
     )
 
 
-async def _mail_waiting(queue: SourceQueue) -> bool:
-    """Visible messages in the queue; False when SQS does not say (stay as we are)."""
-    try:
-        attributes = await queue.attributes("ApproximateNumberOfMessages")
-    except QueueUnavailable:
-        return False
-    return int(attributes.get("ApproximateNumberOfMessages", "0")) > 0
+async def _mail_waiting(queues: list[SourceQueue]) -> bool:
+    """Visible messages in any stream's queue; False when SQS does not say (stay as we are)."""
+    for queue in queues:
+        try:
+            attributes = await queue.attributes("ApproximateNumberOfMessages")
+        except QueueUnavailable:
+            continue
+        if int(attributes.get("ApproximateNumberOfMessages", "0")) > 0:
+            return True
+    return False
