@@ -9,10 +9,10 @@ from types import FrameType
 import uvicorn
 
 from limbo_shared.aws import make_client
-from limbo_shared.config import ConfigError, exit_with_config_error, load_settings
-from limbo_shared.logs import get_logger, setup_logging
+from limbo_shared.config import ConfigError, exit_with_config_error
+from limbo_shared.logs import get_logger
 from limbo_shared.queue import SqsQueue
-from limbo_shared.telemetry import setup_telemetry
+from limbo_shared.startup import settings_or_exit, start_observability
 
 from .admission import PROBE_HEADROOM
 from .app import create_app
@@ -34,15 +34,8 @@ def _exit_after_cleanup(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings(ApiSettings)
-    except ConfigError as error:
-        exit_with_config_error(PROGRAM, error)
-    setup_logging(settings.log_format, settings.log_level)
-    try:
-        telemetry = setup_telemetry(PROGRAM)
-    except ConfigError as error:
-        exit_with_config_error(PROGRAM, error)
+    settings = settings_or_exit(PROGRAM, ApiSettings)
+    telemetry = start_observability(PROGRAM, settings)
     pool = settings.publish_concurrency + 4
     # One attempt per call: a publish that failed answers 503 and the client retries
     # (Retry-After); a hidden second attempt could land after that 503 and make the

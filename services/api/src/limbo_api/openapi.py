@@ -56,6 +56,21 @@ _UNAUTHORIZED = _problem(
     "Missing or wrong API key (send it as a Bearer token in the Authorization header)"
 )
 _RATE_LIMITED = _problem("Over this API key's rate limit", retry_after=True)
+# What POST /v1/mail and POST /v1/mail/batch both answer alike.
+_SUBMISSION_REFUSALS = {
+    "401": _UNAUTHORIZED,
+    "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
+    "409": _problem(
+        "Idempotency-Key used with a different body, or its first request is still in progress",
+        True,
+    ),
+    "415": _problem("The body is not JSON"),
+    "429": _RATE_LIMITED,
+    "501": _problem(
+        "Idempotency-Key or scheduled_at sent, but this deployment is without tracking or "
+        "scheduling"
+    ),
+}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _MESSAGE_STATUS = {
@@ -169,24 +184,12 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Submitted"}, "Queued"),
+                        **_SUBMISSION_REFUSALS,
                         "400": _problem("The body is not a valid email request"),
-                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body is too large"),
-                        "401": _UNAUTHORIZED,
                         "403": _problem(
                             "The from address is outside the sender domains allowed for "
                             "this API key (SENDER_DOMAINS, KEY_SENDER_DOMAINS)"
-                        ),
-                        "409": _problem(
-                            "Idempotency-Key used with a different body, or its "
-                            "first request is still in progress",
-                            True,
-                        ),
-                        "415": _problem("The body is not JSON"),
-                        "429": _RATE_LIMITED,
-                        "501": _problem(
-                            "Idempotency-Key or scheduled_at sent, but this deployment is "
-                            "without tracking or scheduling"
                         ),
                         "503": _problem(
                             "The queue or the status store is unavailable; retry later", True
@@ -220,21 +223,9 @@ def openapi_document(version: str) -> dict[str, Any]:
                             {"$ref": "#/components/schemas/SubmittedBatch"},
                             "All queued; one id per email, in order",
                         ),
+                        **_SUBMISSION_REFUSALS,
                         "400": _problem("An email of the batch is invalid (nothing queued)"),
-                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body or one email's attachments are too large"),
-                        "401": _UNAUTHORIZED,
-                        "409": _problem(
-                            "Idempotency-Key used with a different body, or its "
-                            "first request is still in progress",
-                            True,
-                        ),
-                        "415": _problem("The body is not JSON"),
-                        "429": _RATE_LIMITED,
-                        "501": _problem(
-                            "Idempotency-Key or scheduled_at sent, but this deployment is "
-                            "without tracking or scheduling"
-                        ),
                         "503": _problem(
                             "The queue or the status store is unavailable, or the API is at "
                             "MAX_CONCURRENT_REQUESTS; retry later",

@@ -11,21 +11,19 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import uvicorn
-
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
-from ..logs import get_logger, setup_logging
+from ..logs import get_logger
 from ..payload import PayloadStore
 from ..provider import Provider, RatedProvider
 from ..queue import SqsQueue
-from ..telemetry import setup_telemetry
+from ..startup import start_observability
 from .consumer import RECEIVE_BATCH, Consumer, Handler, max_receive_count
 from .mail import MailHandler
 from .metrics import WorkerMetrics
 from .queue_metrics import export_queue_depth
 from .ratelimit import RateLimiter
-from .server import QuietServer, health_app
+from .server import health_server
 from .settings import ConsumerSettings, WorkerSettings
 from .threads import DaemonThreadPool
 from .tracking import NoTracking, StoreTracking, Tracker
@@ -77,11 +75,7 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
 
 
 def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
-    setup_logging(settings.log_format, settings.log_level)
-    try:
-        telemetry = setup_telemetry(program)
-    except ConfigError as error:
-        exit_with_config_error(program, error)
+    telemetry = start_observability(program, settings)
     serve: Coroutine[Any, Any, None] = _serve(settings, build)
     try:
         import uvloop
@@ -138,16 +132,7 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, consumer.stop)
-    server = QuietServer(
-        uvicorn.Config(
-            health_app(lambda: consumer.ready),
-            host="0.0.0.0",
-            port=settings.port,
-            log_config=None,
-            lifespan="off",
-            access_log=False,
-        )
-    )
+    server = health_server(settings.port, lambda: consumer.ready)
     server_task = asyncio.create_task(server.serve())
     background: list[asyncio.Task[None]] = []
     if settings.queue_metrics_interval > 0:
