@@ -19,6 +19,7 @@ from ..errors import describe_validation_error
 from ..logs import bind_for_task, get_logger
 from ..payload import PayloadMissing, PayloadStore, PayloadUnavailable
 from ..provider import (
+    NO_ANSWER,
     PermanentProviderError,
     Provider,
     ProviderUnavailable,
@@ -33,6 +34,7 @@ from .circuit import Circuit
 from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
 from .metrics import WorkerMetrics
 from .ratelimit import RateLimited, RateLimiter
+from .resend import ResendCheck
 from .settings import WorkerSettings
 from .tracking import NoTracking, Tracker
 
@@ -67,6 +69,7 @@ class MailHandler:
         # the consumer receives nothing and holds what it has.
         self.provider_circuit = Circuit("provider_unavailable", provider.probe)
         self.store_circuit = Circuit("store_unavailable", self.tracker.probe)
+        self.resend = ResendCheck(provider, self.metrics)
 
     async def handle(self, message: ReceivedMessage) -> Outcome:
         span = trace.get_current_span()
@@ -128,24 +131,44 @@ class MailHandler:
             # Another worker holds the lease: look again once it has run out.
             log.info("being sent elsewhere", busy_for=round(claim.claim.busy_for, 1))
             return Defer(claim.claim.busy_for + 1)
+        timeout = self.settings.send_timeout
+        if self.resend.wanted(mail, claim.claim.record):
+            # The lookup and the send share SEND_TIMEOUT, which the lease and the drain are
+            # sized for: the lookup gets at most half of it.
+            started = time.monotonic()
+            found = await self.resend.find(mail, timeout / 2)
+            if found is not None:
+                span.add_event("found_sent")
+                self.resend.settled(mail)
+                await self.tracker.sent(claim, found)
+                log.info(
+                    "accepted by an earlier attempt; not sent again",
+                    provider_message_id=found,
+                    attempt=message.receive_count,
+                )
+                return Done("found_sent")
+            timeout -= time.monotonic() - started
         try:
-            provider_id = await self._call_provider(mail)
+            provider_id = await self._call_provider(mail, timeout)
         except ProviderUnavailable as error:
             # Drop the lease, so the same message can be claimed again once resumed.
             await self.tracker.unsent(claim, MessageStatus.RETRYING, error.reason)
             return Unavailable(self.provider_circuit, f"{self.provider.name}: {error.reason}")
         except PermanentProviderError as error:
+            self.resend.settled(mail)
             await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
             return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
         except TransientProviderError as error:
             if error.throttled and self.limiter is not None:
                 with contextlib.suppress(StoreUnavailable):
                     await self.limiter.throttled()
+            self.resend.failed(mail, error.reason)
             # Recorded before the message is released, so its next receipt can claim it.
             gives_up = message.receive_count >= self.max_attempts
             status = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
             await self.tracker.unsent(claim, status, error.reason)
             return Retry(error.reason, self._delay(message, error.retry_after))
+        self.resend.settled(mail)
         span.set_attribute("limbo.provider.message_id", provider_id)
         # `sent` before the delete: a crash between the two cannot cause a second send.
         await self.tracker.sent(claim, provider_id)
@@ -160,7 +183,7 @@ class MailHandler:
             retry_after=retry_after,
         )
 
-    async def _call_provider(self, mail: QueuedMail) -> str:
+    async def _call_provider(self, mail: QueuedMail, timeout: float) -> str:
         with tracer.start_as_current_span(
             f"{self.provider.name} send",
             kind=SpanKind.CLIENT,
@@ -171,13 +194,11 @@ class MailHandler:
         ) as span:
             started = time.perf_counter()
             try:
-                return await asyncio.wait_for(
-                    self.provider.send(mail), timeout=self.settings.send_timeout
-                )
+                return await asyncio.wait_for(self.provider.send(mail), timeout=timeout)
             except TimeoutError:
                 span.set_status(Status(StatusCode.ERROR, "timeout"))
                 raise TransientProviderError(
-                    f"no answer within SEND_TIMEOUT={self.settings.send_timeout:g}s"
+                    f"{NO_ANSWER} within SEND_TIMEOUT={self.settings.send_timeout:g}s"
                 ) from None
             except (PermanentProviderError, TransientProviderError, ProviderUnavailable) as error:
                 span.set_status(Status(StatusCode.ERROR, error.reason))
