@@ -69,6 +69,29 @@ RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
       case " $keep " in *" $(basename "$dir") "*) ;; *) rm -rf "$dir" ;; esac; \
     done \
     && rm -f /app/.venv/bin/activate* /app/.venv/bin/deactivate.bat /app/.venv/bin/pydoc.bat
+# devtools runs only the sink, limbo-moto and limbo-local-aws, none of which imports what
+# limbo-shared brings for the services: uvloop and httptools (uvicorn falls back to
+# asyncio and h11), protobuf and the OTLP exporters (no tracing), dnspython
+# (email-validator's deliverability check, never on), nor moto's docker and wrapt. And
+# moto's copy of every AWS-managed IAM policy (9 MB with its bytecode) is read only with
+# MOTO_IAM_LOAD_MANAGED_POLICIES=true: an empty set stands in. The import check below
+# fails the build if moto stops loading without them.
+RUN if [ "${PACKAGE}" = limbo-devtools ]; then \
+      site="$(echo /app/.venv/lib/python3*/site-packages)" \
+      && rm -rf "$site"/uvloop "$site"/uvloop-*.dist-info "$site"/httptools \
+        "$site"/httptools-*.dist-info "$site"/google "$site"/protobuf-*.dist-info \
+        "$site"/opentelemetry/proto "$site"/opentelemetry_proto-*.dist-info \
+        "$site"/opentelemetry/exporter "$site"/opentelemetry_exporter_*.dist-info \
+        "$site"/dns "$site"/dnspython-*.dist-info "$site"/docker "$site"/docker-*.dist-info \
+        "$site"/wrapt "$site"/wrapt-*.dist-info \
+      && echo 'aws_managed_policies_data = "{}"' > "$site"/moto/iam/aws_managed_policies.py \
+      && rm -f "$site"/moto/iam/__pycache__/aws_managed_policies.* \
+      && /app/.venv/bin/python -m compileall -q "$site"/moto/iam/aws_managed_policies.py \
+      && /app/.venv/bin/python -c "import limbo_devtools.emulator, limbo_devtools.local_aws, \
+limbo_devtools.mailgun_sink, moto.backends; \
+[moto.backends.get_backend(name) for name in ('sqs', 'sesv2', 'ses', 'dynamodb', 's3', 'sts', \
+'iam', 'sns', 'events', 'cloudwatch')]"; \
+    fi
 
 # The base and the virtual environment, without what no limbo process uses at run time:
 # the package manager, perl, the administration tools (/usr/sbin), glibc's charset
@@ -117,8 +140,9 @@ RUN for so in /usr/lib/python3*/lib-dynload/*.so /usr/local/lib/python3*/lib-dyn
       $(find /app/.venv -name "*.so"); do \
       [ ! -e "$so" ] || ! ldd "$so" | grep "not found" || { echo "broken: $so" >&2; exit 1; }; \
     done \
-    && python3 -c "import ssl, uvloop, pydantic_core, botocore.session; \
-botocore.session.get_session().create_client('sqs', region_name='us-east-1')"
+    && python3 -c "import ssl, pydantic_core, botocore.session; \
+botocore.session.get_session().create_client('sqs', region_name='us-east-1')" \
+    && { [ ! -d /app/.venv/lib/python3*/site-packages/uvloop ] || python3 -c "import uvloop"; }
 
 FROM image AS api
 ENV PORT=8080

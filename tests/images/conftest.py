@@ -45,6 +45,7 @@ IMAGES = (
     ImageSpec("limbo-api", "api"),
     ImageSpec("limbo-ses-worker", "ses-worker"),
     ImageSpec("limbo-mailgun-worker", "mailgun-worker"),
+    ImageSpec("limbo-webhooks", "webhooks"),
     ImageSpec("limbo-devtools", "devtools"),
 )
 
