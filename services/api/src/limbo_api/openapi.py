@@ -71,6 +71,14 @@ _SUBMISSION_REFUSALS = {
         "scheduling"
     ),
 }
+# GET and DELETE /v1/mail/{id}: the path's id, and what both answer alike.
+_MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ONE_MESSAGE_REFUSALS = {
+    "401": _UNAUTHORIZED,
+    "404": _problem("No such message for this API key"),
+    "429": _RATE_LIMITED,
+    "501": _problem("Tracking is off (no STATUS_TABLE)"),
+}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _MESSAGE_STATUS = {
@@ -238,31 +246,21 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "delete": {
                     "operationId": "cancelMail",
                     "summary": "Cancel a scheduled message that is not yet due",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_MESSAGE_ID],
                     "responses": {
+                        **_ONE_MESSAGE_REFUSALS,
                         "200": _json({"$ref": "#/components/schemas/Canceled"}, "Canceled"),
-                        "401": _UNAUTHORIZED,
-                        "404": _problem("No such message for this API key"),
                         "409": _problem("The message is no longer scheduled (sent or sending)"),
-                        "429": _RATE_LIMITED,
-                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
                         "503": _problem("The status store is unavailable; retry later", True),
                     },
                 },
                 "get": {
                     "operationId": "getMail",
                     "summary": "Where a message is: its status record",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_MESSAGE_ID],
                     "responses": {
+                        **_ONE_MESSAGE_REFUSALS,
                         "200": _json({"$ref": "#/components/schemas/MessageStatus"}, "The record"),
-                        "401": _UNAUTHORIZED,
-                        "404": _problem("No such message for this API key"),
-                        "429": _RATE_LIMITED,
-                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
                         "503": _problem(
                             "The status store is unavailable, or the API is at "
                             "MAX_CONCURRENT_REQUESTS; retry later",

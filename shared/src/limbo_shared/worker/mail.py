@@ -12,7 +12,7 @@ import contextlib
 import time
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
 from ..errors import describe_validation_error
@@ -36,12 +36,12 @@ from .metrics import WorkerMetrics
 from .ratelimit import RateLimited, RateLimiter
 from .resend import ResendCheck
 from .settings import WorkerSettings
+from .spans import provider_span
 from .tracking import NoTracking, Tracker
 
 __all__ = ["MailHandler"]
 
 log = get_logger("limbo.worker")
-tracer = trace.get_tracer("limbo.worker")
 
 
 class MailHandler:
@@ -184,14 +184,7 @@ class MailHandler:
         )
 
     async def _call_provider(self, mail: QueuedMail, timeout: float) -> str:
-        with tracer.start_as_current_span(
-            f"{self.provider.name} send",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "server.address": self.provider.server_address,
-                "limbo.provider": self.provider.name,
-            },
-        ) as span:
+        with provider_span(self.provider, "send") as span:
             started = time.perf_counter()
             try:
                 return await asyncio.wait_for(self.provider.send(mail), timeout=timeout)

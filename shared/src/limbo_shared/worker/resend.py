@@ -17,19 +17,18 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 
 from ..logs import get_logger
 from ..provider import Provider, SendLookup, TransientProviderError, unanswered
 from ..schema import QueuedMail
 from ..store import MessageRecord
 from .metrics import WorkerMetrics
+from .spans import provider_span
 
 __all__ = ["ResendCheck"]
 
 log = get_logger("limbo.worker")
-tracer = trace.get_tracer("limbo.worker")
 
 # Ids this process sent without an answer (tracking off): enough for every message in
 # flight several times over, bounded so a long outage cannot grow it without end.
@@ -68,14 +67,7 @@ class ResendCheck:
         """The provider's id of an accepted earlier send, or None: none found, or the
         lookup failed or took longer than ``timeout`` (then the message is sent again)."""
         assert self.lookup is not None
-        with tracer.start_as_current_span(
-            f"{self.provider.name} lookup",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "server.address": self.provider.server_address,
-                "limbo.provider": self.provider.name,
-            },
-        ) as span:
+        with provider_span(self.provider, "lookup") as span:
             try:
                 async with asyncio.timeout(timeout):
                     found = await self.lookup.find_accepted(mail)
