@@ -42,14 +42,6 @@ COPY devtools/pyproject.toml devtools/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
       ${EXTRAS:+--extra "${EXTRAS}"} --no-install-workspace
-# Then the workspace packages, installed as wheels (not editable), so the final stage
-# needs nothing from /src; uv installs only those PACKAGE depends on.
-COPY shared/ shared/
-COPY services/ services/
-COPY devtools/ devtools/
-RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
-      ${EXTRAS:+--extra "${EXTRAS}"} --no-editable
 # botocore carries the API models of every AWS service (~28 MB) and moto an emulator of
 # each (~50 MB). A service calls SQS, SES v2, DynamoDB and S3 (offloaded payloads), and
 # STS/SSO for credentials; the emulator (devtools) serves those and loads what they reach
@@ -87,17 +79,35 @@ RUN if [ "${PACKAGE}" = limbo-devtools ]; then \
       && echo 'aws_managed_policies_data = "{}"' > "$site"/moto/iam/aws_managed_policies.py \
       && rm -f "$site"/moto/iam/__pycache__/aws_managed_policies.* \
       && /app/.venv/bin/python -m compileall -q "$site"/moto/iam/aws_managed_policies.py \
-      && /app/.venv/bin/python -c "import limbo_devtools.emulator, limbo_devtools.local_aws, \
-limbo_devtools.mailgun_sink, moto.backends; \
+      && /app/.venv/bin/python -c "import moto.backends, moto.moto_server.werkzeug_app; \
 [moto.backends.get_backend(name) for name in ('sqs', 'sesv2', 'ses', 'dynamodb', 's3', 'sts', \
 'iam', 'sns', 'events', 'cloudwatch')]"; \
     fi
 
-# The base and the virtual environment, without what no limbo process uses at run time:
-# the package manager, perl, the administration tools (/usr/sbin), glibc's charset
-# converters and locales, time zones (limbo keeps time in UTC), pip's wheels for new
-# venvs, the interpreter's test suite and tools; then every shared library that no
-# remaining program, interpreter module or package links against. The final stage copies
+# The workspace packages, installed as wheels (not editable) on top of the dependencies,
+# so the final stage needs nothing from /src; uv installs only those PACKAGE depends on.
+# Only their files go on: a code change rebuilds this stage and one small layer of the
+# image, not the dependencies, the pruned base or the shared-library scan.
+FROM builder AS workspace
+ARG PACKAGE
+ARG EXTRAS=""
+COPY shared/ shared/
+COPY services/ services/
+COPY devtools/ devtools/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
+      ${EXTRAS:+--extra "${EXTRAS}"} --no-editable \
+    && site="$(echo /app/.venv/lib/python3*/site-packages)" \
+    && mkdir -p "/out$site" /out/app/.venv/bin \
+    && cp -a "$site"/limbo_* "/out$site"/ \
+    && cp -a /app/.venv/bin/limbo-* /out/app/.venv/bin/
+
+# The base and the dependencies' virtual environment, without what no limbo process uses
+# at run time: the package manager, perl, the administration tools (/usr/sbin), glibc's
+# charset converters and locales, time zones (limbo keeps time in UTC), pip's wheels for
+# new venvs, the interpreter's test suite and tools; then every shared library that no
+# remaining program, interpreter module or package links against (limbo's own packages
+# link against none). The final stage copies
 # this tree into an empty image, so what is removed is really gone (not hidden under a
 # later layer).
 FROM ${BASE} AS runtime
@@ -127,6 +137,7 @@ RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
 
 FROM scratch AS image
 COPY --from=runtime / /
+COPY --from=workspace /out/ /
 # HOME under /tmp: boto3 (and moto) look for ~/.aws, and the root filesystem is read-only.
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
