@@ -20,6 +20,7 @@ IMAGES = {
     "limbo-ses-worker": "sesWorker",
     "limbo-mailgun-worker": "mailgunWorker",
     "limbo-webhooks": "webhooks",
+    "limbo-events": "events",
     "limbo-devtools": "devtools",
 }
 TEMPLATE = re.compile(r"^\{\{\.IMAGE_(REPO|TAG)_([A-Za-z0-9_]+)\}\}$")

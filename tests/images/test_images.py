@@ -21,10 +21,16 @@ from limbo_devtools.processes import free_port
 from ..conftest import sink_messages
 from .conftest import IMAGES, REPORT, Built, Containers, Podman
 
-# A cold build of all four images takes minutes on two shared cores; warm, seconds.
+# A cold build of all five images takes minutes on two shared cores; warm, seconds.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker", "limbo-webhooks")
+SERVICE_IMAGES = (
+    "limbo-api",
+    "limbo-ses-worker",
+    "limbo-mailgun-worker",
+    "limbo-webhooks",
+    "limbo-events",
+)
 # The debootstrap base is ~130 MB; the images keep ~80 MB of it (no apt, perl, sbin...)
 # and the venvs hold what they run (no gRPC, no unused botocore models; devtools: only
 # the moto services limbo uses, nothing of the services' uvloop, protobuf or dnspython).

@@ -7,7 +7,7 @@ one definition decides what a valid email is on both sides of the queue.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
@@ -27,9 +27,12 @@ __all__ = [
     "ENVELOPE_VERSION",
     "LIMBO_ID_TAG",
     "MAX_RECIPIENTS",
+    "STREAMS",
     "Address",
     "MailRequest",
     "QueuedMail",
+    "Stream",
+    "address_json_schema",
 ]
 
 # SES refuses a message with more than 50 recipients across To, Cc and Bcc.
@@ -48,6 +51,10 @@ MAX_TAG_VALUE = 63
 # The tag (SES EmailTag) and variable (Mailgun `v:`) that carry limbo's message id.
 LIMBO_ID_TAG = "limbo_id"
 ENVELOPE_VERSION = 1
+
+# Each stream has its own queue; workers serve `transactional` first (see README).
+Stream = Literal["transactional", "bulk"]
+STREAMS: tuple[Stream, ...] = ("transactional", "bulk")
 
 _LINE_BREAKS = re.compile(r"[\r\n\x00]")
 # RFC 5322 field names: printable ASCII except colon and space.
@@ -187,6 +194,18 @@ _SPECIAL_USE_PATTERN = (
 )
 
 
+def address_json_schema() -> dict[str, Any]:
+    """The JSON schema of an :data:`Address`, for every document that takes one."""
+    # Stated as an email address; `Name <addr>` (see the descriptions) is accepted too.
+    return {
+        "type": "string",
+        "format": "email",
+        "minLength": 3,
+        "maxLength": 254,
+        "not": {"pattern": _SPECIAL_USE_PATTERN},
+    }
+
+
 def _document_constraints(schema: dict[str, Any]) -> None:
     """Put into the JSON schema what the validators enforce beyond types and lengths.
 
@@ -194,17 +213,7 @@ def _document_constraints(schema: dict[str, Any]) -> None:
     (schemathesis) then see the rules the API applies, not a looser version of them.
     """
     properties = schema["properties"]
-
-    def address() -> dict[str, Any]:
-        # Stated as an email address; `Name <addr>` (see the descriptions) is accepted too.
-        return {
-            "type": "string",
-            "format": "email",
-            "minLength": 3,
-            "maxLength": 254,
-            "not": {"pattern": _SPECIAL_USE_PATTERN},
-        }
-
+    address = address_json_schema
     properties["from"].update(address())
     for name in ("to", "cc", "bcc", "reply_to"):
         properties[name]["items"] = address()
@@ -280,6 +289,11 @@ class MailRequest(BaseModel):
         f"{MAX_TAG_NAME} and values up to {MAX_TAG_VALUE} characters; `{LIMBO_ID_TAG}` is "
         "reserved",
     )
+    stream: Stream | None = Field(
+        default=None,
+        description="`transactional` or `bulk` (each has its own queue; transactional is "
+        "served first); unset means the API key's default (see BULK_KEYS)",
+    )
     attachments: list[Attachment] = Field(
         default_factory=list,
         max_length=MAX_ATTACHMENTS,
@@ -352,6 +366,8 @@ class QueuedMail(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     owner: str = Field(min_length=1, max_length=128)
     submitted_at: float
+    # Envelopes from before streams existed were all transactional.
+    stream: Stream = "transactional"
     mail: MailRequest
 
     def to_json(self) -> str:

@@ -24,6 +24,7 @@ from limbo_shared.scheduling import (
     DUE_AT_ATTRIBUTE,
     GROUP_ID_ATTRIBUTE,
     MESSAGE_ID_ATTRIBUTE,
+    STREAM_ATTRIBUTE,
     Wait,
     next_step,
 )
@@ -137,6 +138,7 @@ class Publisher:
             DUE_AT_ATTRIBUTE: {"DataType": "Number", "StringValue": repr(due_at)},
             GROUP_ID_ATTRIBUTE: {"DataType": "String", "StringValue": group},
             MESSAGE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": mail.id},
+            STREAM_ATTRIBUTE: {"DataType": "String", "StringValue": mail.stream},
         }
         delay = step.delay if isinstance(step, Wait) else 0
         return OutgoingMessage(

@@ -1,7 +1,9 @@
 """What the status store keeps about a message, and the settings that turn it on.
 
-A record never holds the mail itself (no bodies, no addresses): only what a client or an
-operator needs to know where a message is, and what a worker needs to send it once.
+A record never holds the mail itself (no bodies): only what a client or an operator
+needs to know where a message is, and what a worker needs to send it once. The one
+exception are recipients the API did not send to because they are suppressed: the
+client is told which, in the answer and here.
 """
 
 from __future__ import annotations
@@ -77,10 +79,15 @@ class MessageRecord:
     updated_at: float
     expires_at: int
     attempts: int = 0
+    stream: str = "transactional"
     provider: str | None = None
     provider_message_id: str | None = None
     last_error: str | None = None
     sent_at: float | None = None
+    # Recipients left out of the send because they are on the suppression list.
+    suppressed: tuple[str, ...] = ()
+    # W3C traceparent of the submission, so a delivery event's span joins the message's trace.
+    traceparent: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The DynamoDB item (attribute-value form)."""
@@ -94,13 +101,16 @@ class MessageRecord:
             "updated_at": {"N": repr(self.updated_at)},
             "expires_at": {"N": str(self.expires_at)},
             "attempts": {"N": str(self.attempts)},
+            "stream": {"S": self.stream},
         }
-        for name in ("provider", "provider_message_id", "last_error"):
+        for name in ("provider", "provider_message_id", "last_error", "traceparent"):
             value = getattr(self, name)
             if value is not None:
                 item[name] = {"S": value}
         if self.sent_at is not None:
             item["sent_at"] = {"N": repr(self.sent_at)}
+        if self.suppressed:
+            item["suppressed"] = {"L": [{"S": address} for address in self.suppressed]}
         return item
 
     @classmethod
@@ -120,10 +130,13 @@ class MessageRecord:
             updated_at=number("updated_at") or 0.0,
             expires_at=int(number("expires_at") or 0),
             attempts=int(number("attempts") or 0),
+            stream=text("stream") or "transactional",
             provider=text("provider"),
             provider_message_id=text("provider_message_id"),
             last_error=text("last_error"),
             sent_at=number("sent_at"),
+            traceparent=text("traceparent"),
+            suppressed=tuple(entry["S"] for entry in item.get("suppressed", {}).get("L", [])),
         )
 
     def public(self) -> dict[str, Any]:
@@ -132,6 +145,7 @@ class MessageRecord:
             "id": self.id,
             "owner": self.owner,
             "status": self.status.value,
+            "stream": self.stream,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "attempts": self.attempts,
@@ -141,4 +155,5 @@ class MessageRecord:
             "updated_at": _iso(self.updated_at),
             "sent_at": _iso(self.sent_at),
             "expires_at": _iso(self.expires_at),
+            "suppressed": list(self.suppressed),
         }
