@@ -221,9 +221,13 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
         aws_secret_access_key="testing",
     )
     urls = sqs.list_queues()["QueueUrls"]
-    # The mail queue, its dead-letter queue, the schedule queue and the webhook queue.
+    # The mail queue, its bulk stream and dead-letter queue, the schedule queue, the
+    # webhook queue, and the delivery events' queue with its dead-letter queue.
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == [
+        "limbo-bulk.fifo",
         "limbo-dlq.fifo",
+        "limbo-events",
+        "limbo-events-dlq",
         "limbo-schedule",
         "limbo-webhooks",
         "limbo.fifo",
