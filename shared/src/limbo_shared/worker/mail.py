@@ -32,6 +32,7 @@ from ..store import Status as MessageStatus
 from .backoff import retry_delay
 from .circuit import Circuit
 from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
+from .health import CallWindow
 from .metrics import WorkerMetrics
 from .moved import attempt_of
 from .ratelimit import RateLimited, RateLimiter
@@ -56,9 +57,16 @@ class MailHandler:
         max_attempts: int | None = None,
         payloads: PayloadStore | None = None,
         limiter: RateLimiter | None = None,
+        calls: CallWindow | None = None,
+        fallback: bool = False,
     ) -> None:
         self.name = provider.name
         self.limiter = limiter
+        # The provider calls of the last moments, for the routing health report.
+        self.calls = calls
+        # ROUTING names a provider after this one: mail this provider cannot send now is
+        # released for it, not held until this one recovers.
+        self.fallback = fallback
         # Resolves offloaded bodies (S3 pointers); without a client only inline ones work.
         self.payloads = payloads or PayloadStore(None, None)
         self.settings = settings
@@ -145,7 +153,7 @@ class MailHandler:
                 log.info(
                     "accepted by an earlier attempt; not sent again",
                     provider_message_id=found,
-                    attempt=message.receive_count,
+                    attempt=attempt_of(message),
                 )
                 return Done("found_sent")
             timeout -= time.monotonic() - started
@@ -154,12 +162,20 @@ class MailHandler:
         except ProviderUnavailable as error:
             # Drop the lease, so the same message can be claimed again once resumed.
             await self.tracker.unsent(claim, MessageStatus.RETRYING, error.reason)
-            return Unavailable(self.provider_circuit, f"{self.provider.name}: {error.reason}")
+            return Unavailable(
+                self.provider_circuit,
+                f"{self.provider.name}: {error.reason}",
+                hand_back=self.fallback,
+            )
         except PermanentProviderError as error:
             self.resend.settled(mail)
+            if self.calls is not None:  # the provider answered; the message was at fault
+                self.calls.record(failed=False)
             await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
             return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
         except TransientProviderError as error:
+            if self.calls is not None and not error.throttled:
+                self.calls.record(failed=True)
             if error.throttled and self.limiter is not None:
                 with contextlib.suppress(StoreUnavailable):
                     await self.limiter.throttled()
@@ -170,6 +186,8 @@ class MailHandler:
             await self.tracker.unsent(claim, status, error.reason)
             return Retry(error.reason, self._delay(message, error.retry_after))
         self.resend.settled(mail)
+        if self.calls is not None:
+            self.calls.record(failed=False)
         span.set_attribute("limbo.provider.message_id", provider_id)
         # `sent` before the delete: a crash between the two cannot cause a second send.
         await self.tracker.sent(claim, provider_id)
