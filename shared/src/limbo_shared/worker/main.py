@@ -12,15 +12,13 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import uvicorn
-
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
-from ..logs import get_logger, setup_logging
+from ..logs import get_logger
 from ..payload import PayloadStore
 from ..provider import Provider, RatedProvider
 from ..queue import QueueUnavailable, SqsQueue
-from ..telemetry import setup_telemetry
+from ..startup import start_observability
 from .consumer import RECEIVE_BATCH, Consumer, Handler, SourceQueue, max_receive_count
 from .health import CallWindow
 from .mail import MailHandler
@@ -29,7 +27,7 @@ from .queue_metrics import export_queue_depth
 from .ratelimit import RateLimiter
 from .router import Router
 from .routing import Failover, FailoverRules
-from .server import QuietServer, health_app
+from .server import health_server
 from .settings import ConsumerSettings, WorkerSettings
 from .streams import bulk_settings, stream_consumers
 from .threads import DaemonThreadPool
@@ -115,11 +113,7 @@ def _run(
     mail: bool = False,
     attach: _Attach | None = None,
 ) -> None:
-    setup_logging(settings.log_format, settings.log_level)
-    try:
-        telemetry = setup_telemetry(program)
-    except ConfigError as error:
-        exit_with_config_error(program, error)
+    telemetry = start_observability(program, settings)
     if not mail:
         # Streams and moved retries are the mail queues' (FIFO); another consumer (the
         # webhook worker, on a standard queue) reads its QUEUE alone and retries in place.
@@ -190,16 +184,7 @@ async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | No
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    server = QuietServer(
-        uvicorn.Config(
-            health_app(lambda: all(consumer.ready for consumer in consumers)),
-            host="0.0.0.0",
-            port=settings.port,
-            log_config=None,
-            lifespan="off",
-            access_log=False,
-        )
-    )
+    server = health_server(settings.port, lambda: all(consumer.ready for consumer in consumers))
     server_task = asyncio.create_task(server.serve())
     sources: list[SourceQueue] = [queue, *([bulk_queue] if bulk_queue else [])]
     background: list[asyncio.Task[None]] = [
