@@ -89,12 +89,12 @@ def _fifo_queue_url(value: str) -> str:
     return value
 
 
-def standard_queue_url(value: str) -> str:
-    """Validate the URL of a standard SQS queue (per-message delays need one)."""
+def standard_queue_url(value: str, why: str = "per-message delays need one") -> str:
+    """Validate the URL of a standard SQS queue; ``why`` says what needs one."""
     if not value.startswith(("http://", "https://")):
         raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
     if value.endswith(".fifo"):
-        raise ValueError("must name a standard queue, not a FIFO one (per-message delays)")
+        raise ValueError(f"must name a standard queue, not a FIFO one ({why})")
     return value
 
 

@@ -70,11 +70,7 @@ class ApiSettings(QueueSettings, StatusSettings, DestinationSettings, NotifierSe
         if value in (None, ""):
             return None
         assert value is not None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
-        if value.endswith(".fifo"):
-            raise ValueError("must name a standard queue (SNS delivers events to one)")
-        return value
+        return standard_queue_url(value, "SNS delivers events to one")
 
     @field_validator("mailgun_webhook_signing_key", mode="before")
     @classmethod

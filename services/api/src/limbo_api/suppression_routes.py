@@ -15,22 +15,20 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
 )
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from limbo_shared.errors import describe_validation_error
 from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.schema import Address
 from limbo_shared.store import StoreUnavailable, Suppressions, normalize_address
 
 from .access import owner_of
-from .bodies import read_small_body
+from .answers import store_unavailable
+from .bodies import read_model
 from .routing import path_route
-from .validation import InvalidMail, parse_json_object
 
 __all__ = [
     "MAX_ADDRESS_PARAMETER",
@@ -71,13 +69,10 @@ class ManualSuppression(BaseModel):
     ] = Field(description="Why, in the operator's words")
 
 
-def _unavailable() -> Response:
-    return problem(
-        503,
-        "the status store is unavailable; retry later",
-        headers={"Retry-After": "5"},
-        message="unavailable",
-    )
+def _path_address(request: Request) -> str | None:
+    """The path's address as the list keeps it; None when no entry can have it."""
+    address = normalize_address(request.path_params["address"])
+    return None if len(address) > MAX_ADDRESS_PARAMETER else address
 
 
 def suppression_routes(store: Suppressions | None, *, client_timeout: float) -> list[Route]:
@@ -95,7 +90,7 @@ def suppression_routes(store: Suppressions | None, *, client_timeout: float) -> 
             return problem(400, str(error), message="refused")
         except StoreUnavailable as error:
             log.warning("suppression listing failed", error=str(error))
-            return _unavailable()
+            return store_unavailable("unavailable")
         return JSONResponse(
             {"suppressions": [entry.public() for entry in page.entries], "cursor": page.cursor}
         )
@@ -103,17 +98,11 @@ def suppression_routes(store: Suppressions | None, *, client_timeout: float) -> 
     async def add(request: Request) -> Response:
         if store is None:
             return problem(501, _TRACKING_OFF, message="refused")
-        try:
-            body = await read_small_body(request, MAX_BODY, client_timeout)
-            entry = ManualSuppression.model_validate(parse_json_object(body))
-        except InvalidMail as error:
-            return problem(error.status, error.problem, message="refused")
-        except ValidationError as error:
-            return problem(400, describe_validation_error(error), message="refused")
-        except TimeoutError:
-            return problem(408, "the body did not arrive in time", message="refused")
-        except ClientDisconnect:
-            return problem(400, "the client went away", message="refused")
+        entry = await read_model(
+            request, ManualSuppression, limit=MAX_BODY, timeout=client_timeout, message="refused"
+        )
+        if isinstance(entry, Response):
+            return entry
         owner = owner_of(request)
         try:
             await store.add(
@@ -122,37 +111,44 @@ def suppression_routes(store: Suppressions | None, *, client_timeout: float) -> 
             added = await store.get(owner, entry.address)
         except StoreUnavailable as error:
             log.warning("suppression not added", error=str(error))
-            return _unavailable()
+            return store_unavailable("unavailable")
         if added is None:  # removed again in between
-            return _unavailable()
+            return store_unavailable("unavailable")
         return JSONResponse(added.public(), status_code=201)
 
-    async def read(request: Request) -> Response:
+    def target(request: Request) -> tuple[Suppressions, str] | Response:
+        """The list and the path's address, or the answer when no entry can be there."""
         if store is None:
             return problem(501, _TRACKING_OFF, message="not found")
-        address = normalize_address(request.path_params["address"])
-        if len(address) > MAX_ADDRESS_PARAMETER:
+        address = _path_address(request)
+        if address is None:
             return problem(404, _NOT_SUPPRESSED, message="not found")
+        return store, address
+
+    async def read(request: Request) -> Response:
+        found = target(request)
+        if isinstance(found, Response):
+            return found
+        suppressions, address = found
         try:
-            entry = await store.get(owner_of(request), address)
+            entry = await suppressions.get(owner_of(request), address)
         except StoreUnavailable as error:
             log.warning("suppression lookup failed", error=str(error))
-            return _unavailable()
+            return store_unavailable("unavailable")
         if entry is None:
             return problem(404, _NOT_SUPPRESSED, message="not found")
         return JSONResponse(entry.public())
 
     async def remove(request: Request) -> Response:
-        if store is None:
-            return problem(501, _TRACKING_OFF, message="not found")
-        address = normalize_address(request.path_params["address"])
-        if len(address) > MAX_ADDRESS_PARAMETER:
-            return problem(404, _NOT_SUPPRESSED, message="not found")
+        found = target(request)
+        if isinstance(found, Response):
+            return found
+        suppressions, address = found
         try:
-            removed = await store.remove(owner_of(request), address)
+            removed = await suppressions.remove(owner_of(request), address)
         except StoreUnavailable as error:
             log.warning("suppression not removed", error=str(error))
-            return _unavailable()
+            return store_unavailable("unavailable")
         if not removed:
             return problem(404, _NOT_SUPPRESSED, message="not found")
         return JSONResponse({"Message": "removed", "address": address})

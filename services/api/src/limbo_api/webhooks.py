@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from starlette.requests import ClientDisconnect, Request
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from limbo_shared.errors import describe_validation_error
 from limbo_shared.http import problem
 from limbo_shared.logs import get_logger
 from limbo_shared.store import ConditionFailed, StoreUnavailable
@@ -29,9 +28,9 @@ from limbo_shared.webhooks import (
 from limbo_shared.webhooks.destinations import MAX_URL_LENGTH, URL_PATTERN
 
 from .access import owner_of
-from .bodies import read_small_body
+from .answers import store_unavailable
+from .bodies import read_model
 from .routing import path_route
-from .validation import InvalidMail, parse_json_object
 
 __all__ = ["webhook_routes"]
 
@@ -77,15 +76,6 @@ class Registration(BaseModel):
         return value
 
 
-def _unavailable() -> Response:
-    return problem(
-        503,
-        "the status store is unavailable; retry later",
-        headers={"Retry-After": "5"},
-        message="unavailable",
-    )
-
-
 def webhook_routes(
     registry: EndpointRegistry | None, destinations: Destinations, *, client_timeout: float
 ) -> list[Route]:
@@ -97,18 +87,16 @@ def webhook_routes(
     async def register(request: Request) -> Response:
         if registry is None:
             return _off()
-        try:
-            body = await read_small_body(request, MAX_BODY, client_timeout)
-            data = parse_json_object(body)
-            registration = Registration.model_validate(data)
-        except InvalidMail as error:
-            return problem(error.status, error.problem, message="not registered")
-        except ValidationError as error:
-            return problem(422, describe_validation_error(error), message="not registered")
-        except TimeoutError:
-            return problem(408, "the body did not arrive in time", message="not registered")
-        except ClientDisconnect:
-            return problem(400, "the client went away", message="not registered")
+        registration = await read_model(
+            request,
+            Registration,
+            limit=MAX_BODY,
+            timeout=client_timeout,
+            message="not registered",
+            invalid_status=422,
+        )
+        if isinstance(registration, Response):
+            return registration
         try:
             destinations.check_url(registration.url)
         except Refused as refused:
@@ -123,7 +111,7 @@ def webhook_routes(
             )
         except (StoreUnavailable, ConditionFailed) as error:
             log.warning("webhook endpoint not registered", error=str(error))
-            return _unavailable()
+            return store_unavailable("unavailable")
         log.info("webhook endpoint registered", endpoint=endpoint.id)
         return JSONResponse({**endpoint.public(), "secret": endpoint.secret}, status_code=201)
 
@@ -133,7 +121,7 @@ def webhook_routes(
         try:
             endpoints = await registry.of_owner(owner_of(request))
         except StoreUnavailable:
-            return _unavailable()
+            return store_unavailable("unavailable")
         return JSONResponse({"data": [endpoint.public() for endpoint in endpoints]})
 
     def about_one(action: _EndpointAction) -> Callable[[Request], Awaitable[Response]]:
@@ -159,7 +147,7 @@ def webhook_routes(
                 return None
             attempts = await registry.attempts(endpoint_id)
         except (StoreUnavailable, ValueError, KeyError):
-            return _unavailable()
+            return store_unavailable("unavailable")
         return JSONResponse({**endpoint.public(), **attempts.public()})
 
     async def delete_one(
@@ -168,7 +156,7 @@ def webhook_routes(
         try:
             found = await registry.delete(owner, endpoint_id)
         except (StoreUnavailable, ConditionFailed):
-            return _unavailable()
+            return store_unavailable("unavailable")
         if not found:
             return None
         log.info("webhook endpoint deleted", endpoint=endpoint_id)
@@ -180,7 +168,7 @@ def webhook_routes(
         try:
             endpoint = await registry.rotate(owner, endpoint_id)
         except (StoreUnavailable, ConditionFailed):
-            return _unavailable()
+            return store_unavailable("unavailable")
         if endpoint is None:
             return None
         log.info("webhook secret rotated", endpoint=endpoint_id)

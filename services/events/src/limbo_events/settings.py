@@ -4,6 +4,7 @@ from typing import Self
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
+from limbo_shared.config import standard_queue_url
 from limbo_shared.store import StatusSettings
 from limbo_shared.webhooks import NotifierSettings
 from limbo_shared.worker import ConsumerSettings
@@ -39,11 +40,7 @@ class EventsSettings(ConsumerSettings, StatusSettings, NotifierSettings):
     @classmethod
     def _fifo_url(cls, value: str) -> str:
         # Replaces QueueSettings' check of the same name: SNS delivers to standard queues.
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
-        if value.endswith(".fifo"):
-            raise ValueError("must name a standard queue (SNS delivers events to one)")
-        return value
+        return standard_queue_url(value, "SNS delivers events to one")
 
     @field_validator("ses_events_topic_arn", mode="before")
     @classmethod

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
+from limbo_shared.config import standard_queue_url
 from limbo_shared.store.records import StatusSettings
 from limbo_shared.webhooks import DestinationSettings
 from limbo_shared.worker.settings import ConsumerSettings
@@ -34,8 +35,4 @@ class WebhookSettings(ConsumerSettings, StatusSettings, DestinationSettings):
     @field_validator("queue")
     @classmethod
     def _fifo_url(cls, value: str) -> str:  # replaces QueueSettings' FIFO check
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
-        if value.endswith(".fifo"):
-            raise ValueError("must be a standard queue (per-message delays need one)")
-        return value
+        return standard_queue_url(value)

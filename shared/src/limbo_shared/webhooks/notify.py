@@ -20,6 +20,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ..aws import make_client
+from ..config import standard_queue_url
 from ..logs import get_logger
 from ..propagation import inject_context
 from ..queue import QueueUnavailable, SqsQueue
@@ -55,11 +56,9 @@ class NotifierSettings(BaseSettings):
     def _standard_url(cls, value: object) -> object:
         if value in (None, ""):
             return None
-        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        if not isinstance(value, str):
             raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
-        if value.endswith(".fifo"):
-            raise ValueError("must be a standard queue (per-message delays need one)")
-        return value
+        return standard_queue_url(value)
 
 
 class WebhookQueue(Protocol):
