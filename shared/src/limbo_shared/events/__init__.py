@@ -1,26 +1,13 @@
 """Delivery events: providers' notifications parsed into limbo's :class:`DeliveryEvent`."""
 
+from . import model
 from .mailgun import MailgunEventSource, MailgunSignature, sign_mailgun, verify_mailgun
-from .model import (
-    EVENT_SOURCE_ATTRIBUTE,
-    MAX_DIAGNOSTIC,
-    BounceType,
-    DeliveryEvent,
-    DeliveryOutcome,
-    EventRejected,
-    EventSource,
-)
+from .model import *  # noqa: F403 - the event model is this package's vocabulary
 from .ses import SesEventSource, parse_ses_record
 from .sns import SnsEnvelope, SnsVerifier
 
 __all__ = [
-    "EVENT_SOURCE_ATTRIBUTE",
-    "MAX_DIAGNOSTIC",
-    "BounceType",
-    "DeliveryEvent",
-    "DeliveryOutcome",
-    "EventRejected",
-    "EventSource",
+    *model.__all__,
     "MailgunEventSource",
     "MailgunSignature",
     "SesEventSource",
