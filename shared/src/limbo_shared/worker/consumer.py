@@ -66,6 +66,11 @@ tracer = trace.get_tracer("limbo.worker")
 RECEIVE_BATCH = 10
 # A dead-letter send that fails is tried this often in all, waiting 0.5 s, then 1 s.
 DEAD_LETTER_ATTEMPTS = 3
+# Longest a delete waits for nine others to share its DeleteMessageBatch: nobody waits
+# for a delete (the message's slot is freed first), so at a trickle ten emails cost one
+# delete, not ten. No heartbeat covers a message once handled, so the wait stays a
+# tenth of the visibility timeout at most.
+DELETE_LINGER = 1.0
 
 
 # -- what a handler answers ---------------------------------------------------------------
@@ -204,9 +209,11 @@ class Consumer:
         self._circuits: dict[str, Circuit] = {}
         self._outstanding: set[asyncio.Task[list[ReceivedMessage]]] = set()
         self._late_releases: set[asyncio.Task[object]] = set()
-        # Deletes may wait a few ms for company: nobody waits on them but the FIFO group.
         self._deleter: Batcher[str, None] = Batcher(
-            queue.delete_batch, max_items=10, max_in_flight=4, linger=0.005
+            queue.delete_batch,
+            max_items=10,
+            max_in_flight=4,
+            linger=min(DELETE_LINGER, settings.visibility_timeout / 10),
         )
         self._visibility: Batcher[tuple[str, int], None] = Batcher(
             queue.change_visibility_batch, max_items=10, max_in_flight=2
@@ -260,6 +267,8 @@ class Consumer:
         started = loop.time()
         plan = plan_drain(self.settings.shutdown_grace)
         log.info("draining", in_flight=len(self._held), grace=self.settings.shutdown_grace)
+        # Deletes due now leave now: a message not deleted by exit is delivered again.
+        self._deleter.hurry()
         async with self._capacity:
             self._capacity.notify_all()
         if self._tasks:
@@ -449,14 +458,21 @@ class Consumer:
                         await self._release([message.receipt_handle])
                         return
         except asyncio.CancelledError:
-            # Shutdown ran out of grace: let another worker have it straight away.
-            await asyncio.shield(self._release([message.receipt_handle]))
+            # Shutdown ran out of grace: let another worker have it straight away (unless
+            # it is done and only its delete is on its way).
+            if message.receipt_handle in self._held:
+                await asyncio.shield(self._release([message.receipt_handle]))
             raise
         finally:
-            self._held.pop(message.receipt_handle, None)
-            self.metrics.in_flight.set(len(self._held))
-            async with self._capacity:
-                self._capacity.notify_all()
+            await self._let_go(message)
+
+    async def _let_go(self, message: ReceivedMessage) -> None:
+        """The message needs no more work (nor heartbeat): its slot is free for another."""
+        if self._held.pop(message.receipt_handle, None) is None:
+            return
+        self.metrics.in_flight.set(len(self._held))
+        async with self._capacity:
+            self._capacity.notify_all()
 
     async def _run_handler(self, message: ReceivedMessage) -> Outcome:
         try:
@@ -510,6 +526,8 @@ class Consumer:
             await self._change_visibility(message, outcome.delay, "could not defer")
 
     async def _delete(self, message: ReceivedMessage) -> None:
+        # The delete may linger up to DELETE_LINGER for company; the slot need not.
+        await self._let_go(message)
         with tracer.start_as_current_span(
             f"settle {self.queue.name}",
             kind=SpanKind.CLIENT,
