@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import httpx
 
-from limbo_api.publisher import group_id
+from limbo_api.publisher import Lanes
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
 from limbo_shared.schema import MailRequest, QueuedMail
@@ -314,10 +314,12 @@ def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
         }
     )
 
+    lanes = Lanes(16)
+
     def batch(start: int) -> None:
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for i in range(start, min(count, start + 10)):
-            message_id = str(uuid.uuid4())
+            message_id = lanes.new_id("default")
             body = QueuedMail(
                 id=message_id, owner="default", submitted_at=time.time(), mail=mail
             ).to_json()
@@ -325,7 +327,7 @@ def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
                 {
                     "Id": str(i - start),
                     "MessageBody": body,
-                    "MessageGroupId": group_id("default", message_id, 16),
+                    "MessageGroupId": lanes.group_id("default", message_id),
                     "MessageDeduplicationId": message_id,
                 }
             )

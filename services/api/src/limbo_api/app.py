@@ -245,10 +245,10 @@ def create_app(
             mail_request = parse_mail(body)
             _check_sender(owner_of(request), mail_request)
             submitter.check(mail_request, now)
-            prepared = submitter.prepare(owner_of(request), mail_request, str(uuid.uuid4()), now)
+            owner = owner_of(request)
+            prepared = submitter.prepare(owner, mail_request, submitter.new_id(owner), now)
         except InvalidMail as error:
             return problem(error.status, error.problem)
-        owner = prepared.envelope.owner
         ticket = await ledger.begin(
             owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, prepared.envelope.id
         )
