@@ -121,6 +121,30 @@ async def test_a_lingering_delete_frees_its_slot_and_stopping_sends_it_at_once(
     assert queue.depth == 0
 
 
+async def test_an_idle_consumer_keeps_one_long_poll_open(running: Start) -> None:
+    queue = FakeQueue()
+    handler = ScriptedHandler()
+    # 64 would allow seven polls of ten; at rest one is open, so the first message
+    # after the quiet spell is received by the poll already waiting.
+    run = running(consumer(handler, queue, FakeDeadLetters(), concurrency=64))
+    await asyncio.sleep(2.5)  # wait_time_seconds=1: a couple of empty receives each
+    idle_receives = len(queue.calls_of("receive"))
+    queue.put("after the quiet spell")
+    await wait_until(lambda: handler.finished == 1)
+    await run.stop()
+    assert 1 <= idle_receives <= 4, f"{idle_receives} receives in 2.5 s at rest"
+
+
+async def test_a_backlog_opens_more_polls(running: Start) -> None:
+    queue = FakeQueue(call_seconds=0.05)
+    for i in range(200):
+        queue.put(f"m{i}")
+    handler = ScriptedHandler(work=0.2)
+    run = running(consumer(handler, queue, FakeDeadLetters(), concurrency=64))
+    await wait_until(lambda: handler.most_running > 40)
+    await run.stop()
+
+
 async def test_a_retry_makes_the_message_visible_after_its_delay_rounded_up(
     running: Start,
 ) -> None:

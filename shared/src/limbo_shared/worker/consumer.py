@@ -1,15 +1,15 @@
 """A generic SQS consumer: receive, hand each message to a handler, settle its outcome.
 
-Several long polls (ten messages each, as many as ``CONCURRENCY`` needs) feed one task
-per message, which runs the handler inside the ``process`` span and the bound log
-context. The handler answers an :data:`Outcome`; the consumer settles it: deletes in
-batches, visibility changes in batches, dead-letters with the reason. While a message
-is held its visibility is extended, so a slow handler does not cause a second
-delivery. A handler that meets a dependency down (not the message's fault) answers
-:class:`Unavailable`: the consumer pauses (receives nothing, ``/ready`` says 503),
-holds the message invisible and hands it to the handler again once the dependency's
-circuit closes, so a pause costs the message no receive count. On SIGTERM it drains
-(see :mod:`.drain`).
+Long polls of ten messages (one at rest, more while batches come back full, up to as
+many as ``CONCURRENCY`` needs: see :mod:`.polling`) feed one task per message, which
+runs the handler inside the ``process`` span and the bound log context. The handler
+answers an :data:`Outcome`; the consumer settles it: deletes in batches, visibility
+changes in batches, dead-letters with the reason. While a message is held its visibility
+is extended, so a slow handler does not cause a second delivery. A handler that meets a
+dependency down (not the message's fault) answers :class:`Unavailable`: the consumer
+pauses (receives nothing, ``/ready`` says 503), holds the message invisible and hands it
+to the handler again once the dependency's circuit closes, so a pause costs the message
+no receive count. On SIGTERM it drains (see :mod:`.drain`).
 
 The consumer knows nothing about email; :mod:`.mail` is the sending workers' handler.
 """
@@ -40,6 +40,7 @@ from .circuit import Circuit
 from .dead_letter import dead_letter_message, sqs_text
 from .drain import plan_drain
 from .metrics import WorkerMetrics
+from .polling import PollPolicy
 from .settings import ConsumerSettings
 
 if TYPE_CHECKING:
@@ -203,6 +204,7 @@ class Consumer:
         self._held: dict[str, _Held] = {}
         self._reserved = 0
         self._batch = min(RECEIVE_BATCH, settings.concurrency)
+        self._polls = PollPolicy(max(1, -(-settings.concurrency // RECEIVE_BATCH)), self._batch)
         self._capacity = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -246,8 +248,11 @@ class Consumer:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        receivers = max(1, -(-self.settings.concurrency // RECEIVE_BATCH))
-        pollers = [asyncio.create_task(self._poll(), name=f"poll-{i}") for i in range(receivers)]
+        receivers = self._polls.most
+        pollers = [
+            asyncio.create_task(self._poll(index), name=f"poll-{index}")
+            for index in range(receivers)
+        ]
         heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         log.info(
             "worker started",
@@ -298,9 +303,9 @@ class Consumer:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def _poll(self) -> None:
+    async def _poll(self, index: int) -> None:
         backoff = 0.5
-        while await self._room_to_receive():
+        while await self._my_turn(index) and await self._room_to_receive():
             started = time.time_ns()
             try:
                 messages = await self._receive()
@@ -317,6 +322,7 @@ class Consumer:
                 return
             self._queue_answers = True
             backoff = 0.5
+            self._polls.received(len(messages))
             for message in messages:
                 self._held[message.receipt_handle] = _Held(message)
             await self._unreserve()
@@ -348,6 +354,12 @@ class Consumer:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    async def _my_turn(self, index: int) -> bool:
+        """Wait until the poll policy wants this poller open; False: stopping."""
+        if not self._polls.may_poll(index):
+            await self._first(self._stopping.wait(), self._polls.wait_turn(index))
+        return not self.stopping
 
     async def _room_to_receive(self) -> bool:
         """Wait until no circuit is open and a batch fits; reserve it. False: stopping."""
