@@ -6,6 +6,7 @@
 #   docker build --build-arg PACKAGE=limbo-mailgun-worker --target mailgun-worker \
 #     -t limbo-mailgun-worker .
 #   docker build --build-arg PACKAGE=limbo-webhooks --target webhooks -t limbo-webhooks .
+#   docker build --build-arg PACKAGE=limbo-events --target events -t limbo-events .
 #   docker build --build-arg PACKAGE=limbo-devtools --target devtools -t limbo-devtools .
 # --build-arg EXTRAS=grpc adds the OTLP gRPC exporter to a service (about 20 MB).
 # BASE must provide python3 (>= 3.11) and a CA bundle at /etc/ssl/certs; every stage
@@ -38,6 +39,7 @@ COPY services/api/pyproject.toml services/api/
 COPY services/ses-worker/pyproject.toml services/ses-worker/
 COPY services/mailgun-worker/pyproject.toml services/mailgun-worker/
 COPY services/webhooks/pyproject.toml services/webhooks/
+COPY services/events/pyproject.toml services/events/
 COPY devtools/pyproject.toml devtools/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
@@ -139,6 +141,12 @@ FROM image AS webhooks
 ENV PORT=9090
 EXPOSE 9090
 ENTRYPOINT ["/app/.venv/bin/limbo-webhooks"]
+
+# Applies delivery events (SES via SNS, Mailgun webhooks) to the status table.
+FROM image AS events
+ENV PORT=9090
+EXPOSE 9090
+ENTRYPOINT ["/app/.venv/bin/limbo-events"]
 
 # The in-cluster stand-ins for local development (never for production): the sink by
 # default; the chart runs limbo-moto (the AWS emulator) and limbo-local-aws (its set-up)

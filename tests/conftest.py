@@ -151,3 +151,29 @@ def tracked_limbo(tracked_aws: LocalAws, tmp_path: Path) -> Iterator[Limbo]:
     system = Limbo(tracked_aws, logs)
     yield system
     system.stop()
+
+
+# A test's (section, line) pairs under this property are printed once each at the end
+# of the run, whichever worker process ran the test.
+SUMMARY_PROPERTY = "limbo_summary"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    sections: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                if key == SUMMARY_PROPERTY:
+                    section, line = value
+                    if line not in sections.setdefault(section, []):
+                        sections[section].append(line)
+    for section, lines in sections.items():
+        terminalreporter.section(section)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow modules first (stable otherwise), so the two workers of ./scripts/test do not
+    end the run with one of them still building images while the other waits."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

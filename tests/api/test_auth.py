@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from limbo_api.auth import ApiKeys, hash_key, load_api_keys
 from limbo_devtools.local_aws import LocalAws
-from limbo_devtools.processes import free_port, script
+from limbo_devtools.processes import START_TIMEOUT, free_port, script
 from limbo_shared.config import ConfigError
 from limbo_shared.schema import QueuedMail
 
@@ -116,7 +116,7 @@ def test_the_api_process_refuses_to_start_without_keys(aws: LocalAws) -> None:
         [script("limbo-api")],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=START_TIMEOUT,
         env={**aws.environment(), "PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
@@ -130,7 +130,7 @@ def test_limbo_api_key_mints_a_key_and_the_line_that_stores_it() -> None:
             capture_output=True,
             text=True,
             check=True,
-            timeout=30,
+            timeout=START_TIMEOUT,
         ).stdout
         for _ in range(2)
     ]
@@ -147,7 +147,7 @@ def test_limbo_api_key_mints_a_key_and_the_line_that_stores_it() -> None:
 
 def test_limbo_api_key_refuses_a_name_that_cannot_be_a_message_group() -> None:
     result = subprocess.run(
-        [script("limbo-api-key"), "has.dot"], capture_output=True, text=True, timeout=30
+        [script("limbo-api-key"), "has.dot"], capture_output=True, text=True, timeout=START_TIMEOUT
     )
     assert result.returncode != 0 and "NAME" in result.stderr
 

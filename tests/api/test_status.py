@@ -37,6 +37,8 @@ def test_a_message_is_queued_as_soon_as_the_post_answers(tracked_api: TestClient
         "updated_at": body["created_at"],
         "sent_at": None,
         "expires_at": body["expires_at"],
+        "suppressed": [],
+        "delivery": [],
     }
     assert abs(datetime.fromisoformat(body["created_at"]).timestamp() - before) < 5
     documented = tracked_api.get("/openapi.json").json()["components"]["schemas"]["MessageStatus"]
@@ -99,5 +101,11 @@ def test_openapi_describes_keys_idempotency_and_lookups(tracked_api: TestClient)
         "retrying",
         "failed",
         "rejected",
+        # Once the provider reports back (delivery events).
+        "delayed",
+        "delivered",
+        "bounced",
+        "unsubscribed",
+        "complained",
     ]
     assert document["paths"]["/health"]["get"]["security"] == []

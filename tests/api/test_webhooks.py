@@ -77,6 +77,10 @@ MALFORMED = [
     ({"url": "https://a.example.com", "events": ["sent", "sent"]}, "lists an event type twice"),
     ({**GOOD, "extra": 1}, "extra: is not a known field"),
     ({**GOOD, "url": 7}, "url: Input should be a valid string"),
+    # The schema's pattern: printable ASCII, as a URL is (percent-encode the rest).
+    ({**GOOD, "url": "https://hooks.example.com/\U000958a4"}, "url: must be printable ASCII"),
+    ({**GOOD, "url": "https://hooks.example.com/a b"}, "url: must be printable ASCII"),
+    ({**GOOD, "url": "https://hooks.example.com/" + "a" * 2048}, "url: String should have at most"),
 ]
 
 

@@ -11,12 +11,14 @@ from urllib.parse import urlparse
 
 import pytest
 import yaml
+from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 from starlette.testclient import TestClient
 
 from limbo_api.app import create_app
 from limbo_api.settings import ApiSettings
 from limbo_devtools.local_aws import LocalAws
+from limbo_events.settings import EventsSettings
 from limbo_mailgun_worker.provider import MailgunSettings
 from limbo_ses_worker.provider import SesSettings
 from limbo_shared.aws import make_client
@@ -61,10 +63,11 @@ SETTINGS: dict[str, tuple[type[BaseSettings], ...]] = {
     "mailgun-worker": (WorkerSettings, MailgunSettings),
     "scheduler": (SchedulerSettings,),
     "webhooks": (WebhookSettings,),
+    "events": (EventsSettings,),
 }
 SERVICES = tuple(SETTINGS)
-# Scaled by KEDA on the FIFO queue's depth; the scheduler runs a fixed replica count.
-WORKERS = ("ses-worker", "mailgun-worker", "webhooks")
+# Scaled by KEDA on their queue's depth; the scheduler runs a fixed replica count.
+WORKERS = ("ses-worker", "mailgun-worker", "webhooks", "events")
 # Metadata keys KEDA 2.20's aws-sqs-queue scaler reads (pkg/scalers/aws_sqs_queue_scaler.go,
 # awsSqsQueueMetadata, plus queueURLFromEnv resolved by KEDA's generic *FromEnv handling and
 # the deprecated identityOwner read by its AWS authorization helper).
@@ -91,7 +94,17 @@ NOT_LIMBO_SETTINGS = re.compile(r"^(OTEL_|K8S_|AWS_ACCESS_KEY_ID$|AWS_SECRET_ACC
 
 
 def env_names(classes: tuple[type[BaseSettings], ...]) -> set[str]:
-    return {name.upper() for cls in classes for name in cls.model_fields}
+    """The variables the classes read: field names, or their aliases where they have one
+    (limbo-events reads its queue from EVENTS_QUEUE)."""
+    names = set()
+    for cls in classes:
+        for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            if isinstance(alias, AliasChoices):
+                names |= {str(choice).upper() for choice in alias.choices}
+            else:
+                names.add(name.upper())
+    return names
 
 
 def component(obj: Object) -> str:
@@ -142,14 +155,16 @@ def test_each_worker_has_a_scaled_object_targeting_it_and_no_fixed_replicas(valu
 def test_triggers_use_only_metadata_the_sqs_scaler_reads(values: Path) -> None:
     r = rendered(values)
     for scaled in r.of_kind("ScaledObject"):
-        env = env_of(r, r.get("Deployment", scaled["spec"]["scaleTargetRef"]["name"]))
+        deployment = r.get("Deployment", scaled["spec"]["scaleTargetRef"]["name"])
+        env = env_of(r, deployment)
         (trigger,) = scaled["spec"]["triggers"]
         assert trigger["type"] == "aws-sqs-queue"
         metadata: dict[str, Any] = trigger["metadata"]
         assert set(metadata) <= KEDA_SQS_METADATA, set(metadata) - KEDA_SQS_METADATA
         assert all(isinstance(v, str) for v in metadata.values()), "KEDA reads strings only"
         # KEDA watches the very queue the worker consumes, in its region and endpoint.
-        assert metadata["queueURL"] == env["QUEUE"]
+        consumed = env["EVENTS_QUEUE"] if component(deployment) == "events" else env["QUEUE"]
+        assert metadata["queueURL"] == consumed
         assert metadata["awsRegion"] == env["REGION"]
         assert metadata.get("awsEndpoint") == env.get("AWS_ENDPOINT_URL")
         # In-flight messages count, so a pod still sending is not scaled away (KEDA #5948).
@@ -748,6 +763,65 @@ def test_production_values_run_no_development_stand_in() -> None:
         secret = r.find("Secret", RELEASE)
         if secret is not None:
             assert base64.b64decode(secret["data"]["AWS_ACCESS_KEY_ID"]) != b"testing"
+
+
+# --- Delivery events ----------------------------------------------------------------------
+
+EVENTS = CI / "events-values.yaml"
+
+
+def test_delivery_events_reach_the_api_the_consumer_and_keda() -> None:
+    r = rendered(EVENTS)
+    events = env_of(r, r.get("Deployment", "limbo-events"))
+    api = env_of(r, r.get("Deployment", "limbo-api"))
+    queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo-events"
+    assert events["EVENTS_QUEUE"] == api["EVENTS_QUEUE"] == queue
+    assert events["SES_EVENTS_TOPIC_ARN"] == "arn:aws:sns:eu-west-1:123456789012:limbo-ses-events"
+    assert events["SNS_VERIFY_SIGNATURES"] == "true"
+    assert events["STATUS_TABLE"] == "limbo-status"
+    # The API reads the signing key from the existing Secret; the chart renders no copy.
+    assert api["MAILGUN_WEBHOOK_SIGNING_KEY"] == EXISTING_SECRET_VALUE
+    [container] = r.get("Deployment", "limbo-api")["spec"]["template"]["spec"]["containers"]
+    [reference] = [e for e in container["env"] if e["name"] == "MAILGUN_WEBHOOK_SIGNING_KEY"]
+    assert reference["valueFrom"]["secretKeyRef"]["name"] == "limbo-mailgun-webhook"
+    scaled = r.get("ScaledObject", "limbo-events")["spec"]
+    assert scaled["triggers"][0]["metadata"]["queueURL"] == queue
+    assert "MAILGUN_WEBHOOK_SIGNING_KEY" not in events
+
+
+def test_locally_the_sink_signs_webhooks_with_the_key_the_api_verifies() -> None:
+    r = rendered(LOCAL)
+    api = env_of(r, r.get("Deployment", "limbo-api"))
+    sink = r.get("Deployment", "limbo-mailgun-sink")
+    sink_env = container_env(r, sink["spec"]["template"], main_container(sink))
+    assert sink_env["SINK_WEBHOOK_SIGNING_KEY"] == api["MAILGUN_WEBHOOK_SIGNING_KEY"]
+    assert sink_env["SINK_WEBHOOK_URL"] == "http://limbo-api:80/v1/events/mailgun"
+    events = env_of(r, r.get("Deployment", "limbo-events"))
+    assert events["SNS_VERIFY_SIGNATURES"] == "false"  # moto cannot sign as SNS does
+    ses = env_of(r, r.get("Deployment", "limbo-ses-worker"))
+    assert ses["SES_CONFIGURATION_SET"] == "limbo-events"
+
+
+def test_with_webhooks_the_consumer_and_the_api_tell_them() -> None:
+    # limbo-events tells changed outcomes, the API suppressed recipients.
+    r = rendered(EVENTS, WEBHOOKS)
+    hooks_queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo-webhooks"
+    assert env_of(r, r.get("Deployment", "limbo-events"))["WEBHOOK_QUEUE"] == hooks_queue
+    assert env_of(r, r.get("Deployment", "limbo-api"))["WEBHOOK_QUEUE"] == hooks_queue
+
+
+def test_events_without_the_status_table_refuse_to_render() -> None:
+    result = helm(
+        "template",
+        "limbo",
+        str(CHART),
+        "--values",
+        str(EVENTS),
+        "--set",
+        "tracking.statusTable=",
+        check=False,
+    )
+    assert result.returncode != 0 and "events.enabled needs tracking.statusTable" in result.stderr
 
 
 # --- Webhooks ---------------------------------------------------------------------------------

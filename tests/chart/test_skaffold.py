@@ -19,6 +19,7 @@ IMAGES = {
     "limbo-api": "api",
     "limbo-ses-worker": "sesWorker",
     "limbo-mailgun-worker": "mailgunWorker",
+    "limbo-events": "events",
     "limbo-devtools": "devtools",
 }
 TEMPLATE = re.compile(r"^\{\{\.IMAGE_(REPO|TAG)_([A-Za-z0-9_]+)\}\}$")

@@ -17,6 +17,20 @@ def test_a_config_written_to_the_environment_reads_back_the_same() -> None:
     assert SinkConfig.from_env(env) == config
 
 
+def test_the_webhook_settings_and_events_domains_read_back_the_same() -> None:
+    config = SinkConfig(
+        webhook_url="http://127.0.0.1:1/v1/events/mailgun",
+        webhook_signing_key="signing",
+        events_domains=frozenset({"a.example.com", "b.example.com"}),
+    )
+    env = config.to_env()
+    assert env["SINK_EVENTS_DOMAINS"] == "a.example.com,b.example.com"
+    assert SinkConfig.from_env(env) == config
+    # Comma-separated as written by hand: blanks dropped, domains lower-cased.
+    hand = SinkConfig.from_env({"SINK_EVENTS_DOMAINS": " A.example.com, ,b.example.com"})
+    assert hand.events_domains == {"a.example.com", "b.example.com"}
+
+
 def test_a_malformed_variable_is_named_in_the_error() -> None:
     with pytest.raises(ConfigError, match=r"SINK_FAIL_429 is invalid: .*less than or equal to 1"):
         SinkConfig.from_env({"SINK_FAIL_429": "2"})

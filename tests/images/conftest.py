@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ..conftest import SUMMARY_PROPERTY
+
 ROOT = Path(__file__).resolve().parents[2]
 PODMAN_DIR = ROOT / ".tools" / "podman"
 BASE_IMAGE = "localhost/python-base"
@@ -45,6 +47,7 @@ IMAGES = (
     ImageSpec("limbo-api", "api"),
     ImageSpec("limbo-ses-worker", "ses-worker"),
     ImageSpec("limbo-mailgun-worker", "mailgun-worker"),
+    ImageSpec("limbo-events", "events"),
     ImageSpec("limbo-devtools", "devtools"),
 )
 
@@ -254,13 +257,15 @@ def containers(podman: Podman) -> Iterator[Containers]:
     started.remove_all()
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not REPORT.built:
-        return
-    terminalreporter.section("container images")
+@pytest.fixture(autouse=True)
+def report_lines(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Hands each image's size and build time to the closing summary (tests/conftest.py):
+    as report properties, because with ./scripts/test's workers this process is not the
+    one that prints it."""
+    yield
     for name, built in REPORT.built.items():
-        terminalreporter.write_line(
-            f"{name:22} {built.size_bytes / 1e6:6.0f} MB   built in {built.build_seconds:5.1f} s"
-        )
+        line = f"{name:22} {built.size_bytes / 1e6:6.0f} MB   built in {built.build_seconds:5.1f} s"
+        request.node.user_properties.append((SUMMARY_PROPERTY, ("container images", line)))
     for test, seconds in REPORT.smoke_seconds.items():
-        terminalreporter.write_line(f"smoke {test:40} {seconds:5.1f} s")
+        line = f"smoke {test:40} {seconds:5.1f} s"
+        request.node.user_properties.append((SUMMARY_PROPERTY, ("container images", line)))

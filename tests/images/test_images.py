@@ -21,10 +21,10 @@ from limbo_devtools.processes import free_port
 from ..conftest import sink_messages
 from .conftest import IMAGES, REPORT, Built, Containers, Podman
 
-# A cold build of all four images takes minutes on two shared cores; warm, seconds.
+# A cold build of all five images takes minutes on two shared cores; warm, seconds.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker")
+SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker", "limbo-events")
 # The debootstrap base is ~130 MB; the images keep ~80 MB of it (no apt, perl, sbin...)
 # and the services' venvs hold what they run (no gRPC, no unused botocore models).
 MAX_SERVICE_IMAGE_MB = 150

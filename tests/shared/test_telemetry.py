@@ -18,7 +18,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
 from limbo_devtools.otlp_receiver import OtlpReceiver
-from limbo_devtools.processes import free_port, script
+from limbo_devtools.processes import START_TIMEOUT, free_port, script
 from limbo_shared.config import ConfigError
 from limbo_shared.queue import SqsQueue
 from limbo_shared.telemetry import Telemetry, messaging_attributes, setup_telemetry
@@ -47,7 +47,7 @@ def run_process(**env: str) -> list[dict[str, object]]:
         env={**clean, **env},
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=START_TIMEOUT,
         check=True,
     )
     assert result.stderr == ""
@@ -197,7 +197,7 @@ def test_the_api_stops_with_one_line_on_an_unknown_protocol() -> None:
         LOG_FORMAT="json",
     )
     result = subprocess.run(
-        [script("limbo-api")], env=env, capture_output=True, text=True, timeout=30
+        [script("limbo-api")], env=env, capture_output=True, text=True, timeout=START_TIMEOUT
     )
     assert result.returncode == 2
     assert result.stderr == (

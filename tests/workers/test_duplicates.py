@@ -17,6 +17,7 @@ from .test_runtime import queue_depth, wait_for
 from .test_tracking import outcome_count, status, status_becomes, submit
 
 DELETE = "AmazonSQS.DeleteMessageBatch"
+RECEIVE = "AmazonSQS.ReceiveMessage"
 MESSAGES = 10
 
 
@@ -66,18 +67,25 @@ def test_without_tracking_the_same_crash_sends_every_message_twice(
 
 
 def test_a_crash_inside_the_send_leaves_a_lease_that_expires(
-    tracked_limbo: Limbo, tracked_aws: LocalAws, sink_factory: Any
+    tracked_limbo: Limbo, tracked_aws: LocalAws, sink_factory: Any, holding_proxy: HoldingProxy
 ) -> None:
     # The hanging sink never answers in time, so the doomed worker is always mid-send.
     hanging, working = sink_factory(SINK_FAIL_SLOW="1.0", SINK_SLOW_SECONDS="30"), sink_factory()
     _, api = tracked_limbo.api()
+    # The second worker is up before the crash, its receives held back until then: how
+    # long a process takes to start on a loaded machine cannot eat into the lease.
+    holding_proxy.hold(RECEIVE)
+    _, second = tracked_limbo.mailgun_worker(
+        working, AWS_ENDPOINT_URL=holding_proxy.url, VISIBILITY_TIMEOUT="5"
+    )
+    wait_for(lambda: holding_proxy.waiting(RECEIVE) >= 1)
     message_id = submit(api)
-    # SEND_TIMEOUT=12 gives a 22 s lease (SEND_TIMEOUT + 10): room for the second worker
-    # to start (15 s seen on a loaded machine) and find the message while it still runs.
-    doomed, _ = tracked_limbo.mailgun_worker(hanging, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="12")
-    status_becomes(api, message_id, "sending", timeout=10)
+    # SEND_TIMEOUT=8 gives an 18 s lease (SEND_TIMEOUT + 10); the message is visible again
+    # 5 s after the crash (VISIBILITY_TIMEOUT), and the second worker receives it then.
+    doomed, _ = tracked_limbo.mailgun_worker(hanging, VISIBILITY_TIMEOUT="5", SEND_TIMEOUT="8")
+    status_becomes(api, message_id, "sending", timeout=30)
     doomed.kill()
-    _, second = tracked_limbo.mailgun_worker(working, VISIBILITY_TIMEOUT="5")
+    holding_proxy.release(RECEIVE)
     record = status_becomes(api, message_id, "sent", timeout=60)
     # Seen while the dead worker's lease still ran: put back, then sent once it ran out.
     assert outcome_count(second, "deferred") >= 1

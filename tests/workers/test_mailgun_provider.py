@@ -52,6 +52,8 @@ def test_form_fields_repeat_recipients_and_map_extras() -> None:
     assert ("html", "<p>") in fields and ("h:Reply-To", "r@example.com") in fields
     assert ("h:X-Campaign", "7") in fields and ("o:tag", "kind:welcome") in fields
     assert ("h:X-Limbo-Message-Id", "m-1") in fields
+    # Comes back in every webhook's user-variables.
+    assert ("v:limbo_id", "m-1") in fields
 
 
 def run(provider: MailgunProvider, mail: QueuedMail) -> str:

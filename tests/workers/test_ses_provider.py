@@ -56,6 +56,12 @@ def test_request_maps_every_field() -> None:
     ]
 
 
+def test_the_configuration_set_is_named_when_set() -> None:
+    assert "ConfigurationSetName" not in send_email_request(envelope())
+    request = send_email_request(envelope(), "limbo-events")
+    assert request["ConfigurationSetName"] == "limbo-events"
+
+
 def test_the_from_is_the_clients_own_as_the_api_allowed_it() -> None:
     # The same From whichever worker sends (Mailgun sends it too): no rewriting to a
     # fixed source with the client's address moved to Reply-To.

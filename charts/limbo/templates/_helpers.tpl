@@ -260,3 +260,29 @@ egress:
   {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- end }}
+
+{{/* The delivery-events queue and SES's topic; devtools provisions both in the emulator. */}}
+{{- define "limbo.eventsQueueUrl" -}}
+{{- if .Values.events.queueUrl }}{{ .Values.events.queueUrl }}
+{{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-events
+{{- end }}
+{{- end }}
+
+{{- define "limbo.eventsTopicArn" -}}
+{{- if .Values.events.sesTopicArn }}{{ .Values.events.sesTopicArn }}
+{{- else if .Values.devtools.enabled }}arn:aws:sns:{{ .Values.aws.region | default "us-east-1" }}:{{ .Values.devtools.accountId }}:{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-ses-events
+{{- end }}
+{{- end }}
+
+{{/* Where Mailgun's webhook signing key is: (name, key) of a Secret, or nothing. */}}
+{{- define "limbo.webhookSecretName" -}}
+{{- if .Values.events.mailgunWebhook.existingSecret }}{{ .Values.events.mailgunWebhook.existingSecret }}
+{{- else if .Values.events.mailgunWebhook.signingKey }}{{ include "limbo.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{- define "limbo.webhookSecretKey" -}}
+{{- if .Values.events.mailgunWebhook.existingSecret }}{{ .Values.events.mailgunWebhook.existingSecretKey }}
+{{- else }}MAILGUN_WEBHOOK_SIGNING_KEY
+{{- end }}
+{{- end }}

@@ -2,7 +2,8 @@
 A provider worker: its Deployment, a Service for its metrics port, and with KEDA a
 ScaledObject and a TriggerAuthentication. Called from templates/<component>/worker.yaml
 with (dict "root" $ "component" "ses-worker" "values" .Values.sesWorker "program" "limbo-ses-worker");
-"queueUrl" names another queue than the mail queue for the KEDA trigger (the webhook worker).
+"queueUrl" names another queue than the mail queue for the KEDA trigger (the webhook
+worker, limbo-events).
 */}}
 {{- define "limbo.worker" -}}
 {{- $root := .root }}

@@ -3,8 +3,9 @@
 moto's server is threaded and its DynamoDB backend takes no lock, so two concurrent
 conditional writes to one item can both succeed, which real DynamoDB never allows
 (single-item writes are atomic there). limbo's claims and idempotency keys rely on that
-atomicity, so the emulator serialises DynamoDB requests; every other service is served
-exactly as by ``moto_server``.
+atomicity, so the emulator serialises DynamoDB requests. It also publishes SES's
+delivery events for the mailbox-simulator addresses (ses_events.py), which moto does
+not; every other service is served exactly as by ``moto_server``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import run_simple
+
+from .ses_events import SesEventPublisher
 
 __all__ = ["OneDynamoDbCallAtATime", "main"]
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # As moto_server does: some backends build URLs (SQS queue URLs...) from it.
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    app = OneDynamoDbCallAtATime(DomainDispatcherApplication(create_backend_app))
+    app = OneDynamoDbCallAtATime(SesEventPublisher(DomainDispatcherApplication(create_backend_app)))
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

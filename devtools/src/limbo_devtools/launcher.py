@@ -77,6 +77,8 @@ COMPONENTS: dict[str, Component] = {
     "scheduler": Component("limbo-scheduler"),
     "ses-worker": Component("limbo-ses-worker"),
     "mailgun-worker": Component("limbo-mailgun-worker", env=_mailgun_env),
+    # Applies delivery events (SES via SNS, Mailgun webhooks) to the status table.
+    "events": Component("limbo-events"),
     "webhooks": Component("limbo-webhooks", env=_webhooks_env),
     "webhook-receiver": Component(
         "limbo-webhook-receiver", port_variable="RECEIVER_PORT", limbo=False
@@ -142,8 +144,8 @@ class Launcher:
             raise LookupError(f"no {name} has been started")
         return self.urls[name]
 
-    def emulator(self, *, port: int | None = None) -> str:
-        return self.start("emulator", port=port)[1]
+    def emulator(self, *, port: int | None = None, extra: Mapping[str, str] | None = None) -> str:
+        return self.start("emulator", port=port, extra=extra)[1]
 
     def sink(self, config: SinkConfig | None = None, *, port: int | None = None) -> str:
         """A Mailgun sink behaving as ``config`` says, with the launcher's key by default."""
@@ -157,9 +159,11 @@ class Launcher:
         sender: str = "limbo@example.com",
         visibility_timeout: int = 30,
         status_table: str | None = None,
+        events: bool = False,
     ) -> LocalAws:
-        """The queues, the sender and (with ``status_table``) the table, on the emulator;
-        every limbo process started afterwards is given them."""
+        """The queues, the sender, (with ``status_table``) the table and (with ``events``)
+        the delivery-event path, on the emulator; every limbo process started afterwards
+        is given them."""
         for name, value in CREDENTIALS.items():
             os.environ.setdefault(name, value)
         self.aws = provision(
@@ -168,6 +172,7 @@ class Launcher:
             sender=sender,
             visibility_timeout=visibility_timeout,
             status_table=status_table,
+            events=events,
         )
         return self.aws
 

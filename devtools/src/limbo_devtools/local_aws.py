@@ -1,6 +1,8 @@
 """Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
 the schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
-asked) the DynamoDB status table with its TTL and the webhook queue.
+asked) the DynamoDB status table with its TTL, the webhook queue and the delivery-event
+path: SNS topic, standard events queue (with its DLQ and the policy that lets the topic
+send), the subscription, and an SES configuration set whose event destination is the topic.
 
 Idempotent; prints the environment variables the API and workers need.
 """
@@ -19,6 +21,7 @@ import boto3
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_s3 import S3Client
+    from types_boto3_sqs import SQSClient
 
 __all__ = ["PAYLOAD_EXPIRY_DAYS", "LocalAws", "provision"]
 
@@ -39,6 +42,9 @@ class LocalAws:
     schedule_queue_url: str | None = None
     payload_bucket: str | None = None
     webhook_queue_url: str | None = None
+    events_queue_url: str | None = None
+    events_topic_arn: str | None = None
+    configuration_set: str | None = None
 
     def environment(self) -> dict[str, str]:
         optional = {
@@ -47,8 +53,18 @@ class LocalAws:
             "PAYLOAD_BUCKET": self.payload_bucket,
             "WEBHOOK_QUEUE": self.webhook_queue_url,
         }
+        events = {}
+        if self.events_queue_url and self.events_topic_arn and self.configuration_set:
+            events = {
+                "EVENTS_QUEUE": self.events_queue_url,
+                "SES_EVENTS_TOPIC_ARN": self.events_topic_arn,
+                "SES_CONFIGURATION_SET": self.configuration_set,
+                # The emulator cannot sign as SNS does; real deployments keep this on.
+                "SNS_VERIFY_SIGNATURES": "false",
+            }
         return {
             **{name: value for name, value in optional.items() if value},
+            **events,
             "QUEUE": self.queue_url,
             "DEADLETTERQUEUE": self.dead_letter_url,
             "REGION": self.region,
@@ -83,6 +99,7 @@ def provision(
     max_receive_count: int = 5,
     visibility_timeout: int = 30,
     status_table: str | None = None,
+    events: bool = False,
 ) -> LocalAws:
     session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
     sqs = session.client("sqs", **arguments)
@@ -129,6 +146,9 @@ def provision(
     )["QueueUrl"]
     bucket = f"{base.lower()[:50]}-payloads"
     create_payload_bucket(session.client("s3", **arguments), bucket)
+    events_url = topic_arn = configuration_set = None
+    if events:
+        events_url, topic_arn, configuration_set = provision_events(endpoint, region, base)
     return LocalAws(
         queue_url,
         dead_letter_url,
@@ -139,7 +159,69 @@ def provision(
         schedule_queue_url=schedule_url,
         payload_bucket=bucket,
         webhook_queue_url=webhook_queue_url,
+        events_queue_url=events_url,
+        events_topic_arn=topic_arn,
+        configuration_set=configuration_set,
     )
+
+
+def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, str]:
+    """The README's deploy commands, against the emulator: queue, topic, set. Idempotent."""
+    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    sqs = session.client("sqs", **arguments)
+    dead_letter_url = sqs.create_queue(
+        QueueName=f"{base}-events-dlq", Attributes={"MessageRetentionPeriod": "1209600"}
+    )["QueueUrl"]
+    dead_letter_arn = _queue_arn(sqs, dead_letter_url)
+    queue_url = sqs.create_queue(
+        QueueName=f"{base}-events",
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": 10}
+            )
+        },
+    )["QueueUrl"]
+    queue_arn = _queue_arn(sqs, queue_url)
+    sns = session.client("sns", **arguments)
+    topic_arn = sns.create_topic(Name=f"{base}-ses-events")["TopicArn"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    # The SNS envelope is kept (no RawMessageDelivery): limbo-events checks its TopicArn
+    # and verifies its signature.
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    configuration_set = f"{base}-events"
+    ses = session.client("ses", **arguments)
+    with contextlib.suppress(ses.exceptions.ConfigurationSetAlreadyExistsException):
+        ses.create_configuration_set(ConfigurationSet={"Name": configuration_set})
+    with contextlib.suppress(ses.exceptions.EventDestinationAlreadyExistsException):
+        ses.create_configuration_set_event_destination(
+            ConfigurationSetName=configuration_set,
+            EventDestination={
+                # moto wants destination names unique across configuration sets (SES
+                # only within one); a second set's "limbo-sns" would be refused.
+                "Name": f"{configuration_set}-sns",
+                "Enabled": True,
+                "MatchingEventTypes": ["bounce", "complaint", "delivery"],
+                "SNSDestination": {"TopicARN": topic_arn},
+            },
+        )
+    return queue_url, topic_arn, configuration_set
+
+
+def _queue_arn(sqs: SQSClient, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
 
 
 def create_payload_bucket(s3: S3Client, name: str) -> None:
@@ -170,13 +252,28 @@ def create_payload_bucket(s3: S3Client, name: str) -> None:
 
 
 def create_status_table(dynamodb: DynamoDBClient, name: str) -> None:
-    """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`."""
+    """The table the README documents: one string key `pk`, on-demand, TTL on `expires_at`,
+    and the sparse index `suppressions` that lists one API key's suppression list."""
     # Idempotent, like the queues: an existing table is kept.
     with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
         dynamodb.create_table(
             TableName=name,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "supp_owner", "AttributeType": "S"},
+                {"AttributeName": "supp_address", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "suppressions",
+                    "KeySchema": [
+                        {"AttributeName": "supp_owner", "KeyType": "HASH"},
+                        {"AttributeName": "supp_address", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
             BillingMode="PAY_PER_REQUEST",
         )
     dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
@@ -208,6 +305,7 @@ def main() -> None:
         queue_name=args.queue_name,
         sender=args.sender,
         status_table=args.status_table or None,
+        events=bool(args.status_table),
     )
     for key, value in aws.environment().items():
         print(f"export {key}={value}")

@@ -2,10 +2,11 @@
 
 Starts, through the one launcher (launcher.py), the AWS emulator (limbo-moto) with the
 FIFO queue, its dead-letter queue, a verified SES identity, the DynamoDB status table,
-the schedule queue and the S3 bucket for large payloads; a Mailgun-compatible sink; the
-API (with one demo API key, printed at start); the scheduler; the SES and Mailgun
-workers; the webhook worker on its queue, and a webhook receiver playing an
-application that registered an endpoint.
+the schedule queue, the S3 bucket for large payloads and the delivery-event path (SNS
+topic, events queue, configuration set); a Mailgun-compatible sink that posts signed
+webhooks back; the API (with one demo API key, printed at start); the scheduler; the SES
+and Mailgun workers; limbo-events; the webhook worker on its queue, and a webhook
+receiver playing an application that registered an endpoint.
 Both workers consume the one queue, so each message is sent by whichever is free (and
 a message one provider fails on may be sent by the other on retry).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -23,6 +25,8 @@ from pathlib import Path
 from limbo_api.auth import hash_key, mint_key
 
 from .launcher import Launcher
+from .mailgun_sink import SinkConfig
+from .ses_events import SIMULATOR_DOMAIN
 
 BANNER = """
 limbo is running.
@@ -47,7 +51,14 @@ Send an email, then ask for its status with the id it answers:
   curl -s http://127.0.0.1:{api}/v1/mail/<id> -H "Authorization: Bearer $LIMBO_KEY"
 
 Each delivery is logged as an event "sent" by limbo-ses-worker or limbo-mailgun-worker
-below. To have status webhooks pushed to the receiver, register it (the answer holds
+below. Delivery events come back for the test addresses: SES's mailbox simulator
+(success@, bounce@, complaint@simulator.amazonses.com) and the sink's
+(success@, bounce@, tempfail@, complaint@, unsubscribe@{mailgun_events}). Send to a
+bounce address, and watch the status become "bounced" and the address appear here:
+
+  curl -s http://127.0.0.1:{api}/v1/suppressions -H "Authorization: Bearer $LIMBO_KEY"
+
+To have status webhooks pushed to the receiver, register it (the answer holds
 the signing secret, shown once; give it to the receiver so it verifies signatures):
 
   curl -s http://127.0.0.1:{api}/v1/webhooks -H "Authorization: Bearer $LIMBO_KEY" \
@@ -57,6 +68,8 @@ the signing secret, shown once; give it to the receiver so it verifies signature
 
 Ctrl-C stops everything.
 """
+
+MAILGUN_EVENTS_DOMAIN = "mailgun-simulator.example.com"
 
 
 def main() -> None:
@@ -90,14 +103,30 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop_all)
     try:
         launcher.logs.mkdir(parents=True, exist_ok=True)
-        launcher.emulator(port=args.moto_port)
-        launcher.sink(port=args.sink_port)
+        # The sink's test addresses get SES's simulated events too, whichever sends.
+        launcher.emulator(
+            port=args.moto_port, extra={"SES_SIMULATOR_DOMAINS": MAILGUN_EVENTS_DOMAIN}
+        )
+        # Minted per run: the sink signs with it, the API verifies with it.
+        webhook_key = secrets.token_hex(16)
+        sink = SinkConfig(
+            webhook_url=f"http://127.0.0.1:{args.api_port}/v1/events/mailgun",
+            webhook_signing_key=webhook_key,
+            # Both workers take from the one queue: whichever sends to SES's simulator
+            # addresses, the same events come back.
+            events_domains=frozenset({MAILGUN_EVENTS_DOMAIN, SIMULATOR_DOMAIN}),
+        )
+        launcher.sink(sink, port=args.sink_port)
         launcher.start("webhook-receiver", port=args.receiver_port, console=True)
-        aws = launcher.provision(visibility_timeout=30, status_table="limbo-status")
+        aws = launcher.provision(visibility_timeout=30, status_table="limbo-status", events=True)
         # The demo sends from the verified sender's domain (the README's examples do).
         launcher.env["SENDER_DOMAINS"] = aws.sender.rpartition("@")[2]
         demo_key = mint_key()
-        keys = {"AUTH": "enabled", "API_KEYS": f"demo={hash_key(demo_key)}"}
+        keys = {
+            "AUTH": "enabled",
+            "API_KEYS": f"demo={hash_key(demo_key)}",
+            "MAILGUN_WEBHOOK_SIGNING_KEY": webhook_key,
+        }
         # limbo's own processes log to this terminal; the emulators to files.
         launcher.start("api", port=args.api_port, console=True, extra=keys)
         launcher.start("scheduler", port=9093, console=True)
@@ -105,6 +134,7 @@ def main() -> None:
         if not args.no_ses:
             launcher.start("ses-worker", port=9091, console=True)
         launcher.start("webhooks", port=9094, console=True)
+        launcher.start("events", port=9095, console=True)
         print(
             BANNER.format(
                 api=args.api_port,
@@ -113,6 +143,7 @@ def main() -> None:
                 moto=args.moto_port,
                 logs=logs,
                 key=demo_key,
+                mailgun_events=MAILGUN_EVENTS_DOMAIN,
             ),
             flush=True,
         )

@@ -6,7 +6,9 @@ For the local run, the tests and the benchmark. ``GET /messages`` lists what arr
 the environment, so the same sink plays a slow or flaky provider. ``GET
 /v3/domains/{domain}`` answers as Mailgun's does for a known domain (the worker's probe),
 and ``PUT /control/api-key`` changes the key it accepts (``{"api_key": ...}``, null for
-any), so a test can revoke a key and restore it while a worker runs.
+any), so a test can revoke a key and restore it while a worker runs. With
+``SINK_WEBHOOK_URL`` and ``SINK_WEBHOOK_SIGNING_KEY`` it posts signed webhooks back for
+its test addresses at ``SINK_EVENTS_DOMAINS`` (see mailgun_webhooks.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -34,6 +36,8 @@ from starlette.routing import Route
 
 from limbo_shared.config import ConfigError, exit_with_config_error
 from limbo_shared.errors import describe_settings_error
+
+from .mailgun_webhooks import post_webhooks, simulated_events
 
 __all__ = ["SinkConfig", "create_app", "main"]
 
@@ -61,6 +65,19 @@ class SinkConfig(BaseModel):
     # Remember full messages (fields) or only counts; the benchmark keeps memory flat.
     record: bool = True
     seed: int | None = None
+    # Where to post delivery webhooks for test addresses, and the key to sign them.
+    webhook_url: str | None = None
+    webhook_signing_key: str | None = None
+    # Domains whose addresses are test addresses (SINK_EVENTS_DOMAINS, comma-separated).
+    events_domains: frozenset[str] = frozenset({"mailgun-simulator.example.com"})
+
+    @field_validator("events_domains", mode="before")
+    @classmethod
+    def _split_domains(cls, value: object) -> object:
+        # The variable is comma-separated; domains compare lower-cased.
+        if isinstance(value, str):
+            return frozenset(d.strip().lower() for d in value.split(",") if d.strip())
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SinkConfig:
@@ -80,7 +97,12 @@ class SinkConfig(BaseModel):
         """The variables that make a sink started with them behave like this config."""
         env = {}
         for name, value in self.model_dump(exclude_none=True).items():
-            text = ("1" if value else "0") if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                text = "1" if value else "0"
+            elif isinstance(value, frozenset):
+                text = ",".join(sorted(value))
+            else:
+                text = str(value)
             env[_PREFIX + name.upper()] = text
         return env
 
@@ -90,6 +112,7 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    webhooks: set[asyncio.Task[None]] = field(default_factory=set)
     # The key accepted now: the config's at start, changed by PUT /control/api-key.
     api_key: str | None = None
 
@@ -204,6 +227,14 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
                     "injected": injected,
                 }
             )
+        if config.webhook_url and config.webhook_signing_key:
+            bodies = simulated_events(
+                config.webhook_signing_key, fields, config.events_domains, message_id
+            )
+            if bodies:
+                task = asyncio.create_task(post_webhooks(config.webhook_url, bodies))
+                state.webhooks.add(task)
+                task.add_done_callback(state.webhooks.discard)
         return JSONResponse({"id": message_id, "message": "Queued. Thank you."})
 
     async def domain(request: Request) -> Response:

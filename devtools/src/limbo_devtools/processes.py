@@ -29,8 +29,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+# Start-up is import-bound: seen at 25 s on a 2-core machine under heavy load. A guard
+# against a process that never comes up, not a measure of how fast it does.
+START_TIMEOUT = 90.0
+
+
 def wait_http(
-    url: str, timeout: float = 30.0, process: subprocess.Popen[bytes] | None = None
+    url: str, timeout: float = START_TIMEOUT, process: subprocess.Popen[bytes] | None = None
 ) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -58,7 +63,7 @@ class Process:
     popen: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = None
 
-    def start(self, timeout: float = 30.0) -> Process:
+    def start(self, timeout: float = START_TIMEOUT) -> Process:
         env = {**os.environ, **self.env}
         out: IO[bytes] | int | None = None
         if self.log_path is not None:

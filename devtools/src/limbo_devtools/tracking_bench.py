@@ -1,11 +1,11 @@
 """``python -m limbo_devtools.tracking_bench``: what message tracking costs.
 
 Starts the emulator, then for each configuration (tracking off, on, on with an
-Idempotency-Key on every request) a fresh queue, the real API process and a burst of
-POST /v1/mail from an asyncio httpx load generator; then a real Mailgun worker drains
-that queue into a sink. Prints requests/s, drain messages/s and the status-store calls
-per message read from each process's own metrics. moto is far slower than DynamoDB and
-SQS, so the ratios mean more than the absolute numbers.
+Idempotency-Key on every request, on without the suppression-list check) a fresh queue,
+the real API process and a burst of POST /v1/mail from an asyncio httpx load generator;
+then a real Mailgun worker drains that queue into a sink. Prints requests/s, drain
+messages/s and the status-store calls per message read from each process's own metrics.
+moto is far slower than DynamoDB and SQS, so the ratios mean more than the absolute numbers.
 """
 
 from __future__ import annotations
@@ -122,7 +122,13 @@ def run(name: str, launcher: Launcher, args: argparse.Namespace) -> Result:
         status_table="bench-status" if tracking else None,
     )
     key = mint_key()
-    keys = {"API_KEYS": f"bench={hash_key(key)}", "RATE_LIMIT": "0"}
+    keys = {
+        "API_KEYS": f"bench={hash_key(key)}",
+        "RATE_LIMIT": "0",
+        # "on" checks every recipient against the suppression list (a shared
+        # BatchGetItem); "on-nosupp" measures what that check costs.
+        "SUPPRESSION": "disabled" if name == "on-nosupp" else "enabled",
+    }
     api, url = launcher.start("api", extra={"STATUS_TABLE": aws.status_table or "", **keys})
     try:
         asyncio.run(burst(url, key, args.warmup, args.concurrency, name == "on+key"))
@@ -134,6 +140,8 @@ def run(name: str, launcher: Launcher, args: argparse.Namespace) -> Result:
     finally:
         api.stop()
     api_calls = {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0)}
+    if args.no_drain:
+        return Result(name, args.requests, seconds, latencies, api_calls, 0, 1.0, {})
     total = depth(aws)
     started = time.perf_counter()
     worker, worker_url = launcher.start(
@@ -156,6 +164,14 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="configurations alternate")
     parser.add_argument(
+        "--no-drain", action="store_true", help="measure the API only (no worker drain)"
+    )
+    parser.add_argument(
+        "--configs",
+        default="off,on,on+key,on-nosupp",
+        help="comma-separated: off, on, on+key, on-nosupp",
+    )
+    parser.add_argument(
         "--sink-latency-ms",
         type=int,
         default=0,
@@ -173,19 +189,20 @@ def main() -> None:
     )
     rows = []
     try:
+        configs = [name.strip() for name in args.configs.split(",") if name.strip()]
         launcher.emulator()
         launcher.sink(SinkConfig(record=False, latency_ms=args.sink_latency_ms))
         for _ in range(args.rounds):
-            for name in ("off", "on", "on+key"):
+            for name in configs:
                 row = run(name, launcher, args).row()
                 print(json.dumps(row), flush=True)
                 rows.append(row)
     finally:
         launcher.stop()
-    for name in ("off", "on", "on+key"):
+    for name in configs:
         mine = [r for r in rows if r["config"] == name]
         print(
-            f"{name:7} API {statistics.mean(r['api_requests_per_s'] for r in mine):7.1f} req/s"
+            f"{name:9} API {statistics.mean(r['api_requests_per_s'] for r in mine):7.1f} req/s"
             f"   worker {statistics.mean(r['worker_msgs_per_s'] for r in mine):6.1f} msg/s"
         )
 

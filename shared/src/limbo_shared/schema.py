@@ -30,6 +30,7 @@ __all__ = [
     "Address",
     "MailRequest",
     "QueuedMail",
+    "address_json_schema",
 ]
 
 # SES refuses a message with more than 50 recipients across To, Cc and Bcc.
@@ -187,6 +188,18 @@ _SPECIAL_USE_PATTERN = (
 )
 
 
+def address_json_schema() -> dict[str, Any]:
+    """The JSON schema of an :data:`Address`, for every document that takes one."""
+    # Stated as an email address; `Name <addr>` (see the descriptions) is accepted too.
+    return {
+        "type": "string",
+        "format": "email",
+        "minLength": 3,
+        "maxLength": 254,
+        "not": {"pattern": _SPECIAL_USE_PATTERN},
+    }
+
+
 def _document_constraints(schema: dict[str, Any]) -> None:
     """Put into the JSON schema what the validators enforce beyond types and lengths.
 
@@ -194,17 +207,7 @@ def _document_constraints(schema: dict[str, Any]) -> None:
     (schemathesis) then see the rules the API applies, not a looser version of them.
     """
     properties = schema["properties"]
-
-    def address() -> dict[str, Any]:
-        # Stated as an email address; `Name <addr>` (see the descriptions) is accepted too.
-        return {
-            "type": "string",
-            "format": "email",
-            "minLength": 3,
-            "maxLength": 254,
-            "not": {"pattern": _SPECIAL_USE_PATTERN},
-        }
-
+    address = address_json_schema
     properties["from"].update(address())
     for name in ("to", "cc", "bcc", "reply_to"):
         properties[name]["items"] = address()

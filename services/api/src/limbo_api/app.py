@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
@@ -16,25 +17,31 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from limbo_shared.aws import make_client
+from limbo_shared.config import ConfigError
 from limbo_shared.http import metrics_response, problem
 from limbo_shared.logs import bind_message, get_logger
 from limbo_shared.queue import QueueUnavailable, SqsQueue
 from limbo_shared.schema import MailRequest
-from limbo_shared.store import StoreUnavailable
-from limbo_shared.webhooks import EndpointRegistry
+from limbo_shared.store import StoreUnavailable, WebhookTokens
+from limbo_shared.webhooks import EndpointRegistry, EventType, StatusNotifier, open_notifier
 
 from .access import DEFAULT_OWNER, AccessControl, owner_of
 from .admission import Admission
 from .answers import cancel_answer, lookup_refused, store_unavailable, submission_refused
 from .auth import load_api_keys
 from .ledger import IDEMPOTENCY_HEADER, Ledger, Refusal, Replay, Ticket, open_ledger
-from .metrics import ApiMetrics
+from .mailgun_webhook import MAILGUN_WEBHOOK_PATH, MailgunWebhook
+from .metrics import SUPPRESSED_SENDS, ApiMetrics
 from .openapi import openapi_document
 from .publisher import PublishFailed
 from .ratelimit import TokenBuckets
+from .routing import path_route
 from .senders import SenderPolicy
 from .settings import ApiSettings
 from .submission import batch_ids, open_submitter
+from .suppressing import Split, all_suppressed_problem, without_suppressed
+from .suppression_routes import suppression_routes
 from .tracing import BoundedTraceHeaders, instrument_app
 from .validation import InvalidMail, parse_batch, parse_mail
 from .webhooks import webhook_routes
@@ -62,9 +69,10 @@ class _BatchFailed(Exception):
         self.retryable = retryable
 
 
-def _raise_for_failures(results: list[str | BaseException]) -> None:
-    """Raise _BatchFailed naming the messages that were not queued, if any."""
-    failed = [(i, r) for i, r in enumerate(results) if isinstance(r, BaseException)]
+def _raise_for_failures(results: list[str | BaseException], indices: list[int], total: int) -> None:
+    """Raise _BatchFailed naming the messages that were not queued, if any (``indices``
+    are the batch positions of ``results``)."""
+    failed = [(indices[i], r) for i, r in enumerate(results) if isinstance(r, BaseException)]
     if not failed:
         return
     for _, error in failed:
@@ -75,15 +83,33 @@ def _raise_for_failures(results: list[str | BaseException]) -> None:
     reason = first.reason if isinstance(first, PublishFailed) else str(first)
     retryable = any(isinstance(e, PublishFailed) and e.retryable for _, e in failed)
     raise _BatchFailed(
-        f"{len(failed)} of {len(results)} messages were not queued ({where}): {reason}; "
+        f"{len(failed)} of {total} messages were not queued ({where}): {reason}; "
         "the others were. Retry with the same Idempotency-Key to queue the rest without "
         "sending any twice",
         retryable=retryable,
     )
 
 
-def _batch_answer(batch_id: str, count: int) -> dict[str, Any]:
-    return {"Message": "submitted", "ids": batch_ids(batch_id, count)}
+def _batch_answer(batch_id: str, splits: list[Split]) -> dict[str, Any]:
+    """One id per email in order, null for an email refused because every To recipient
+    is suppressed; with suppressed recipients, which (per email) and the refusals."""
+    ids = batch_ids(batch_id, len(splits))
+    answer: dict[str, Any] = {
+        "Message": "submitted",
+        "ids": [
+            id_ if one.mail is not None else None for id_, one in zip(ids, splits, strict=True)
+        ],
+    }
+    if any(one.suppressed for one in splits):
+        answer["suppressed"] = [one.suppressed for one in splits]
+        refused = [
+            {"index": index, "Problem": all_suppressed_problem(one.suppressed)}
+            for index, one in enumerate(splits)
+            if one.mail is None
+        ]
+        if refused:
+            answer["refused"] = refused
+    return answer
 
 
 def _queue_unavailable(text: str = "the queue is unavailable; retry later") -> Response:
@@ -175,13 +201,51 @@ class _RequestMetrics:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - started)
 
 
+def _mailgun_routes(settings: ApiSettings, ledger: Ledger) -> list[Route]:
+    """The Mailgun webhook route, when its signing key is set (ConfigError when the key is
+    set but what the route needs is not: a webhook must never be accepted and lost)."""
+    key = settings.mailgun_webhook_signing_key
+    if key is None:
+        return []
+    if settings.events_queue is None:
+        raise ConfigError(
+            "MAILGUN_WEBHOOK_SIGNING_KEY is set but EVENTS_QUEUE is not: webhooks need the "
+            "events queue"
+        )
+    if ledger.store is None:
+        raise ConfigError(
+            "MAILGUN_WEBHOOK_SIGNING_KEY is set but STATUS_TABLE is not: refusing replays "
+            "needs the status table"
+        )
+
+    client = make_client(
+        "sqs", region=settings.region, endpoint_url=settings.aws_endpoint_url, max_attempts=2
+    )
+    events = SqsQueue(
+        client, settings.events_queue, ThreadPoolExecutor(4, thread_name_prefix="events")
+    )
+    webhook = MailgunWebhook(
+        signing_key=key.get_secret_value(),
+        tolerance=settings.mailgun_webhook_tolerance,
+        tokens=WebhookTokens(ledger.store.table),
+        events=events,
+        read_timeout=settings.client_timeout,
+    )
+    return [Route(MAILGUN_WEBHOOK_PATH, webhook.handle, methods=["POST"])]
+
+
 def create_app(
     settings: ApiSettings,
     queue: SqsQueue,
     metrics: ApiMetrics | None = None,
     ledger: Ledger | None = None,
+    notifier: StatusNotifier | None = None,
 ) -> Starlette:
-    """Raises ConfigError when the API keys are missing or malformed."""
+    """Raises ConfigError when the API keys are missing or malformed.
+
+    ``notifier`` tells webhooks of suppressed recipients; by default the one WEBHOOK_QUEUE
+    asks for (none without it or without tracking).
+    """
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
     senders = SenderPolicy.parse(settings.sender_domains, settings.key_sender_domains)
@@ -196,6 +260,29 @@ def create_app(
     ledger = ledger or open_ledger(settings)
     submitter = open_submitter(settings, queue, metrics)
     readiness = _Readiness(queue)
+    suppressions = ledger.suppressions if settings.suppression == "enabled" else None
+    if notifier is None and ledger.store is not None:
+        notifier = open_notifier(
+            settings,
+            ledger.store.table,
+            region=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+        )
+    # Webhook jobs are queued after the answer is decided, off the request: a slow
+    # webhook queue must not hold a submission (notify bounds and logs its own failures).
+    telling: set[asyncio.Task[object]] = set()
+
+    async def _tell_suppressed(owner: str, messages: list[tuple[str, list[str]]]) -> None:
+        if notifier is None or not messages:
+            return
+        for message_id, addresses in messages:
+            for address in addresses:
+                task: asyncio.Task[object] = asyncio.ensure_future(
+                    notifier.notify(owner, message_id, EventType.SUPPRESSED, recipient=address)
+                )
+                telling.add(task)
+                task.add_done_callback(telling.discard)
+
     document = openapi_document(version("limbo-api"))
 
     async def hello(request: Request) -> Response:
@@ -241,16 +328,40 @@ def create_app(
         if isinstance(body, Response):
             return body
         now = time.time()
+        owner = owner_of(request)
         try:
             mail_request = parse_mail(body)
-            _check_sender(owner_of(request), mail_request)
+            _check_sender(owner, mail_request)
             submitter.check(mail_request, now)
-            owner = owner_of(request)
+        except InvalidMail as error:
+            return problem(error.status, error.problem)
+        submitted = mail_request
+        suppressed: list[str] = []
+        if suppressions is not None:
+            try:
+                (kept,) = await without_suppressed(suppressions, owner, [mail_request])
+            except StoreUnavailable as error:
+                log.warning("not queued: suppression list unavailable", error=str(error))
+                return store_unavailable()
+            suppressed = kept.suppressed
+            if kept.mail is None:
+                SUPPRESSED_SENDS.inc(len(suppressed))
+                return JSONResponse(
+                    {
+                        "Message": "not submitted",
+                        "Problem": all_suppressed_problem(suppressed),
+                        "suppressed": suppressed,
+                    },
+                    status_code=422,
+                )
+            mail_request = kept.mail
+        try:
             prepared = submitter.prepare(owner, mail_request, submitter.new_id(owner), now)
         except InvalidMail as error:
             return problem(error.status, error.problem)
+        # The request as submitted: a repeat is the same request whatever the list says now.
         ticket = await ledger.begin(
-            owner, request.headers.get(IDEMPOTENCY_HEADER), mail_request, prepared.envelope.id
+            owner, request.headers.get(IDEMPOTENCY_HEADER), submitted, prepared.envelope.id
         )
         if not isinstance(ticket, Ticket):
             return submission_refused(ticket)
@@ -258,7 +369,7 @@ def create_app(
         message_id = ticket.message_id
         with bind_message(message_id=message_id):
             try:
-                async with ledger.recording(ticket, [prepared.envelope]):
+                async with ledger.recording(ticket, [prepared.envelope], [suppressed]):
                     await submitter.publish(prepared)
             except StoreUnavailable as error:
                 log.warning("not queued: status store unavailable", error=str(error))
@@ -271,8 +382,15 @@ def create_app(
             log.info(
                 "queued",
                 recipients=mail_request.recipient_count,
+                suppressed=len(suppressed),
                 scheduled=prepared.scheduled,
                 attachments=len(mail_request.attachments),
+            )
+        if suppressed:
+            SUPPRESSED_SENDS.inc(len(suppressed))
+            await _tell_suppressed(owner, [(message_id, suppressed)])
+            return JSONResponse(
+                {"Message": "submitted", "id": message_id, "suppressed": suppressed}
             )
         return JSONResponse({"Message": "submitted", "id": message_id})
 
@@ -297,6 +415,32 @@ def create_app(
                     raise InvalidMail(f"[{index}].{error.problem}", error.status) from None
         except InvalidMail as error:
             return problem(error.status, error.problem)
+        splits = [Split(mail, []) for mail in mails]
+        if suppressions is not None:
+            try:
+                splits = await without_suppressed(suppressions, owner, mails)
+            except StoreUnavailable as error:
+                log.warning("batch not queued: suppression list unavailable", error=str(error))
+                return store_unavailable()
+        left_out = sum(len(one.suppressed) for one in splits)
+        if left_out:
+            if all(one.mail is None for one in splits):
+                SUPPRESSED_SENDS.inc(left_out)
+                return JSONResponse(
+                    {
+                        "Message": "not submitted",
+                        "Problem": "every email of the batch has only suppressed To recipients",
+                        "suppressed": [one.suppressed for one in splits],
+                    },
+                    status_code=422,
+                )
+            # Validated as submitted above; what is queued is the email without them.
+            prepared = [
+                submitter.prepare(owner, one.mail, before.envelope.id, now)
+                if one.suppressed and one.mail is not None
+                else before
+                for one, before in zip(splits, prepared, strict=True)
+            ]
         ticket = await ledger.begin(
             owner,
             request.headers.get(IDEMPOTENCY_HEADER),
@@ -305,20 +449,25 @@ def create_app(
         )
         if isinstance(ticket, Replay):
             return JSONResponse(
-                _batch_answer(ticket.message_id, len(mails)),
+                _batch_answer(ticket.message_id, [Split(mail, []) for mail in mails]),
                 headers={"Idempotent-Replayed": "true"},
             )
         if not isinstance(ticket, Ticket):
             return submission_refused(ticket)
         ids = batch_ids(ticket.message_id, len(prepared))
-        prepared = [submitter.with_id(one, id_) for one, id_ in zip(prepared, ids, strict=True)]
+        kept = [index for index, one in enumerate(splits) if one.mail is not None]
+        queued = [submitter.with_id(prepared[index], ids[index]) for index in kept]
         with bind_message(batch_id=ticket.message_id):
             try:
-                async with ledger.recording(ticket, [one.envelope for one in prepared]):
+                async with ledger.recording(
+                    ticket,
+                    [one.envelope for one in queued],
+                    [splits[index].suppressed for index in kept],
+                ):
                     results = await asyncio.gather(
-                        *(submitter.publish(one) for one in prepared), return_exceptions=True
+                        *(submitter.publish(one) for one in queued), return_exceptions=True
                     )
-                    _raise_for_failures(results)
+                    _raise_for_failures(results, kept, len(splits))
             except StoreUnavailable as error:
                 log.warning("batch not queued: status store unavailable", error=str(error))
                 return store_unavailable()
@@ -327,14 +476,24 @@ def create_app(
                 if failure.retryable:
                     return _queue_unavailable(failure.problem)
                 return problem(400, failure.problem)
-            log.info("batch queued", messages=len(prepared))
-        return JSONResponse(_batch_answer(ticket.message_id, len(prepared)))
+            log.info("batch queued", messages=len(queued), refused=len(splits) - len(queued))
+        SUPPRESSED_SENDS.inc(left_out)
+        await _tell_suppressed(
+            owner,
+            [
+                (ids[index], one.suppressed)
+                for index, one in enumerate(splits)
+                if one.suppressed and one.mail is not None
+            ],
+        )
+        return JSONResponse(_batch_answer(ticket.message_id, splits))
 
-    async def message(request: Request) -> Response:
-        # One route for both methods, so a 405 there names both in Allow.
+    async def cancel(request: Request) -> Response:
         message_id = request.path_params["message_id"]
-        if request.method == "DELETE":
-            return cancel_answer(await ledger.cancel(owner_of(request), message_id), message_id)
+        return cancel_answer(await ledger.cancel(owner_of(request), message_id), message_id)
+
+    async def status(request: Request) -> Response:
+        message_id = request.path_params["message_id"]
         record = await ledger.lookup(owner_of(request), message_id)
         if isinstance(record, Refusal):
             return lookup_refused(record, message_id)
@@ -343,6 +502,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        if telling:
+            await asyncio.wait(telling, timeout=settings.client_timeout)
         await submitter.aclose()
         await ledger.aclose()
 
@@ -355,12 +516,14 @@ def create_app(
             Route("/openapi.json", openapi),
             Route("/v1/mail", submit, methods=["POST"]),
             Route("/v1/mail/batch", submit_batch, methods=["POST"]),
-            Route("/v1/mail/{message_id}", message, methods=["GET", "DELETE"]),
+            path_route("/v1/mail/{message_id}", {"GET": status, "DELETE": cancel}),
             *webhook_routes(
                 EndpointRegistry(ledger.store.table) if ledger.store is not None else None,
                 settings.destinations,
                 client_timeout=settings.client_timeout,
             ),
+            *suppression_routes(ledger.suppressions, client_timeout=settings.client_timeout),
+            *_mailgun_routes(settings, ledger),
         ],
         lifespan=lifespan,
     )

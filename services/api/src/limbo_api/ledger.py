@@ -21,12 +21,15 @@ from limbo_shared.logs import get_logger
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import (
     CancelOutcome,
+    DeliveryOutcomes,
     IdempotencyKeys,
     MessageRecord,
     MessageStore,
+    RecipientOutcome,
     ReservationOutcome,
     ScheduleRecords,
     StoreUnavailable,
+    Suppressions,
     open_table,
 )
 
@@ -112,11 +115,19 @@ def fingerprint(mail: MailRequest | Sequence[MailRequest]) -> str:
 
 class Ledger:
     def __init__(
-        self, store: MessageStore | None, keys: IdempotencyKeys | None, *, lease_seconds: float
+        self,
+        store: MessageStore | None,
+        keys: IdempotencyKeys | None,
+        *,
+        lease_seconds: float,
+        outcomes: DeliveryOutcomes | None = None,
+        suppressions: Suppressions | None = None,
     ) -> None:
         self.store = store
         self.keys = keys
         self.lease_seconds = lease_seconds
+        self.outcomes = outcomes
+        self.suppressions = suppressions
 
     async def begin(
         self,
@@ -164,10 +175,14 @@ class Ledger:
 
     @asynccontextmanager
     async def recording(
-        self, ticket: Ticket, envelopes: Sequence[QueuedMail]
+        self,
+        ticket: Ticket,
+        envelopes: Sequence[QueuedMail],
+        suppressed: Sequence[Sequence[str]] = (),
     ) -> AsyncIterator[None]:
         """Write `queued` (or `scheduled`) before the body runs (the publish); settle the
         key after it. A batch's records share BatchWriteItem calls (25 a call).
+        `suppressed` names, per envelope (in order), the To addresses left out.
 
         Raises StoreUnavailable when a record cannot be written: the messages are then
         not published, so a tracked deployment never has mail it cannot account for.
@@ -177,8 +192,10 @@ class Ledger:
             return
         store = self.store
         write = store.record_queued_if_absent if ticket.takeover else store.record_queued
+        left_out = list(suppressed) + [()] * (len(envelopes) - len(suppressed))
         results = await asyncio.gather(
-            *(write(envelope) for envelope in envelopes), return_exceptions=True
+            *(write(envelope, out) for envelope, out in zip(envelopes, left_out, strict=True)),
+            return_exceptions=True,
         )
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         if failure is not None:
@@ -246,7 +263,7 @@ class Ledger:
                 error=str(error),
             )
 
-    async def lookup(self, owner: str, message_id: str) -> MessageRecord | Refusal:
+    async def lookup(self, owner: str, message_id: str) -> MessageStatus | Refusal:
         """The message's record, or why there is none to show this owner."""
         if self.store is None:
             return Refusal.TRACKING_OFF
@@ -255,16 +272,23 @@ class Ledger:
         except ValueError:
             return Refusal.NOT_FOUND
         try:
-            record = await self.store.get(message_id)
+            record, outcomes = await asyncio.gather(
+                self.store.get(message_id), self._outcomes(message_id)
+            )
         except StoreUnavailable as error:
             log.warning("status lookup failed", error=str(error))
             return Refusal.UNAVAILABLE
         # Another key's message is answered exactly like an unknown one.
         if record is None or record.owner != owner:
             return Refusal.NOT_FOUND
-        return record
+        return MessageStatus(record, outcomes)
+
+    async def _outcomes(self, message_id: str) -> list[RecipientOutcome]:
+        return [] if self.outcomes is None else await self.outcomes.get(message_id)
 
     async def aclose(self) -> None:
+        if self.suppressions is not None:
+            await self.suppressions.aclose()
         if self.store is not None:
             await self.store.aclose()
             self.store.table.close()
@@ -285,4 +309,30 @@ def open_ledger(settings: ApiSettings) -> Ledger:
     store = MessageStore(
         table, ttl_days=settings.status_ttl_days, max_in_flight=settings.publish_concurrency
     )
-    return Ledger(store, IdempotencyKeys(table), lease_seconds=lease)
+    return Ledger(
+        store,
+        IdempotencyKeys(table),
+        lease_seconds=lease,
+        outcomes=DeliveryOutcomes(table, ttl_days=settings.status_ttl_days),
+        suppressions=Suppressions(table, max_in_flight=settings.publish_concurrency),
+    )
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    """A message's record and each recipient's delivery outcome so far."""
+
+    record: MessageRecord
+    outcomes: list[RecipientOutcome]
+
+    def public(self) -> dict[str, object]:
+        """The status as GET answers it.
+
+        Once the provider reported back, ``status`` is the furthest outcome among the
+        recipients (``delivered``, ``bounced``...); ``delivery`` has each one.
+        """
+        answer = self.record.public()
+        answer["delivery"] = [outcome.public() for outcome in self.outcomes]
+        if self.outcomes:
+            answer["status"] = max(self.outcomes, key=lambda outcome: outcome.precedence).outcome
+        return answer

@@ -31,3 +31,15 @@ class ApiMetrics:
             "Messages that could not be queued, by reason",
             ["reason"],
         )
+
+
+# Module level, like the store's: registered once per process however many apps it builds.
+WEBHOOKS = Counter(
+    "limbo_api_webhooks_total",
+    "Delivery-event webhooks received, by source and result (queued, ignored, refused...)",
+    ["source", "result"],
+)
+SUPPRESSED_SENDS = Counter(
+    "limbo_api_suppressed_recipients_total",
+    "Recipients left out of a send because they are on the suppression list",
+)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from limbo_shared.schema import MailRequest
-from limbo_shared.store import Status
+from limbo_shared.events import BounceType, DeliveryOutcome
+from limbo_shared.schema import MailRequest, address_json_schema
+from limbo_shared.store import CURSOR_PATTERN, MAX_CURSOR, Status
 
 from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
+from .suppression_routes import MAX_ADDRESS_PARAMETER, MAX_PAGE, MAX_REASON, REASON_PATTERN
 from .validation import MAX_BATCH
 
 __all__ = ["openapi_document"]
@@ -73,11 +75,18 @@ _MESSAGE_STATUS = {
         "updated_at",
         "sent_at",
         "expires_at",
+        "suppressed",
+        "delivery",
     ],
     "properties": {
         "id": {"type": "string"},
         "owner": {"type": "string", "description": "Name of the API key that submitted it"},
-        "status": {"type": "string", "enum": [status.value for status in Status]},
+        "status": {
+            "type": "string",
+            "enum": [status.value for status in Status]
+            + [outcome.value for outcome in DeliveryOutcome],
+            "description": "Once the provider reported back: the furthest recipient outcome",
+        },
         "provider": {**_NULLABLE_TEXT, "description": "Provider of the last attempt"},
         "provider_message_id": {**_NULLABLE_TEXT, "description": "The provider's id, once sent"},
         "attempts": {"type": "integer", "description": "Sending attempts so far"},
@@ -87,7 +96,62 @@ _MESSAGE_STATUS = {
         "updated_at": _TIMESTAMP,
         "sent_at": {"type": ["string", "null"], "format": "date-time"},
         "expires_at": {**_TIMESTAMP, "description": "The record is deleted after this"},
+        "suppressed": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Recipients left out because they are on the suppression list",
+        },
+        "delivery": {
+            "type": "array",
+            "description": "Each recipient's latest outcome, as the provider reported it",
+            "items": {
+                "type": "object",
+                "required": ["recipient", "outcome", "at", "source"],
+                "properties": {
+                    "recipient": {"type": "string"},
+                    "outcome": {"type": "string", "enum": [o.value for o in DeliveryOutcome]},
+                    "at": _TIMESTAMP,
+                    "source": {"type": "string", "enum": ["ses", "mailgun"]},
+                    "bounce_type": {"type": "string", "enum": [b.value for b in BounceType]},
+                    "diagnostic": {"type": "string", "maxLength": 500},
+                },
+            },
+        },
     },
+}
+_SUPPRESSION = {
+    "type": "object",
+    "required": ["address", "reason", "source", "detail", "message_id", "created_at"],
+    "properties": {
+        "address": {"type": "string", "description": "Lower-cased bare address"},
+        "reason": {"type": "string", "enum": ["bounce", "complaint", "unsubscribe", "manual"]},
+        "source": {"type": "string", "enum": ["ses", "mailgun", "api"]},
+        "detail": {**_NULLABLE_TEXT, "description": "The provider's diagnostic, or yours"},
+        "message_id": {**_NULLABLE_TEXT, "description": "The message that caused it"},
+        "created_at": _TIMESTAMP,
+    },
+}
+_ADDRESSES = {"type": "array", "items": {"type": "string"}}
+
+
+def _all_suppressed(suppressed: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["Message", "Problem", "suppressed"],
+        "properties": {
+            "Message": {"type": "string", "enum": ["not submitted"]},
+            "Problem": {"type": "string"},
+            "suppressed": suppressed,
+        },
+    }
+
+
+_ADDRESS_PARAMETER = {
+    "name": "address",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ADDRESS_PARAMETER},
+    "description": "The address, in any letter case",
 }
 _IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -183,6 +247,10 @@ def openapi_document(version: str) -> dict[str, Any]:
                             True,
                         ),
                         "415": _problem("The body is not JSON"),
+                        "422": _json(
+                            _all_suppressed(_ADDRESSES),
+                            "Every To recipient is on the suppression list (nothing queued)",
+                        ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
                             "Idempotency-Key or scheduled_at sent, but this deployment is "
@@ -200,6 +268,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "summary": "Validate up to 100 emails and queue them all, or none",
                     "description": "Each email is validated like POST /v1/mail; one invalid "
                     "email refuses the whole batch (the Problem names its index, `[3].to[0]`). "
+                    "Suppressed recipients are left out per email; an email with no To "
+                    "recipient left is not queued (its id is null, `refused` says why). "
                     "An Idempotency-Key covers the batch as a whole.",
                     "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": {
@@ -230,6 +300,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                             True,
                         ),
                         "415": _problem("The body is not JSON"),
+                        "422": _json(
+                            _all_suppressed({"type": "array", "items": _ADDRESSES}),
+                            "Every email's To recipients are all on the suppression list "
+                            "(nothing queued); `suppressed` has them per email",
+                        ),
                         "429": _RATE_LIMITED,
                         "501": _problem(
                             "Idempotency-Key or scheduled_at sent, but this deployment is "
@@ -280,6 +355,126 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                 },
             },
+            "/v1/suppressions": {
+                "get": {
+                    "operationId": "listSuppressions",
+                    "summary": "This API key's suppression list, a page at a time",
+                    "parameters": [
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "string",
+                                "maxLength": MAX_CURSOR,
+                                "pattern": CURSOR_PATTERN,
+                            },
+                            "description": "The `cursor` of the previous page (the page "
+                            "starts after the address it encodes)",
+                        },
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["suppressions", "cursor"],
+                                "properties": {
+                                    "suppressions": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Suppression"},
+                                    },
+                                    "cursor": {
+                                        **_NULLABLE_TEXT,
+                                        "description": "Null on the last page",
+                                    },
+                                },
+                            },
+                            "One page, in address order",
+                        ),
+                        "400": _problem("A limit out of range or a malformed cursor"),
+                        "401": _UNAUTHORIZED,
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+                "post": {
+                    "operationId": "addSuppression",
+                    "summary": "Suppress an address by hand",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["address", "reason"],
+                                    "properties": {
+                                        "address": address_json_schema(),
+                                        "reason": {
+                                            "type": "string",
+                                            "minLength": 1,
+                                            "maxLength": MAX_REASON,
+                                            "pattern": REASON_PATTERN,
+                                        },
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": _json({"$ref": "#/components/schemas/Suppression"}, "Suppressed"),
+                        "400": _problem("Not a valid address or reason"),
+                        "401": _UNAUTHORIZED,
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+            },
+            "/v1/suppressions/{address}": {
+                "get": {
+                    "operationId": "getSuppression",
+                    "parameters": [_ADDRESS_PARAMETER],
+                    "responses": {
+                        "200": _json({"$ref": "#/components/schemas/Suppression"}, "Suppressed"),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("Not suppressed for this API key"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+                "delete": {
+                    "operationId": "removeSuppression",
+                    "summary": "Send to the address again",
+                    "parameters": [_ADDRESS_PARAMETER],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["Message", "address"],
+                                "properties": {
+                                    "Message": {"type": "string", "enum": ["removed"]},
+                                    "address": {"type": "string"},
+                                },
+                            },
+                            "Removed",
+                        ),
+                        "401": _UNAUTHORIZED,
+                        "404": _problem("Not suppressed for this API key"),
+                        "429": _RATE_LIMITED,
+                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
+                        "503": _problem("The status store is unavailable; retry later", True),
+                    },
+                },
+            },
             **webhook_paths(_problem, _UNAUTHORIZED, _RATE_LIMITED),
             "/metrics": {
                 "get": {
@@ -315,6 +510,7 @@ def openapi_document(version: str) -> dict[str, Any]:
             },
             "schemas": {
                 "MessageStatus": _MESSAGE_STATUS,
+                "Suppression": _SUPPRESSION,
                 **definitions,
                 "MailRequest": mail_schema,
                 "Problem": _PROBLEM,
@@ -325,8 +521,27 @@ def openapi_document(version: str) -> dict[str, Any]:
                         "Message": {"type": "string", "enum": ["submitted"]},
                         "ids": {
                             "type": "array",
-                            "items": {"type": "string"},
-                            "description": "limbo's message ids, in the batch's order",
+                            "items": {"type": ["string", "null"]},
+                            "description": "limbo's message ids, in the batch's order; null "
+                            "for an email not queued because every To recipient is suppressed",
+                        },
+                        "suppressed": {
+                            "type": "array",
+                            "items": _ADDRESSES,
+                            "description": "Per email, in order, the recipients left out "
+                            "(suppressed); absent if none",
+                        },
+                        "refused": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["index", "Problem"],
+                                "properties": {
+                                    "index": {"type": "integer", "minimum": 0},
+                                    "Problem": {"type": "string"},
+                                },
+                            },
+                            "description": "The emails not queued, by index; absent if none",
                         },
                     },
                 },
@@ -345,6 +560,11 @@ def openapi_document(version: str) -> dict[str, Any]:
                     "properties": {
                         "Message": {"type": "string", "enum": ["submitted"]},
                         "id": {"type": "string", "description": "limbo's message id"},
+                        "suppressed": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "description": "Recipients left out (suppressed); absent if none",
+                        },
                     },
                 },
             },

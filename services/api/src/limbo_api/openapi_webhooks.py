@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from limbo_shared.webhooks import MAX_ATTEMPTS_KEPT, MAX_ENDPOINTS, EventType
-from limbo_shared.webhooks.destinations import MAX_URL_LENGTH
+from limbo_shared.webhooks.destinations import MAX_URL_LENGTH, URL_PATTERN
 
 __all__ = ["webhook_paths", "webhook_schemas", "webhooks_sent"]
 
@@ -71,8 +71,10 @@ def webhook_schemas() -> dict[str, Any]:
                     "type": "string",
                     "minLength": 1,
                     "maxLength": MAX_URL_LENGTH,
-                    "description": "https URL of a public host (no loopback, private, "
-                    "link-local or metadata addresses unless the operator allows them); "
+                    "pattern": URL_PATTERN,
+                    "description": "https URL (ASCII: percent-encode the rest) of a public "
+                    "host (no loopback, private, link-local or metadata addresses unless "
+                    "the operator allows them); "
                     "redirects are not followed",
                 },
                 "events": _EVENTS,

@@ -3,17 +3,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from limbo_shared.attachments import DEFAULT_MAX_ATTACHMENT_BYTES, MAX_ATTACHMENT_BYTES_LIMIT
 from limbo_shared.config import QueueSettings, standard_queue_url
 from limbo_shared.store import StatusSettings
-from limbo_shared.webhooks import DestinationSettings
+from limbo_shared.webhooks import DestinationSettings, NotifierSettings
 
 __all__ = ["ApiSettings"]
 
 
-class ApiSettings(QueueSettings, StatusSettings, DestinationSettings):
+class ApiSettings(QueueSettings, StatusSettings, DestinationSettings, NotifierSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     host: str = Field(default="0.0.0.0")
     # Bodies above this are refused with 413 before they are read in full. 14 MiB holds
@@ -52,7 +52,34 @@ class ApiSettings(QueueSettings, StatusSettings, DestinationSettings):
     rate_limit: float = Field(default=100.0, ge=0, le=1_000_000)
     rate_burst: int = Field(default=200, ge=1, le=1_000_000)
 
-    @field_validator("auth", mode="before")
+    # The standard SQS queue delivery events travel on (Mailgun webhooks are put there);
+    # unset turns the webhook route off.
+    events_queue: str | None = None
+    # Mailgun's Webhook Signing Key (not the API key); unset turns the webhook route off.
+    mailgun_webhook_signing_key: SecretStr | None = None
+    # How far a webhook's timestamp may be from now, in seconds, either way.
+    mailgun_webhook_tolerance: float = Field(default=900.0, ge=10, le=86_400)
+    # Check recipients against the suppression list before queueing (needs STATUS_TABLE).
+    suppression: Literal["enabled", "disabled"] = "enabled"
+
+    @field_validator("events_queue")
+    @classmethod
+    def _events_queue_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        assert value is not None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
+        if value.endswith(".fifo"):
+            raise ValueError("must name a standard queue (SNS delivers events to one)")
+        return value
+
+    @field_validator("mailgun_webhook_signing_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("auth", "suppression", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

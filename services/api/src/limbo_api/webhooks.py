@@ -6,7 +6,6 @@ tracking off (no STATUS_TABLE) there is no registry: every route answers 501.
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -26,8 +25,11 @@ from limbo_shared.webhooks import (
     Refused,
     TooManyEndpoints,
 )
+from limbo_shared.webhooks.destinations import MAX_URL_LENGTH, URL_PATTERN
 
 from .access import owner_of
+from .bodies import read_small_body
+from .routing import path_route
 from .validation import InvalidMail, parse_json_object
 
 __all__ = ["webhook_routes"]
@@ -36,13 +38,24 @@ log = get_logger("limbo.api")
 
 MAX_BODY = 16_384
 _ENDPOINT_ID = re.compile(r"^ep_[0-9a-f]{32}$")
+_URL = re.compile(URL_PATTERN)
 _TRACKING_OFF = "webhooks are not available: message tracking is off (STATUS_TABLE is unset)"
 
 
 class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    url: str = Field(min_length=1, max_length=2048)
+    # The schema's pattern too: a URL is printable ASCII (RFC 3986 percent-encodes the
+    # rest), so its length is the same counted in characters or in UTF-16 units.
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH)
+
+    @field_validator("url")
+    @classmethod
+    def _ascii(cls, value: str) -> str:
+        if not _URL.fullmatch(value):
+            raise ValueError("must be printable ASCII without spaces (percent-encode the rest)")
+        return value
+
     events: list[EventType] = Field(min_length=1, max_length=len(EventType))
 
     @field_validator("events", mode="before")
@@ -69,17 +82,6 @@ def _unavailable() -> Response:
     )
 
 
-async def _read(request: Request, timeout: float) -> bytes:
-    chunks, size = [], 0
-    async with asyncio.timeout(timeout):
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise InvalidMail(f"body is larger than {MAX_BODY} bytes", status=413)
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def webhook_routes(
     registry: EndpointRegistry | None, destinations: Destinations, *, client_timeout: float
 ) -> list[Route]:
@@ -92,7 +94,7 @@ def webhook_routes(
         if registry is None:
             return _off()
         try:
-            body = await _read(request, client_timeout)
+            body = await read_small_body(request, MAX_BODY, client_timeout)
             data = parse_json_object(body)
             registration = Registration.model_validate(data)
         except InvalidMail as error:
@@ -175,15 +177,8 @@ def webhook_routes(
         log.info("webhook secret rotated", endpoint=endpoint_id)
         return JSONResponse({**endpoint.public(), "secret": endpoint.secret})
 
-    # One route per path, so a 405 names every method the path has (its Allow header).
-    async def collection(request: Request) -> Response:
-        return await (register if request.method == "POST" else listing)(request)
-
-    async def item(request: Request) -> Response:
-        return await (delete if request.method == "DELETE" else show)(request)
-
     return [
-        Route("/v1/webhooks", collection, methods=["GET", "POST"]),
-        Route("/v1/webhooks/{endpoint_id}", item, methods=["GET", "DELETE"]),
-        Route("/v1/webhooks/{endpoint_id}/rotate", rotate, methods=["POST"]),
+        path_route("/v1/webhooks", {"GET": listing, "POST": register}),
+        path_route("/v1/webhooks/{endpoint_id}", {"GET": show, "DELETE": delete}),
+        path_route("/v1/webhooks/{endpoint_id}/rotate", {"POST": rotate}),
     ]

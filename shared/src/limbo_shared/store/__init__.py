@@ -7,27 +7,48 @@ from concurrent.futures import ThreadPoolExecutor
 from ..aws import make_client
 from .idempotency import IDEMPOTENCY_TTL_SECONDS, IdempotencyKeys, Reservation, ReservationOutcome
 from .messages import Claim, ClaimOutcome, MessageStore
+from .outcomes import DeliveryOutcomes, RecipientOutcome
 from .records import MessageRecord, Status, StatusSettings
 from .schedule import Cancellation, CancelOutcome, ScheduleRecords
+from .suppressions import (
+    CURSOR_PATTERN,
+    MAX_CURSOR,
+    SUPPRESSION_INDEX,
+    Suppression,
+    SuppressionPage,
+    Suppressions,
+    normalize_address,
+)
 from .table import ConditionFailed, DynamoTable, StoreUnavailable
+from .webhook_tokens import WebhookTokens
 
 __all__ = [
+    "CURSOR_PATTERN",
     "IDEMPOTENCY_TTL_SECONDS",
+    "MAX_CURSOR",
+    "SUPPRESSION_INDEX",
     "CancelOutcome",
     "Cancellation",
     "Claim",
     "ClaimOutcome",
     "ConditionFailed",
+    "DeliveryOutcomes",
     "DynamoTable",
     "IdempotencyKeys",
     "MessageRecord",
     "MessageStore",
+    "RecipientOutcome",
     "Reservation",
     "ReservationOutcome",
     "ScheduleRecords",
     "Status",
     "StatusSettings",
     "StoreUnavailable",
+    "Suppression",
+    "SuppressionPage",
+    "Suppressions",
+    "WebhookTokens",
+    "normalize_address",
     "open_table",
 ]
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
+from opentelemetry import propagate
+
 from ..batching import Batcher
 from ..schema import QueuedMail
 from .records import MessageRecord, Status, message_key
@@ -32,6 +34,12 @@ MAX_ERROR_TEXT = 500
 # A record in one of these states may be claimed by a worker. `failed` and `rejected`
 # are included so that an operator's redrive from the dead-letter queue sends again.
 _CLAIMABLE = (Status.QUEUED, Status.RETRYING, Status.FAILED, Status.REJECTED)
+
+
+def _current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
 
 
 class ClaimOutcome(Enum):
@@ -67,7 +75,7 @@ class MessageStore:
         """The TTL attribute: DynamoDB deletes the record some time after this epoch second."""
         return int(created_at) + self.ttl_seconds
 
-    def queued_record(self, mail: QueuedMail) -> MessageRecord:
+    def queued_record(self, mail: QueuedMail, suppressed: Sequence[str] = ()) -> MessageRecord:
         due_at = mail.mail.due_at
         scheduled = due_at is not None and due_at > mail.submitted_at
         return MessageRecord(
@@ -78,22 +86,28 @@ class MessageStore:
             created_at=mail.submitted_at,
             updated_at=mail.submitted_at,
             expires_at=self.expiry(mail.submitted_at),
+            suppressed=tuple(suppressed),
+            traceparent=_current_traceparent(),
         )
 
     # -- the API's side -----------------------------------------------------------------
 
-    async def record_queued(self, mail: QueuedMail) -> None:
+    async def record_queued(self, mail: QueuedMail, suppressed: Sequence[str] = ()) -> None:
         """Write ``queued``, sharing a TransactWriteItems with concurrent requests.
 
         Conditional: a ``queued`` that arrives late (a slow or repeated request) never
         replaces a later status a worker wrote.
         """
-        await self._queued_writer.submit(self.queued_record(mail).to_item())
+        await self._queued_writer.submit(self.queued_record(mail, suppressed).to_item())
 
-    async def record_queued_if_absent(self, mail: QueuedMail) -> bool:
+    async def record_queued_if_absent(
+        self, mail: QueuedMail, suppressed: Sequence[str] = ()
+    ) -> bool:
         """Write ``queued`` unless a record exists (a retried request reusing its id)."""
         try:
-            await self.table.put_if(self.queued_record(mail).to_item(), "attribute_not_exists(pk)")
+            await self.table.put_if(
+                self.queued_record(mail, suppressed).to_item(), "attribute_not_exists(pk)"
+            )
         except ConditionFailed:
             return False
         return True

@@ -1,7 +1,9 @@
 """What the status store keeps about a message, and the settings that turn it on.
 
-A record never holds the mail itself (no bodies, no addresses): only what a client or an
-operator needs to know where a message is, and what a worker needs to send it once.
+A record never holds the mail itself (no bodies): only what a client or an operator
+needs to know where a message is, and what a worker needs to send it once. The one
+exception are recipients the API did not send to because they are suppressed: the
+client is told which, in the answer and here.
 """
 
 from __future__ import annotations
@@ -81,6 +83,10 @@ class MessageRecord:
     provider_message_id: str | None = None
     last_error: str | None = None
     sent_at: float | None = None
+    # Recipients left out of the send because they are on the suppression list.
+    suppressed: tuple[str, ...] = ()
+    # W3C traceparent of the submission, so a delivery event's span joins the message's trace.
+    traceparent: str | None = None
 
     def to_item(self) -> dict[str, Any]:
         """The DynamoDB item (attribute-value form)."""
@@ -95,12 +101,14 @@ class MessageRecord:
             "expires_at": {"N": str(self.expires_at)},
             "attempts": {"N": str(self.attempts)},
         }
-        for name in ("provider", "provider_message_id", "last_error"):
+        for name in ("provider", "provider_message_id", "last_error", "traceparent"):
             value = getattr(self, name)
             if value is not None:
                 item[name] = {"S": value}
         if self.sent_at is not None:
             item["sent_at"] = {"N": repr(self.sent_at)}
+        if self.suppressed:
+            item["suppressed"] = {"L": [{"S": address} for address in self.suppressed]}
         return item
 
     @classmethod
@@ -124,6 +132,8 @@ class MessageRecord:
             provider_message_id=text("provider_message_id"),
             last_error=text("last_error"),
             sent_at=number("sent_at"),
+            traceparent=text("traceparent"),
+            suppressed=tuple(entry["S"] for entry in item.get("suppressed", {}).get("L", [])),
         )
 
     def public(self) -> dict[str, Any]:
@@ -141,4 +151,5 @@ class MessageRecord:
             "updated_at": _iso(self.updated_at),
             "sent_at": _iso(self.sent_at),
             "expires_at": _iso(self.expires_at),
+            "suppressed": list(self.suppressed),
         }

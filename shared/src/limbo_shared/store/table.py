@@ -17,6 +17,7 @@ from ..aws import AwsError, call_aws
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_dynamodb.type_defs import (
+        BatchGetItemOutputTypeDef,
         BatchWriteItemOutputTypeDef,
         PutItemInputTypeDef,
         UniversalAttributeValueTypeDef,
@@ -145,6 +146,20 @@ class DynamoTable:
                 return False
             raise
         return True
+
+    async def batch_get(
+        self,
+        keys: Sequence[Mapping[str, UniversalAttributeValueTypeDef]],
+        *,
+        projection: str = "pk",
+    ) -> BatchGetItemOutputTypeDef:
+        """BatchGetItem of up to 100 keys; the caller retries ``UnprocessedKeys``."""
+        return await self._call(
+            "batch_get_item",
+            lambda: self.client.batch_get_item(
+                RequestItems={self.name: {"Keys": keys, "ProjectionExpression": projection}}
+            ),
+        )
 
 
 class Update:

@@ -24,6 +24,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 2048
+# A URL is ASCII (RFC 3986: anything else is percent-encoded, hosts IDNA-encoded),
+# printable and without spaces: what the API's schema states and its model enforces.
+URL_PATTERN = "^[!-~]+$"
 # NAT64 (RFC 6052) carries an IPv4 address in its last 32 bits.
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")

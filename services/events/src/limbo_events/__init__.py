@@ -1,0 +1,1 @@
+"""limbo-events: delivery events into the status store and the suppression list."""
