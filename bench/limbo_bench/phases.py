@@ -29,7 +29,7 @@ from limbo_api.auth import hash_key
 from limbo_api.publisher import Lanes
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
-from limbo_shared.schema import MailRequest, QueuedMail
+from limbo_shared.schema import MailRequest, QueuedMail, Stream
 
 if TYPE_CHECKING:
     from types_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
@@ -54,6 +54,8 @@ LUA = BENCH_DIR / "limbo_bench" / "post_mail.lua"
 # limbo's API runs with keys on, as in production; the baseline ignores the header.
 API_KEY = "limbo_bench-key-bench-key-bench-key-bench-key-00"
 SQS_SEND_ACTIONS = ("SendMessageBatch", "SendMessage")
+# Seconds a process may take to answer /health: generous, the 2 cores are shared.
+START_TIMEOUT = 90
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -75,11 +77,12 @@ class Systems:
     logs: Path
     env: dict[str, str]
 
-    def queue(self, prefix: str) -> LocalAws:
+    def queue(self, prefix: str, *, bulk: bool = True) -> LocalAws:
         return provision(
             self.stack.endpoint,
             queue_name=f"{prefix}-{uuid.uuid4().hex[:8]}.fifo",
             sender="bench@example.com",
+            bulk=bulk,
         )
 
     def drop(self, aws: LocalAws) -> None:
@@ -88,8 +91,9 @@ class Systems:
         sqs = boto3.session.Session().client(
             "sqs", endpoint_url=self.stack.sqs_direct, region_name=aws.region
         )
-        for url in (aws.queue_url, aws.dead_letter_url):
-            sqs.delete_queue(QueueUrl=url)
+        for url in (aws.queue_url, aws.bulk_queue_url, aws.dead_letter_url):
+            if url is not None:
+                sqs.delete_queue(QueueUrl=url)
 
     def infra_cpu(self) -> dict[str, float]:
         """CPU seconds so far of the emulators, proxy and sink (they share the 2 cores)."""
@@ -104,7 +108,9 @@ class Systems:
             **(extra or {}),
         }
 
-    def api(self, system: str, aws: LocalAws) -> tuple[Process, int]:
+    def api(
+        self, system: str, aws: LocalAws, extra: dict[str, str] | None = None
+    ) -> tuple[Process, int]:
         port = free_port()
         argv = (
             [script("limbo-api")]
@@ -115,13 +121,19 @@ class Systems:
         process = Process(
             f"{system}-api",
             argv,
-            env=self._env(aws, port, keys),
+            env=self._env(aws, port, {**keys, **(extra or {})}),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{system}-api-{port}.log",
-        ).start()
+        ).start(timeout=START_TIMEOUT)
         return process, port
 
-    def worker(self, system: str, aws: LocalAws, provider: str = "mailgun") -> Process:
+    def worker(
+        self,
+        system: str,
+        aws: LocalAws,
+        provider: str = "mailgun",
+        env: dict[str, str] | None = None,
+    ) -> Process:
         port = free_port()
         extra = {
             "MAILGUN": SINK_KEY,
@@ -130,6 +142,7 @@ class Systems:
             # SHUTDOWN_GRACE must cover SEND_TIMEOUT + 3 s (the worker checks it at start).
             "SEND_TIMEOUT": "4",
             "SHUTDOWN_GRACE": "8",
+            **(env or {}),
         }
         if system == "limbo":
             argv = [script(f"limbo-{provider}-worker")]
@@ -141,7 +154,7 @@ class Systems:
             env=self._env(aws, port, extra),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{system}-{provider}-worker-{port}.log",
-        ).start()
+        ).start(timeout=START_TIMEOUT)
 
 
 def _sink_count(stack: Stack) -> int:
@@ -317,8 +330,18 @@ def api_sweep(
 # -- Worker: throughput at saturation (a pre-filled queue) ----------------------------------
 
 
-def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
-    """Put ``count`` envelopes on the queue the way limbo's API would, uncounted."""
+def prefill(
+    aws: LocalAws,
+    stack: Stack,
+    count: int,
+    subject: str,
+    *,
+    queue_url: str | None = None,
+    owner: str = "default",
+    stream: Stream = "transactional",
+) -> None:
+    """Put ``count`` envelopes on the queue (default: QUEUE) the way limbo's API would,
+    uncounted."""
     sqs = boto3.session.Session().client(
         "sqs", endpoint_url=stack.sqs_direct, region_name=aws.region
     )
@@ -336,19 +359,19 @@ def prefill(aws: LocalAws, stack: Stack, count: int, subject: str) -> None:
     def batch(start: int) -> None:
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for i in range(start, min(count, start + 10)):
-            message_id = lanes.new_id("default")
+            message_id = lanes.new_id(owner)
             body = QueuedMail(
-                id=message_id, owner="default", submitted_at=time.time(), mail=mail
+                id=message_id, owner=owner, submitted_at=time.time(), stream=stream, mail=mail
             ).to_json()
             entries.append(
                 {
                     "Id": str(i - start),
                     "MessageBody": body,
-                    "MessageGroupId": lanes.group_id("default", message_id),
+                    "MessageGroupId": lanes.group_id(owner, message_id),
                     "MessageDeduplicationId": message_id,
                 }
             )
-        response = sqs.send_message_batch(QueueUrl=aws.queue_url, Entries=entries)
+        response = sqs.send_message_batch(QueueUrl=queue_url or aws.queue_url, Entries=entries)
         if response.get("Failed"):
             raise RuntimeError(f"prefill failed: {response['Failed'][:1]}")
 

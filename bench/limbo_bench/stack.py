@@ -1,10 +1,11 @@
 """Starting the pieces every benchmark run needs: emulators, counting proxy, sink.
 
-SQS runs on LocalStack (its own virtualenv under ``bench/.work/localstack``, so its
-pins never reach limbo's lock file) and falls back to moto with a note when LocalStack
-is not installed or does not start. SES v2 always runs on limbo-moto: LocalStack's
-community edition does not emulate it. The emulator and the sink are started by
-limbo_devtools' launcher, like everywhere else. The counting proxy sits in front of both.
+SQS (and S3, for the payload bucket) runs on LocalStack (its own virtualenv under
+``bench/.work/localstack``, so its pins never reach limbo's lock file) and falls back to
+moto with a note when LocalStack is not installed or does not start. SES v2 always runs
+on limbo-moto: LocalStack's community edition does not emulate it. The emulator and the
+sink are started by limbo_devtools' launcher, like everywhere else. The counting proxy
+sits in front of both.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def _localstack(logs: Path) -> Process | None:
         "localstack",
         [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
         env={
-            "SERVICES": "sqs",
+            # S3 for the payload bucket every phase's queues come with (offloaded bodies).
+            "SERVICES": "sqs,s3",
             "GATEWAY_LISTEN": f"127.0.0.1:{port}",
             "LOCALSTACK_HOST": f"127.0.0.1:{port}",
             "SQS_ENDPOINT_STRATEGY": "path",
@@ -95,7 +97,11 @@ def _url(process: Process) -> str:
 
 @contextmanager
 def start_stack(
-    logs: Path, *, sink_latency_ms: float = 50.0, use_localstack: bool = True
+    logs: Path,
+    *,
+    sink_latency_ms: float = 50.0,
+    use_localstack: bool = True,
+    sink_config: SinkConfig | None = None,
 ) -> Iterator[Stack]:
     logs.mkdir(parents=True, exist_ok=True)
     os.environ.update(CREDENTIALS)
@@ -133,7 +139,7 @@ def start_stack(
             log_path=logs / "proxy.log",
         ).start()
         started.append(proxy)
-        sink = launcher.sink(SinkConfig(latency_ms=sink_latency_ms))
+        sink = launcher.sink(sink_config or SinkConfig(latency_ms=sink_latency_ms))
         yield Stack(
             endpoint=f"http://127.0.0.1:{proxy_port}",
             sqs_direct=_url(sqs),

@@ -28,6 +28,7 @@ def test_a_message_is_queued_as_soon_as_the_post_answers(tracked_api: TestClient
         "id": message_id,
         "owner": "alice",
         "status": "queued",
+        "stream": "transactional",
         "provider": None,
         "provider_message_id": None,
         "attempts": 0,

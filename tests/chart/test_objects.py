@@ -157,21 +157,26 @@ def test_triggers_use_only_metadata_the_sqs_scaler_reads(values: Path) -> None:
     for scaled in r.of_kind("ScaledObject"):
         deployment = r.get("Deployment", scaled["spec"]["scaleTargetRef"]["name"])
         env = env_of(r, deployment)
-        (trigger,) = scaled["spec"]["triggers"]
-        assert trigger["type"] == "aws-sqs-queue"
-        metadata: dict[str, Any] = trigger["metadata"]
-        assert set(metadata) <= KEDA_SQS_METADATA, set(metadata) - KEDA_SQS_METADATA
-        assert all(isinstance(v, str) for v in metadata.values()), "KEDA reads strings only"
-        # KEDA watches the very queue the worker consumes, in its region and endpoint.
+        triggers = scaled["spec"]["triggers"]
+        # KEDA watches the queues the worker consumes: a mail worker (the one with a
+        # BULK_CONCURRENCY) reads BULK_QUEUE too; the events and webhook workers one queue.
         consumed = env["EVENTS_QUEUE"] if component(deployment) == "events" else env["QUEUE"]
-        assert metadata["queueURL"] == consumed
-        assert metadata["awsRegion"] == env["REGION"]
-        assert metadata.get("awsEndpoint") == env.get("AWS_ENDPOINT_URL")
-        # In-flight messages count, so a pod still sending is not scaled away (KEDA #5948).
-        assert metadata["scaleOnInFlight"] == "true"
-        int(metadata["queueLength"]), int(metadata["activationQueueLength"])
-        auth = r.get("TriggerAuthentication", trigger["authenticationRef"]["name"])
-        assert auth["metadata"]["name"] == scaled["metadata"]["name"]
+        mail = "BULK_CONCURRENCY" in env and "BULK_QUEUE" in env
+        queues = [consumed, *([env["BULK_QUEUE"]] if mail else [])]
+        assert [t["metadata"]["queueURL"] for t in triggers] == queues
+        for trigger in triggers:
+            assert trigger["type"] == "aws-sqs-queue"
+            metadata: dict[str, Any] = trigger["metadata"]
+            assert set(metadata) <= KEDA_SQS_METADATA, set(metadata) - KEDA_SQS_METADATA
+            assert all(isinstance(v, str) for v in metadata.values()), "KEDA reads strings only"
+            # In the worker's region and endpoint.
+            assert metadata["awsRegion"] == env["REGION"]
+            assert metadata.get("awsEndpoint") == env.get("AWS_ENDPOINT_URL")
+            # In-flight messages count, so a pod still sending is not scaled away (KEDA #5948).
+            assert metadata["scaleOnInFlight"] == "true"
+            int(metadata["queueLength"]), int(metadata["activationQueueLength"])
+            auth = r.get("TriggerAuthentication", trigger["authenticationRef"]["name"])
+            assert auth["metadata"]["name"] == scaled["metadata"]["name"]
 
 
 @pytest.mark.parametrize("values", WITH_KEDA, ids=values_id)
@@ -765,6 +770,30 @@ def test_production_values_run_no_development_stand_in() -> None:
             assert base64.b64decode(secret["data"]["AWS_ACCESS_KEY_ID"]) != b"testing"
 
 
+def test_both_streams_queues_reach_the_services_and_keda_scales_on_each() -> None:
+    r = rendered(DEFAULT)
+    transactional = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo.fifo"
+    bulk = "https://sqs.eu-west-1.amazonaws.com/123456789012/limbo-bulk.fifo"
+    api = env_of(r, r.get("Deployment", "limbo-api"))
+    assert (api["QUEUE"], api["BULK_QUEUE"]) == (transactional, bulk)
+    assert api["BULK_KEYS"] == "newsletters,digests"
+    for worker in ("limbo-ses-worker",):
+        env = env_of(r, r.get("Deployment", worker))
+        assert (env["QUEUE"], env["BULK_QUEUE"], env["BULK_CONCURRENCY"]) == (
+            transactional,
+            bulk,
+            "16",
+        )
+        triggers = r.get("ScaledObject", worker)["spec"]["triggers"]
+        assert [t["metadata"]["queueURL"] for t in triggers] == [transactional, bulk]
+
+
+def test_without_a_bulk_queue_there_is_one_trigger_and_no_bulk_variable() -> None:
+    r = rendered(INGRESS_TLS)
+    assert "BULK_QUEUE" not in env_of(r, r.get("Deployment", "limbo-api"))
+    assert len(r.get("ScaledObject", "limbo-ses-worker")["spec"]["triggers"]) == 1
+
+
 # --- Delivery events ----------------------------------------------------------------------
 
 EVENTS = CI / "events-values.yaml"
@@ -836,8 +865,8 @@ def test_the_webhook_worker_consumes_and_scales_on_its_own_queue() -> None:
     assert worker["STATUS_TABLE"] == "limbo-status"
     assert (worker["WEBHOOK_RETRY_BASE"], worker["WEBHOOK_DISABLE_AFTER"]) == ("10", "259200")
     assert worker["WEBHOOK_ALLOW_HOSTS"] == "receiver.apps.svc.cluster.local,10.40.0.0/16"
-    trigger = r.get("ScaledObject", "limbo-webhooks")["spec"]["triggers"][0]["metadata"]
-    assert trigger["queueURL"] == hooks_queue
+    triggers = r.get("ScaledObject", "limbo-webhooks")["spec"]["triggers"]
+    assert [t["metadata"]["queueURL"] for t in triggers] == [hooks_queue], "not the mail queues"
     assert r.get("ScaledObject", "limbo-webhooks")["spec"]["maxReplicaCount"] == 4
     mail_trigger = r.get("ScaledObject", "limbo-ses-worker")["spec"]["triggers"][0]["metadata"]
     assert mail_trigger["queueURL"].endswith("/limbo.fifo")

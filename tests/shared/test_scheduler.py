@@ -16,7 +16,12 @@ from limbo_shared.aws import make_client
 from limbo_shared.payload import PayloadStore
 from limbo_shared.queue import ReceivedMessage, SqsQueue
 from limbo_shared.scheduler import Done, ScheduleHandler
-from limbo_shared.scheduling import DUE_AT_ATTRIBUTE, GROUP_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE
+from limbo_shared.scheduling import (
+    DUE_AT_ATTRIBUTE,
+    GROUP_ID_ATTRIBUTE,
+    MESSAGE_ID_ATTRIBUTE,
+    STREAM_ATTRIBUTE,
+)
 from limbo_shared.schema import MailRequest, QueuedMail
 from limbo_shared.store import MessageStore, ScheduleRecords, Status, open_table
 
@@ -55,6 +60,8 @@ class Setup:
         assert aws.schedule_queue_url and aws.status_table
         self.schedule = SqsQueue(sqs, aws.schedule_queue_url, executor)
         self.fifo = SqsQueue(sqs, aws.queue_url, executor)
+        assert aws.bulk_queue_url
+        self.bulk = SqsQueue(sqs, aws.bulk_queue_url, executor)
         self.table = open_table(
             aws.status_table, region=aws.region, endpoint_url=aws.endpoint, threads=2
         )
@@ -62,7 +69,7 @@ class Setup:
         s3 = make_client("s3", region=aws.region, endpoint_url=aws.endpoint)
         self.payloads = PayloadStore(s3, executor, aws.payload_bucket)
         self.handler = ScheduleHandler(
-            self.schedule, self.fifo, ScheduleRecords(self.table), self.payloads
+            self.schedule, self.fifo, ScheduleRecords(self.table), self.payloads, self.bulk
         )
 
     async def received(self, queue: SqsQueue) -> list[ReceivedMessage]:
@@ -105,6 +112,22 @@ async def test_a_due_message_is_released_and_handed_to_its_fifo_group(setup: Set
     assert set(handed.message_attributes) == {"traceparent"}
     record = await setup.store.get(mail.id)
     assert record is not None and record.status is Status.QUEUED
+    assert await setup.received(setup.bulk) == []
+
+
+async def test_a_due_bulk_message_goes_to_the_bulk_streams_queue(setup: Setup) -> None:
+    mail = _mail(NOW - 1).model_copy(update={"stream": "bulk"})
+    await setup.store.record_queued(mail.model_copy(update={"submitted_at": NOW - 10}))
+    attributes = {
+        **_attributes(mail, NOW - 1),
+        STREAM_ATTRIBUTE: {"DataType": "String", "StringValue": "bulk"},
+    }
+    outcome = await setup.handler.handle(setup.message(mail.to_json(), attributes), now=NOW)
+    assert outcome == Done("handed over for sending")
+    assert await setup.received(setup.fifo) == []
+    [handed] = await setup.received(setup.bulk)
+    assert handed.group_id == "alice.3"
+    assert set(handed.message_attributes) == {"traceparent"}, "the stream is the queue's now"
 
 
 async def test_a_canceled_message_is_dropped_with_its_payload(

@@ -31,7 +31,10 @@ def status_becomes(api: str, message_id: str, wanted: str, timeout: float = 20) 
 def outcome_count(worker: str, outcome: str) -> float:
     values = httpx.get(f"{worker}/metrics", headers={"Accept": "application/json"}).json()["values"]
     return float(
-        values.get(f"limbo_worker_messages_total{{outcome={outcome},provider=mailgun}}", 0.0)
+        values.get(
+            f"limbo_worker_messages_total{{outcome={outcome},provider=mailgun,stream=transactional}}",
+            0.0,
+        )
     )
 
 

@@ -86,6 +86,12 @@ http://{{ include "limbo.componentName" (dict "root" . "component" "mailgun-sink
 {{- end }}
 {{- end }}
 
+{{- define "limbo.bulkQueueUrl" -}}
+{{- if .Values.queue.bulkUrl }}{{ .Values.queue.bulkUrl }}
+{{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-bulk.fifo
+{{- end }}
+{{- end }}
+
 {{- define "limbo.webhookQueueUrl" -}}
 {{- if .Values.webhooks.queueUrl }}{{ .Values.webhooks.queueUrl }}
 {{- else if .Values.devtools.enabled }}{{ include "limbo.motoUrl" . }}/{{ .Values.devtools.accountId }}/{{ .Values.devtools.queueName | trimSuffix ".fifo" }}-webhooks

@@ -11,6 +11,11 @@ worker, limbo-events).
 {{- $values := .values }}
 {{- $name := include "limbo.componentName" (dict "root" $root "component" $component) }}
 {{- $labels := dict "root" $root "component" $component }}
+{{- /* The mail workers scale on both streams' queues; another consumer on its own. */}}
+{{- $queues := compact (list (include "limbo.queueUrl" $root) (include "limbo.bulkQueueUrl" $root)) }}
+{{- if .queueUrl }}{{ $queues = list .queueUrl }}{{ end }}
+{{- /* No queue configured (the chart's bare defaults): one trigger still, as KEDA needs. */}}
+{{- if not $queues }}{{ $queues = list "" }}{{ end }}
 {{- if le (float64 $values.terminationGracePeriodSeconds) (float64 $values.shutdownGrace) }}
 {{- fail (printf "%s: terminationGracePeriodSeconds (%v) must exceed shutdownGrace (%v), or the kubelet kills sends in the middle" $component $values.terminationGracePeriodSeconds $values.shutdownGrace) }}
 {{- end }}
@@ -170,13 +175,15 @@ spec:
       behavior:
         {{- toYaml . | nindent 8 }}
   {{- end }}
+  {{- /* One trigger per stream's queue: KEDA scales on the larger need. */}}
   triggers:
+    {{- range $url := $queues }}
     - type: aws-sqs-queue
       authenticationRef:
         name: {{ $name }}
       {{- /* KEDA reads every metadata value as a string. */}}
       metadata:
-        queueURL: {{ .queueUrl | default (include "limbo.queueUrl" $root) | quote }}
+        queueURL: {{ $url | quote }}
         queueLength: {{ $values.autoscaling.queueLength | quote }}
         activationQueueLength: {{ $values.autoscaling.activationQueueLength | quote }}
         awsRegion: {{ $root.Values.aws.region | quote }}
@@ -184,5 +191,6 @@ spec:
         awsEndpoint: {{ . | quote }}
         {{- end }}
         scaleOnInFlight: {{ $values.autoscaling.scaleOnInFlight | toString | quote }}
+    {{- end }}
 {{- end }}
 {{- end }}

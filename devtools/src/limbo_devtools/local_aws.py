@@ -1,5 +1,6 @@
-"""Create what limbo needs in an AWS emulator: the FIFO queue, its DLQ, an SES identity,
-the schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
+"""Create what limbo needs in an AWS emulator: the two streams' FIFO queues
+(transactional and bulk) and the dead-letter queue they share, an SES identity, the
+schedule queue, the S3 bucket for large payloads (with its expiry rule) and (when
 asked) the DynamoDB status table with its TTL, the webhook queue and the delivery-event
 path: SNS topic, standard events queue (with its DLQ and the policy that lets the topic
 send), the subscription, and an SES configuration set whose event destination is the topic.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
     from types_boto3_s3 import S3Client
     from types_boto3_sqs import SQSClient
+    from types_boto3_sqs.literals import QueueAttributeNameType
 
 __all__ = ["PAYLOAD_EXPIRY_DAYS", "LocalAws", "provision"]
 
@@ -39,6 +41,7 @@ class LocalAws:
     endpoint: str
     sender: str
     status_table: str | None = None
+    bulk_queue_url: str | None = None
     schedule_queue_url: str | None = None
     payload_bucket: str | None = None
     webhook_queue_url: str | None = None
@@ -49,6 +52,7 @@ class LocalAws:
     def environment(self) -> dict[str, str]:
         optional = {
             "STATUS_TABLE": self.status_table,
+            "BULK_QUEUE": self.bulk_queue_url,
             "SCHEDULE_QUEUE": self.schedule_queue_url,
             "PAYLOAD_BUCKET": self.payload_bucket,
             "WEBHOOK_QUEUE": self.webhook_queue_url,
@@ -99,8 +103,10 @@ def provision(
     max_receive_count: int = 5,
     visibility_timeout: int = 30,
     status_table: str | None = None,
+    bulk: bool = True,
     events: bool = False,
 ) -> LocalAws:
+    """``bulk=False`` leaves the bulk queue out (one queue serves both streams)."""
     session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
     sqs = session.client("sqs", **arguments)
     base = queue_name.removesuffix(".fifo")
@@ -115,17 +121,20 @@ def provision(
     dead_letter_arn = sqs.get_queue_attributes(
         QueueUrl=dead_letter_url, AttributeNames=["QueueArn"]
     )["Attributes"]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=queue_name,
-        Attributes={
-            "FifoQueue": "true",
-            "VisibilityTimeout": str(visibility_timeout),
-            "MaximumMessageSize": MAX_MESSAGE_SIZE,
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
-            ),
-        },
-    )["QueueUrl"]
+    attributes: dict[QueueAttributeNameType, str] = {
+        "FifoQueue": "true",
+        "VisibilityTimeout": str(visibility_timeout),
+        "MaximumMessageSize": MAX_MESSAGE_SIZE,
+        "RedrivePolicy": json.dumps(
+            {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": max_receive_count}
+        ),
+    }
+    queue_url = sqs.create_queue(QueueName=queue_name, Attributes=attributes)["QueueUrl"]
+    bulk_queue_url = (
+        sqs.create_queue(QueueName=f"{base}-bulk.fifo", Attributes=attributes)["QueueUrl"]
+        if bulk
+        else None
+    )
     ses = session.client("sesv2", **arguments)
     ses.create_email_identity(EmailIdentity=sender)
     # Mail goes out from the client's own From (allowed by SENDER_DOMAINS): verify the
@@ -156,6 +165,7 @@ def provision(
         endpoint,
         sender,
         status_table,
+        bulk_queue_url,
         schedule_queue_url=schedule_url,
         payload_bucket=bucket,
         webhook_queue_url=webhook_queue_url,

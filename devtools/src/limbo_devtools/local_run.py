@@ -1,14 +1,15 @@
 """``limbo-local``: the whole system on this machine, no cloud account needed.
 
 Starts, through the one launcher (launcher.py), the AWS emulator (limbo-moto) with the
-FIFO queue, its dead-letter queue, a verified SES identity, the DynamoDB status table,
-the schedule queue, the S3 bucket for large payloads and the delivery-event path (SNS
-topic, events queue, configuration set); a Mailgun-compatible sink that posts signed
-webhooks back; the API (with one demo API key, printed at start); the scheduler; the SES
-and Mailgun workers; limbo-events; the webhook worker on its queue, and a webhook
-receiver playing an application that registered an endpoint.
-Both workers consume the one queue, so each message is sent by whichever is free (and
-a message one provider fails on may be sent by the other on retry).
+transactional and the bulk FIFO queue, their dead-letter queue, a verified SES identity,
+the DynamoDB status table, the schedule queue, the S3 bucket for large payloads and the
+delivery-event path (SNS topic, events queue, configuration set); a Mailgun-compatible
+sink that posts signed webhooks back; the API (with one demo API key, printed at start);
+the scheduler; the SES and Mailgun workers; limbo-events; the webhook worker on its
+queue, and a webhook receiver playing an application that registered an endpoint.
+Both workers consume both queues (transactional first), so each message is sent by
+whichever is free (and a message one provider fails on may be sent by the other on
+retry).
 """
 
 from __future__ import annotations

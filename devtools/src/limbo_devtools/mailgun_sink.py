@@ -3,7 +3,9 @@
 For the local run, the tests and the benchmark. ``GET /messages`` lists what arrived
 (``?count_only=1``: only how many; attachments as name, type, size and SHA-256),
 ``DELETE /messages`` forgets it. Response latency and failures can be injected through
-the environment, so the same sink plays a slow or flaky provider. ``GET
+the environment, so the same sink plays a slow or flaky provider; mail to a recipient
+starting with ``SINK_FAIL_RECIPIENT_PREFIX`` fails with 500 its first
+``SINK_FAIL_RECIPIENT_TIMES`` attempts (per recipient), then is accepted. ``GET
 /v3/domains/{domain}`` answers as Mailgun's does for a known domain (the worker's probe),
 and ``PUT /control/api-key`` changes the key it accepts (``{"api_key": ...}``, null for
 any), so a test can revoke a key and restore it while a worker runs. With
@@ -62,6 +64,9 @@ class SinkConfig(BaseModel):
     # How long a slow answer takes; it is still accepted afterwards, like a real provider.
     slow_seconds: float = Field(default=30.0, ge=0)
     fail_400: float = Field(default=0.0, ge=0, le=1)
+    # Mail to a recipient starting with this fails (500) its first `times` attempts.
+    fail_recipient_prefix: str = ""
+    fail_recipient_times: int = Field(default=3, ge=0)
     # Remember full messages (fields) or only counts; the benchmark keeps memory flat.
     record: bool = True
     seed: int | None = None
@@ -112,6 +117,8 @@ class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
     failures: dict[str, int] = field(default_factory=dict)
+    # Failed attempts so far per recipient, for SINK_FAIL_RECIPIENT_PREFIX.
+    failed_recipients: dict[str, int] = field(default_factory=dict)
     webhooks: set[asyncio.Task[None]] = field(default_factory=set)
     # The key accepted now: the config's at start, changed by PUT /control/api-key.
     api_key: str | None = None
@@ -188,6 +195,13 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
             )
         if not fields.get("from") or not fields.get("to"):
             return JSONResponse({"message": "'from' and 'to' are required"}, status_code=400)
+        recipient = fields["to"][0]
+        if config.fail_recipient_prefix and recipient.startswith(config.fail_recipient_prefix):
+            failed = state.failed_recipients.get(recipient, 0)
+            if failed < config.fail_recipient_times:
+                state.failed_recipients[recipient] = failed + 1
+                state.failures["recipient"] = state.failures.get("recipient", 0) + 1
+                return JSONResponse({"message": "injected failure"}, status_code=500)
         roll = rng.random()
         injected: str | None = None
         for kind, rate in (

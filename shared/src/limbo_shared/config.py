@@ -46,20 +46,25 @@ class LoggingSettings(BaseSettings):
 class QueueSettings(LoggingSettings):
     """What every limbo process needs to reach the queue."""
 
-    queue: str = Field(description="URL of the SQS FIFO queue")
+    queue: str = Field(description="URL of the SQS FIFO queue of the transactional stream")
+    bulk_queue: str | None = Field(
+        default=None,
+        description="URL of the bulk stream's SQS FIFO queue; unset: bulk mail shares QUEUE",
+    )
     region: str = Field(min_length=1, description="AWS region of the queue")
     aws_endpoint_url: str | None = Field(
         default=None, description="boto3's standard override, to point at an emulator"
     )
 
+    @field_validator("bulk_queue")
+    @classmethod
+    def _bulk_fifo_url(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else _fifo_queue_url(str(value))
+
     @field_validator("queue")
     @classmethod
     def _fifo_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
-        if not value.endswith(".fifo"):
-            raise ValueError("must name a FIFO queue (its name ends in .fifo)")
-        return value
+        return _fifo_queue_url(value)
 
     @field_validator("aws_endpoint_url")
     @classmethod
@@ -74,6 +79,14 @@ class QueueSettings(LoggingSettings):
     @property
     def queue_name(self) -> str:
         return self.queue.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _fifo_queue_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be the queue's URL (https://sqs.<region>.amazonaws.com/...)")
+    if not value.endswith(".fifo"):
+        raise ValueError("must name a FIFO queue (its name ends in .fifo)")
+    return value
 
 
 def standard_queue_url(value: str) -> str:

@@ -1,7 +1,9 @@
 """``limbo-scheduler``: moves scheduled mail from the schedule queue to the FIFO queue.
 
-Each message on the (standard) schedule queue carries its due time, FIFO group and
-message id as attributes, so the body (possibly an S3 pointer) is never read. Not yet
+Each message on the (standard) schedule queue carries its due time, FIFO group,
+message id and stream as attributes, so the body (possibly an S3 pointer) is never
+read. When due it goes to its stream's queue (``BULK_QUEUE`` for bulk mail when set,
+else ``QUEUE``). Not yet
 due: it is put back with ``DelaySeconds = min(900, time left)`` and the old copy
 deleted. Due: its record goes ``scheduled`` → ``queued`` (unless it was canceled) and
 it is sent to the FIFO queue under its message id as deduplication id, then deleted.
@@ -35,6 +37,7 @@ from .scheduling import (
     DUE_AT_ATTRIBUTE,
     GROUP_ID_ATTRIBUTE,
     MESSAGE_ID_ATTRIBUTE,
+    STREAM_ATTRIBUTE,
     Due,
     next_step,
 )
@@ -46,7 +49,9 @@ __all__ = ["Done", "Retry", "ScheduleHandler", "SchedulerSettings", "main"]
 
 PROGRAM = "limbo-scheduler"
 log = get_logger("limbo.scheduler")
-_OWN_ATTRIBUTES = frozenset({DUE_AT_ATTRIBUTE, GROUP_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE})
+_OWN_ATTRIBUTES = frozenset(
+    {DUE_AT_ATTRIBUTE, GROUP_ID_ATTRIBUTE, MESSAGE_ID_ATTRIBUTE, STREAM_ATTRIBUTE}
+)
 # A message without its attributes was not put there by limbo's API; the worker
 # validates (and dead-letters) it like any other, under this group.
 _STRAY_GROUP = "unscheduled"
@@ -94,9 +99,12 @@ class ScheduleHandler:
         target: SqsQueue,
         records: ScheduleRecords | None,
         payloads: PayloadStore,
+        bulk_target: SqsQueue | None = None,
     ) -> None:
         self.schedule = schedule
         self.target = target
+        # The bulk stream's queue; without one bulk mail shares ``target`` (as in the API).
+        self.bulk_target = bulk_target
         self.records = records
         self.payloads = payloads
 
@@ -131,7 +139,10 @@ class ScheduleHandler:
                 await self._discard(message)
                 return Done("canceled; dropped")
             carried = {k: v for k, v in attributes.items() if k not in _OWN_ATTRIBUTES}
-            await self.target.send(
+            target = self.target
+            if _text(attributes, STREAM_ATTRIBUTE) == "bulk" and self.bulk_target is not None:
+                target = self.bulk_target
+            await target.send(
                 OutgoingMessage(
                     body=message.body,
                     group_id=_text(attributes, GROUP_ID_ATTRIBUTE) or _STRAY_GROUP,
@@ -234,6 +245,11 @@ async def _serve(settings: SchedulerSettings) -> None:
         SqsQueue(client, settings.queue, executor),
         records,
         PayloadStore(s3, executor),
+        bulk_target=(
+            SqsQueue(client, settings.bulk_queue, executor)
+            if settings.bulk_queue is not None and settings.bulk_queue != settings.queue
+            else None
+        ),
     )
     loop = _Loop(handler, settings)
     server = QuietServer(
@@ -261,6 +277,7 @@ async def _serve(settings: SchedulerSettings) -> None:
         "scheduler started",
         schedule_queue=handler.schedule.name,
         queue=handler.target.name,
+        bulk_queue=handler.bulk_target.name if handler.bulk_target else "(shares QUEUE)",
         tracking=records is not None,
     )
     with contextlib.suppress(asyncio.CancelledError):

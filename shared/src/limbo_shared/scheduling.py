@@ -21,6 +21,7 @@ __all__ = [
     "GROUP_ID_ATTRIBUTE",
     "MAX_DELAY_SECONDS",
     "MESSAGE_ID_ATTRIBUTE",
+    "STREAM_ATTRIBUTE",
     "Due",
     "ScheduledAt",
     "Wait",
@@ -34,6 +35,8 @@ MAX_DELAY_SECONDS = 900
 DUE_AT_ATTRIBUTE = "limbo-due-at"
 GROUP_ID_ATTRIBUTE = "limbo-group-id"
 MESSAGE_ID_ATTRIBUTE = "limbo-message-id"
+# Which stream's FIFO queue the message goes to when due (absent: transactional).
+STREAM_ATTRIBUTE = "limbo-stream"
 
 # RFC 3339 date-time: the offset is required (a time without one means nothing here).
 _RFC3339 = re.compile(

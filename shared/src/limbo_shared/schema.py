@@ -7,7 +7,7 @@ one definition decides what a valid email is on both sides of the queue.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
@@ -27,9 +27,11 @@ __all__ = [
     "ENVELOPE_VERSION",
     "LIMBO_ID_TAG",
     "MAX_RECIPIENTS",
+    "STREAMS",
     "Address",
     "MailRequest",
     "QueuedMail",
+    "Stream",
     "address_json_schema",
 ]
 
@@ -49,6 +51,10 @@ MAX_TAG_VALUE = 63
 # The tag (SES EmailTag) and variable (Mailgun `v:`) that carry limbo's message id.
 LIMBO_ID_TAG = "limbo_id"
 ENVELOPE_VERSION = 1
+
+# Each stream has its own queue; workers serve `transactional` first (see README).
+Stream = Literal["transactional", "bulk"]
+STREAMS: tuple[Stream, ...] = ("transactional", "bulk")
 
 _LINE_BREAKS = re.compile(r"[\r\n\x00]")
 # RFC 5322 field names: printable ASCII except colon and space.
@@ -283,6 +289,11 @@ class MailRequest(BaseModel):
         f"{MAX_TAG_NAME} and values up to {MAX_TAG_VALUE} characters; `{LIMBO_ID_TAG}` is "
         "reserved",
     )
+    stream: Stream | None = Field(
+        default=None,
+        description="`transactional` or `bulk` (each has its own queue; transactional is "
+        "served first); unset means the API key's default (see BULK_KEYS)",
+    )
     attachments: list[Attachment] = Field(
         default_factory=list,
         max_length=MAX_ATTACHMENTS,
@@ -355,6 +366,8 @@ class QueuedMail(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     owner: str = Field(min_length=1, max_length=128)
     submitted_at: float
+    # Envelopes from before streams existed were all transactional.
+    stream: Stream = "transactional"
     mail: MailRequest
 
     def to_json(self) -> str:

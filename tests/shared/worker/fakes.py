@@ -43,6 +43,7 @@ class _Stored:
     receive_count: int = 0
     visible_at: float = 0.0
     handle: str = ""
+    group: str = "g"
 
 
 @dataclass
@@ -50,14 +51,30 @@ class FakeQueue:
     name: str = "fake.fifo"
     url: str = "http://sqs.invalid/123/fake.fifo"
     redrive_max: int | None = None
+    fifo: bool = False
     call_seconds: float = 0.0
     calls: list[tuple[str, Any]] = field(default_factory=list)
     stored: dict[str, _Stored] = field(default_factory=dict)
+    deduplication_ids: dict[str, str] = field(default_factory=dict)
     _handles: itertools.count[int] = field(default_factory=itertools.count)
 
-    def put(self, body: str, attributes: dict[str, dict[str, Any]] | None = None) -> str:
+    def put(
+        self,
+        body: str,
+        attributes: dict[str, dict[str, Any]] | None = None,
+        group: str = "g",
+    ) -> str:
         message_id = str(uuid.uuid4())
-        self.stored[message_id] = _Stored(message_id, body, attributes or {})
+        self.stored[message_id] = _Stored(message_id, body, attributes or {}, group=group)
+        return message_id
+
+    async def send(self, message: OutgoingMessage) -> str:
+        """SendMessage, with FIFO's deduplication (every id is remembered)."""
+        self.calls.append(("send", message))
+        if message.deduplication_id in self.deduplication_ids:
+            return self.deduplication_ids[message.deduplication_id]
+        message_id = self.put(message.body, dict(message.attributes), group=message.group_id)
+        self.deduplication_ids[message.deduplication_id] = message_id
         return message_id
 
     @property
@@ -65,8 +82,11 @@ class FakeQueue:
         return len(self.stored)
 
     def visible(self) -> list[_Stored]:
+        """What a receive may return; with ``fifo``, nothing of a group that has a message
+        in flight or waiting invisible (FIFO hands out a group's messages in order)."""
         now = time.monotonic()
-        return [m for m in self.stored.values() if m.visible_at <= now]
+        held = {m.group for m in self.stored.values() if m.visible_at > now} if self.fifo else set()
+        return [m for m in self.stored.values() if m.visible_at <= now and m.group not in held]
 
     def by_handle(self, handle: str) -> _Stored | None:
         return next((m for m in self.stored.values() if m.handle == handle), None)
@@ -96,7 +116,7 @@ class FakeQueue:
                     body=stored.body,
                     attributes={
                         "ApproximateReceiveCount": str(stored.receive_count),
-                        "MessageGroupId": "g",
+                        "MessageGroupId": stored.group,
                     },
                     message_attributes=dict(stored.attributes),
                 )

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from limbo_shared.queue import ReceivedMessage
+from limbo_shared.queue import QueueUnavailable, ReceivedMessage
 from limbo_shared.worker import consumer as consumer_module
 from limbo_shared.worker.circuit import Circuit
 from limbo_shared.worker.consumer import (
@@ -25,6 +25,7 @@ from limbo_shared.worker.consumer import (
     Unavailable,
     max_receive_count,
 )
+from limbo_shared.worker.moved import attempt_of
 
 from .conftest import Running, consumer_settings
 from .fakes import FakeDeadLetters, FakeQueue, wait_until
@@ -151,7 +152,7 @@ async def test_a_retry_makes_the_message_visible_after_its_delay_rounded_up(
     queue = FakeQueue()
     queue.put("m")
     handler = ScriptedHandler(answer=lambda m: Retry("provider answered 500", 1.2))
-    run = running(consumer(handler, queue, FakeDeadLetters()))
+    run = running(consumer(handler, queue, FakeDeadLetters(), retry_moves=False))
     await wait_until(lambda: queue.visibility_changes())
     await run.stop()
     [(_, seconds)] = queue.visibility_changes()
@@ -159,16 +160,17 @@ async def test_a_retry_makes_the_message_visible_after_its_delay_rounded_up(
     assert queue.depth == 1 and queue.deleted() == []
 
 
+@pytest.mark.parametrize("moves", [True, False], ids=["moved", "in-place"])
 async def test_a_retry_at_the_last_attempt_is_dead_lettered_with_the_reason(
-    running: Start,
+    running: Start, moves: bool
 ) -> None:
     queue, dead = FakeQueue(), FakeDeadLetters()
     queue.put("m")
     handler = ScriptedHandler(answer=lambda m: Retry("provider answered 500", 0))
-    run = running(consumer(handler, queue, dead, max_attempts=3))
+    run = running(consumer(handler, queue, dead, max_attempts=3, retry_moves=moves))
     await wait_until(lambda: queue.depth == 0)
     await run.stop()
-    assert [m.receive_count for m in handler.seen] == [1, 2, 3]
+    assert [attempt_of(m) for m in handler.seen] == [1, 2, 3]
     assert dead.reasons() == ["gave up after 3 attempts: provider answered 500"]
 
 
@@ -385,3 +387,100 @@ async def test_stopping_while_paused_releases_the_held_messages_at_once(
     # abandoned long poll picks it up again, that receipt is released too).
     assert [m.body for m in queue.visible()] == ["m"]
     assert all(seconds == 0 for _, seconds in queue.visibility_changes())
+
+
+# -- retries leave their FIFO group -------------------------------------------------------
+
+
+def fails_first(message: ReceivedMessage) -> Outcome:
+    if message.body == "failing" and attempt_of(message) == 1:
+        return Retry("provider answered 500", 30)
+    return Done("sent")
+
+
+@pytest.mark.parametrize("moves", [True, False], ids=["moved", "in-place"])
+async def test_a_retry_delays_only_itself(running: Start, moves: bool) -> None:
+    queue = FakeQueue(fifo=True)
+    queue.put("failing", group="key.0")
+    handler = ScriptedHandler(answer=fails_first)
+    run = running(consumer(handler, queue, FakeDeadLetters(), retry_moves=moves))
+    await wait_until(lambda: handler.finished == 1)
+    # Mail of the same key and lane, submitted while the failing one backs off.
+    for i in range(5):
+        queue.put(f"healthy{i}", group="key.0")
+    healthy_sent = lambda: sum(1 for m in handler.seen if m.body.startswith("healthy"))  # noqa: E731
+    if moves:
+        await wait_until(lambda: healthy_sent() == 5, timeout=3)
+        # The failing one waits in a group of its own, due in 30 s, counted once.
+        await wait_until(lambda: queue.depth == 1)
+        [copy] = queue.stored.values()
+        assert copy.group == f"retry.{handler.seen[0].message_id}"
+        assert copy.attributes["limbo-attempts"]["StringValue"] == "1"
+    else:
+        await asyncio.sleep(1.5)
+        assert healthy_sent() == 0, "in place, the retry holds its whole group"
+    await run.stop()
+
+
+async def test_a_moved_copy_received_early_is_deferred_until_due_without_an_attempt(
+    running: Start,
+) -> None:
+    queue = FakeQueue(fifo=True)
+    due = f"{time.time() + 20:.3f}"
+    queue.put(
+        "m",
+        {
+            "limbo-attempts": {"DataType": "Number", "StringValue": "2"},
+            "limbo-due": {"DataType": "Number", "StringValue": due},
+        },
+        group="retry.x",
+    )
+    handler = ScriptedHandler()
+    run = running(consumer(handler, queue, FakeDeadLetters()))
+    await wait_until(lambda: queue.visibility_changes())
+    await run.stop()
+    [(_, seconds)] = queue.visibility_changes()
+    assert 19 <= seconds <= 21
+    assert handler.seen == [] and queue.depth == 1
+
+
+async def test_a_retry_whose_copy_cannot_be_sent_waits_in_place(running: Start) -> None:
+    queue = FakeQueue()
+    queue.put("m")
+
+    async def refuse(message: object) -> str:
+        raise QueueUnavailable("SQS send_message failed: ServiceUnavailable: later")
+
+    queue.send = refuse  # type: ignore[method-assign]
+    handler = ScriptedHandler(answer=lambda m: Retry("provider answered 500", 3))
+    run = running(consumer(handler, queue, FakeDeadLetters()))
+    await wait_until(lambda: queue.visibility_changes())
+    await run.stop()
+    assert [seconds for _, seconds in queue.visibility_changes()] == [3]
+    assert queue.deleted() == [] and queue.depth == 1
+
+
+@pytest.mark.parametrize("moves", [True, False], ids=["moved", "in-place"])
+async def test_deferrals_are_not_counted_as_attempts_when_moved(
+    running: Start, moves: bool
+) -> None:
+    queue, dead = FakeQueue(fifo=True), FakeDeadLetters()
+    queue.put("m", group="key.0")
+    attempts: list[int] = []
+
+    def defer_twice(message: ReceivedMessage) -> Outcome:
+        attempts.append(attempt_of(message))
+        return Defer(0.2) if len(attempts) < 3 else Retry("provider answered 500", 1)
+
+    handler = ScriptedHandler(answer=defer_twice)
+    run = running(consumer(handler, queue, dead, max_attempts=2, retry_moves=moves))
+    await wait_until(lambda: len(attempts) == 3 and (queue.depth == 1 or dead.sent), timeout=10)
+    await run.stop()
+    if moves:
+        # Two deferrals (a send-rate token not in time, say), then the first real attempt.
+        assert attempts == [1, 1, 1] and dead.sent == []
+        [copy] = queue.stored.values()
+        assert copy.attributes["limbo-attempts"]["StringValue"] == "1"
+    else:
+        # In place, SQS's receive count takes each deferral for an attempt.
+        assert attempts == [1, 2, 3] and len(dead.sent) == 1

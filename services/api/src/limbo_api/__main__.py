@@ -57,13 +57,21 @@ def main() -> None:
         connect_timeout=2.0,
         read_timeout=5.0,
     )
-    queue = SqsQueue(client, settings.queue, ThreadPoolExecutor(pool, thread_name_prefix="sqs"))
+    executor = ThreadPoolExecutor(pool, thread_name_prefix="sqs")
+    queue = SqsQueue(client, settings.queue, executor)
+    bulk_queue = SqsQueue(client, settings.bulk_queue, executor) if settings.bulk_queue else None
     try:
-        app = create_app(settings, queue)
+        app = create_app(settings, queue, bulk_queue=bulk_queue)
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)
     _announce(settings, app.state.api_keys, app.state.senders)
-    log.info("listening", port=settings.port, queue=queue.name, tracing=telemetry.exporting)
+    log.info(
+        "listening",
+        port=settings.port,
+        queue=queue.name,
+        bulk_queue=bulk_queue.name if bulk_queue else "(shares QUEUE)",
+        tracing=telemetry.exporting,
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_after_cleanup)
     try:

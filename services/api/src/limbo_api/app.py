@@ -239,10 +239,12 @@ def create_app(
     queue: SqsQueue,
     metrics: ApiMetrics | None = None,
     ledger: Ledger | None = None,
+    bulk_queue: SqsQueue | None = None,
     notifier: StatusNotifier | None = None,
 ) -> Starlette:
     """Raises ConfigError when the API keys are missing or malformed.
 
+    ``bulk_queue`` is the bulk stream's queue; without it bulk mail goes to ``queue``.
     ``notifier`` tells webhooks of suppressed recipients; by default the one WEBHOOK_QUEUE
     asks for (none without it or without tracking).
     """
@@ -258,7 +260,7 @@ def create_app(
             )
 
     ledger = ledger or open_ledger(settings)
-    submitter = open_submitter(settings, queue, metrics)
+    submitter = open_submitter(settings, queue, metrics, bulk_queue=bulk_queue)
     readiness = _Readiness(queue)
     suppressions = ledger.suppressions if settings.suppression == "enabled" else None
     if notifier is None and ledger.store is not None:
@@ -385,6 +387,7 @@ def create_app(
                 suppressed=len(suppressed),
                 scheduled=prepared.scheduled,
                 attachments=len(mail_request.attachments),
+                stream=prepared.envelope.stream,
             )
         if suppressed:
             SUPPRESSED_SENDS.inc(len(suppressed))

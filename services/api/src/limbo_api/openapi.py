@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from limbo_shared.events import BounceType, DeliveryOutcome
-from limbo_shared.schema import MailRequest, address_json_schema
+from limbo_shared.schema import STREAMS, MailRequest, address_json_schema
 from limbo_shared.store import CURSOR_PATTERN, MAX_CURSOR, Status
 
 from .openapi_webhooks import webhook_paths, webhook_schemas, webhooks_sent
@@ -66,6 +66,7 @@ _MESSAGE_STATUS = {
         "id",
         "owner",
         "status",
+        "stream",
         "provider",
         "provider_message_id",
         "attempts",
@@ -87,6 +88,7 @@ _MESSAGE_STATUS = {
             + [outcome.value for outcome in DeliveryOutcome],
             "description": "Once the provider reported back: the furthest recipient outcome",
         },
+        "stream": {"type": "string", "enum": list(STREAMS)},
         "provider": {**_NULLABLE_TEXT, "description": "Provider of the last attempt"},
         "provider_message_id": {**_NULLABLE_TEXT, "description": "The provider's id, once sent"},
         "attempts": {"type": "integer", "description": "Sending attempts so far"},

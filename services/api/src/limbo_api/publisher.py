@@ -26,6 +26,7 @@ from limbo_shared.scheduling import (
     DUE_AT_ATTRIBUTE,
     GROUP_ID_ATTRIBUTE,
     MESSAGE_ID_ATTRIBUTE,
+    STREAM_ATTRIBUTE,
     Wait,
     next_step,
 )
@@ -168,6 +169,7 @@ class Publisher:
             DUE_AT_ATTRIBUTE: {"DataType": "Number", "StringValue": repr(due_at)},
             GROUP_ID_ATTRIBUTE: {"DataType": "String", "StringValue": group},
             MESSAGE_ID_ATTRIBUTE: {"DataType": "String", "StringValue": mail.id},
+            STREAM_ATTRIBUTE: {"DataType": "String", "StringValue": mail.stream},
         }
         delay = step.delay if isinstance(step, Wait) else 0
         return OutgoingMessage(

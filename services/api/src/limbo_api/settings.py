@@ -33,6 +33,8 @@ class ApiSettings(QueueSettings, StatusSettings, DestinationSettings, NotifierSe
     # MessageGroupId lanes per sender: a FIFO group is worked one batch at a time, so
     # the lanes bound how many workers can send one sender's mail in parallel.
     group_lanes: int = Field(default=16, ge=1, le=1000)
+    # API key names whose mail goes to the bulk stream unless a request names its stream.
+    bulk_keys: str | None = Field(default=None, description="comma-separated key names")
     # SendMessageBatch calls in flight at once; more requests wait and share a batch.
     publish_concurrency: int = Field(default=4, ge=1, le=64)
     # Bound on the whole publish (batch wait + SQS call) before answering 503.
@@ -83,6 +85,10 @@ class ApiSettings(QueueSettings, StatusSettings, DestinationSettings, NotifierSe
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def bulk_key_names(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in (self.bulk_keys or "").split(",") if name.strip())
 
     @field_validator(
         "api_keys",

@@ -1,5 +1,6 @@
 """From a validated email to a queue message: the rules beyond the schema, the envelope,
-S3 offload of large payloads, and which queue (FIFO now, or the schedule queue).
+S3 offload of large payloads, and which queue (its stream's FIFO queue now, or the
+schedule queue, which hands it to its stream's queue when due).
 
 One home for what ``POST /v1/mail`` and ``POST /v1/mail/batch`` both do per message.
 """
@@ -18,6 +19,7 @@ from limbo_shared.schema import MailRequest, QueuedMail
 from .metrics import ApiMetrics
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .settings import ApiSettings
+from .streams import stream_of
 from .validation import InvalidMail
 
 __all__ = ["Prepared", "Submitter", "batch_ids", "open_submitter"]
@@ -51,9 +53,13 @@ class Submitter:
         publisher: Publisher,
         schedule_publisher: Publisher | None,
         payloads: PayloadStore | None,
+        bulk_publisher: Publisher | None = None,
     ) -> None:
         self._settings = settings
+        self._bulk_keys = settings.bulk_key_names
         self.publisher = publisher
+        # Without BULK_QUEUE the bulk stream's mail shares the transactional queue.
+        self.bulk_publisher = bulk_publisher
         self.schedule_publisher = schedule_publisher
         self.payloads = payloads
 
@@ -81,7 +87,13 @@ class Submitter:
         return self.publisher.lanes.new_id(owner)
 
     def prepare(self, owner: str, mail: MailRequest, message_id: str, now: float) -> Prepared:
-        envelope = QueuedMail(id=message_id, owner=owner, submitted_at=now, mail=mail)
+        envelope = QueuedMail(
+            id=message_id,
+            owner=owner,
+            submitted_at=now,
+            stream=stream_of(owner, mail.stream, self._bulk_keys),
+            mail=mail,
+        )
         try:
             body = envelope.to_json()
         except ValueError:
@@ -113,18 +125,31 @@ class Submitter:
             except PayloadUnavailable as error:
                 raise PublishFailed(str(error), retryable=True) from None
         publisher = self.publisher
+        if prepared.envelope.stream == "bulk" and self.bulk_publisher is not None:
+            publisher = self.bulk_publisher
         if prepared.scheduled:
+            # The scheduler reads the stream from an attribute and picks the queue.
             assert self.schedule_publisher is not None  # check() refused it otherwise
             publisher = self.schedule_publisher
         return await publisher.publish(prepared.envelope, body, extra)
 
     async def aclose(self) -> None:
         await self.publisher.aclose()
+        if self.bulk_publisher is not None:
+            await self.bulk_publisher.aclose()
         if self.schedule_publisher is not None:
             await self.schedule_publisher.aclose()
 
 
-def open_submitter(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics) -> Submitter:
+def open_submitter(
+    settings: ApiSettings,
+    queue: SqsQueue,
+    metrics: ApiMetrics,
+    *,
+    bulk_queue: SqsQueue | None = None,
+) -> Submitter:
+    """``bulk_queue`` is the bulk stream's queue; without it bulk mail goes to ``queue``."""
+
     def publisher(target: SqsQueue, *, schedule: bool = False) -> Publisher:
         return Publisher(
             target,
@@ -162,4 +187,5 @@ def open_submitter(settings: ApiSettings, queue: SqsQueue, metrics: ApiMetrics) 
         )
         executor = ThreadPoolExecutor(threads, thread_name_prefix="s3")
         payloads = PayloadStore(s3, executor, settings.payload_bucket)
-    return Submitter(settings, publisher(queue), schedule_publisher, payloads)
+    bulk_publisher = publisher(bulk_queue) if bulk_queue is not None else None
+    return Submitter(settings, publisher(queue), schedule_publisher, payloads, bulk_publisher)

@@ -83,6 +83,7 @@ class MessageStore:
             owner=mail.owner,
             status=Status.SCHEDULED if scheduled else Status.QUEUED,
             recipients=mail.mail.recipient_count,
+            stream=mail.stream,
             created_at=mail.submitted_at,
             updated_at=mail.submitted_at,
             expires_at=self.expiry(mail.submitted_at),
@@ -195,6 +196,7 @@ class MessageStore:
             .increment("attempts")
             .set("id", mail.id, if_absent=True)
             .set("owner", mail.owner, if_absent=True)
+            .set("stream", mail.stream, if_absent=True)
             .set("created_at", mail.submitted_at, if_absent=True)
             .set("recipients", mail.mail.recipient_count, if_absent=True)
             .set("expires_at", self.expiry(mail.submitted_at), if_absent=True)

@@ -79,6 +79,7 @@ class MessageRecord:
     updated_at: float
     expires_at: int
     attempts: int = 0
+    stream: str = "transactional"
     provider: str | None = None
     provider_message_id: str | None = None
     last_error: str | None = None
@@ -100,6 +101,7 @@ class MessageRecord:
             "updated_at": {"N": repr(self.updated_at)},
             "expires_at": {"N": str(self.expires_at)},
             "attempts": {"N": str(self.attempts)},
+            "stream": {"S": self.stream},
         }
         for name in ("provider", "provider_message_id", "last_error", "traceparent"):
             value = getattr(self, name)
@@ -128,6 +130,7 @@ class MessageRecord:
             updated_at=number("updated_at") or 0.0,
             expires_at=int(number("expires_at") or 0),
             attempts=int(number("attempts") or 0),
+            stream=text("stream") or "transactional",
             provider=text("provider"),
             provider_message_id=text("provider_message_id"),
             last_error=text("last_error"),
@@ -142,6 +145,7 @@ class MessageRecord:
             "id": self.id,
             "owner": self.owner,
             "status": self.status.value,
+            "stream": self.stream,
             "provider": self.provider,
             "provider_message_id": self.provider_message_id,
             "attempts": self.attempts,

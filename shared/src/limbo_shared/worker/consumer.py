@@ -40,6 +40,7 @@ from .circuit import Circuit
 from .dead_letter import dead_letter_message, sqs_text
 from .drain import plan_drain
 from .metrics import WorkerMetrics
+from .moved import attempt_of, due_in, moved_copy
 from .polling import PollPolicy
 from .settings import ConsumerSettings
 
@@ -153,6 +154,8 @@ class SourceQueue(Protocol):
     ) -> list[BaseException | None]: ...
 
     async def attributes(self, *names: QueueAttributeNameType) -> dict[str, str]: ...
+
+    async def send(self, message: OutgoingMessage) -> str: ...
 
 
 class DeadLetterQueue(Protocol):
@@ -461,6 +464,12 @@ class Consumer:
                 # message's lines say which handler and which queue message they are about.
                 bind_message(provider=self.handler.name, sqs_message_id=message.message_id),
             ):
+                wait = due_in(message)
+                if wait > 0.5:
+                    # A moved copy received before it is due: not an attempt yet, and
+                    # attempt_of() allows for this one receipt, so it waits in place.
+                    await self._defer_in_place(message, wait)
+                    return
                 while True:
                     outcome = await self._run_handler(message)
                     if not isinstance(outcome, Unavailable):
@@ -494,7 +503,7 @@ class Consumer:
             log.exception("handler raised; retrying later")
             reason = f"{self.handler.name} handler raised {type(error).__name__}"
             delay = retry_delay(
-                message.receive_count,
+                attempt_of(message),
                 base=self.settings.retry_base_seconds,
                 cap=self.settings.retry_max_seconds,
             )
@@ -533,9 +542,20 @@ class Consumer:
             span.set_status(Status(StatusCode.ERROR, sqs_text(outcome.reason)))
             await self._dead_letter(message, outcome.reason, outcome=outcome.outcome)
         elif isinstance(outcome, Defer):
-            self.metrics.outcome("deferred")
-            log.info("deferred", delay=visibility_seconds(outcome.delay))
-            await self._change_visibility(message, outcome.delay, "could not defer")
+            # Not an attempt, but SQS counts the receive: in place, the next receipt's
+            # count (and the redrive policy's) would take it for one. A moved copy
+            # carries the attempts made so far instead, so a deferral costs none.
+            attempts = attempt_of(message) - 1
+            if self.settings.retry_moves and await self._move(message, attempts, outcome.delay):
+                self.metrics.outcome("deferred")
+                log.info("deferred", delay=visibility_seconds(outcome.delay), moved=True)
+                return
+            await self._defer_in_place(message, outcome.delay)
+
+    async def _defer_in_place(self, message: ReceivedMessage, delay: float) -> None:
+        self.metrics.outcome("deferred")
+        log.info("deferred", delay=visibility_seconds(delay))
+        await self._change_visibility(message, delay, "could not defer")
 
     async def _delete(self, message: ReceivedMessage) -> None:
         # The delete may linger up to DELETE_LINGER for company; the slot need not.
@@ -558,7 +578,7 @@ class Consumer:
                 log.warning("delete failed; the message may be delivered again", error=str(error))
 
     async def _retry(self, message: ReceivedMessage, outcome: Retry, span: trace.Span) -> None:
-        attempt = message.receive_count
+        attempt = attempt_of(message)
         if attempt >= self.max_attempts:
             reason = f"gave up after {attempt} attempts: {outcome.reason}"
             span.set_status(Status(StatusCode.ERROR, sqs_text(reason)))
@@ -570,7 +590,25 @@ class Consumer:
         )
         log.warning("failed, will retry", reason=outcome.reason, attempt=attempt, delay=seconds)
         self.metrics.outcome("retried")
+        if self.settings.retry_moves and await self._move(message, attempt, outcome.delay):
+            return
         await self._change_visibility(message, outcome.delay, "could not set retry delay")
+
+    async def _move(self, message: ReceivedMessage, attempt: int, delay: float) -> bool:
+        """Re-send the message in a group of its own (see :mod:`.moved`) after ``attempt``
+        attempts, due in ``delay`` s, then delete it. False when the copy could not be
+        sent: it then waits in place, holding its group."""
+        try:
+            await self.queue.send(moved_copy(message, attempts=attempt, delay=delay))
+        except Exception as error:
+            self.metrics.queue_error("move")
+            detail = str(error) if isinstance(error, QueueUnavailable) else type(error).__name__
+            log.warning(
+                "could not move the message out of its group; waiting in place", error=detail
+            )
+            return False
+        await self._delete(message)
+        return True
 
     async def _change_visibility(self, message: ReceivedMessage, delay: float, what: str) -> None:
         try:

@@ -32,6 +32,7 @@ from .backoff import retry_delay
 from .circuit import Circuit
 from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
 from .metrics import WorkerMetrics
+from .moved import attempt_of
 from .ratelimit import RateLimited, RateLimiter
 from .settings import WorkerSettings
 from .tracking import NoTracking, Tracker
@@ -122,7 +123,7 @@ class MailHandler:
         assert claim.claim is not None
         if claim.claim.outcome is ClaimOutcome.ALREADY_SENT:
             span.add_event("duplicate_suppressed")
-            log.warning("already sent; deleted without sending", attempt=message.receive_count)
+            log.warning("already sent; deleted without sending", attempt=attempt_of(message))
             return Done("duplicate")
         if claim.claim.outcome is ClaimOutcome.BUSY:
             # Another worker holds the lease: look again once it has run out.
@@ -142,19 +143,19 @@ class MailHandler:
                 with contextlib.suppress(StoreUnavailable):
                     await self.limiter.throttled()
             # Recorded before the message is released, so its next receipt can claim it.
-            gives_up = message.receive_count >= self.max_attempts
+            gives_up = attempt_of(message) >= self.max_attempts
             status = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
             await self.tracker.unsent(claim, status, error.reason)
             return Retry(error.reason, self._delay(message, error.retry_after))
         span.set_attribute("limbo.provider.message_id", provider_id)
         # `sent` before the delete: a crash between the two cannot cause a second send.
         await self.tracker.sent(claim, provider_id)
-        log.info("sent", provider_message_id=provider_id, attempt=message.receive_count)
+        log.info("sent", provider_message_id=provider_id, attempt=attempt_of(message))
         return Done("sent")
 
     def _delay(self, message: ReceivedMessage, retry_after: float | None) -> float:
         return retry_delay(
-            message.receive_count,
+            attempt_of(message),
             base=self.settings.retry_base_seconds,
             cap=self.settings.retry_max_seconds,
             retry_after=retry_after,

@@ -20,13 +20,14 @@ from ..payload import PayloadStore
 from ..provider import Provider, RatedProvider
 from ..queue import SqsQueue
 from ..telemetry import setup_telemetry
-from .consumer import RECEIVE_BATCH, Consumer, Handler, max_receive_count
+from .consumer import RECEIVE_BATCH, Handler, max_receive_count
 from .mail import MailHandler
 from .metrics import WorkerMetrics
 from .queue_metrics import export_queue_depth
 from .ratelimit import RateLimiter
 from .server import QuietServer, health_app
 from .settings import ConsumerSettings, WorkerSettings
+from .streams import bulk_settings, stream_consumers
 from .threads import DaemonThreadPool
 from .tracking import NoTracking, StoreTracking, Tracker
 
@@ -73,15 +74,19 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
             limiter=_limiter(settings, provider),
         )
 
-    _run(program, settings, build)
+    _run(program, settings, build, mail=True)
 
 
-def _run(program: str, settings: ConsumerSettings, build: _Build) -> None:
+def _run(program: str, settings: ConsumerSettings, build: _Build, *, mail: bool = False) -> None:
     setup_logging(settings.log_format, settings.log_level)
     try:
         telemetry = setup_telemetry(program)
     except ConfigError as error:
         exit_with_config_error(program, error)
+    if not mail:
+        # Streams and moved retries are the mail queues' (FIFO); another consumer (the
+        # webhook worker, on a standard queue) reads its QUEUE alone and retries in place.
+        settings = settings.model_copy(update={"bulk_queue": None, "retry_moves": False})
     serve: Coroutine[Any, Any, None] = _serve(settings, build)
     try:
         import uvloop
@@ -110,7 +115,12 @@ def _exit_at_once() -> None:
 
 
 async def _serve(settings: ConsumerSettings, build: _Build) -> None:
-    receivers = max(1, -(-settings.concurrency // RECEIVE_BATCH))
+    # Transactional first: its consumer has CONCURRENCY slots of its own; the bulk
+    # stream's consumer (with BULK_QUEUE) has BULK_CONCURRENCY more, never one of those.
+    bulk = bulk_settings(settings)
+    receivers = sum(
+        max(1, -(-s.concurrency // RECEIVE_BATCH)) for s in (settings, bulk) if s is not None
+    )
     # Each receiver holds a thread for its long poll; the rest settle and dead-letter.
     # Daemon threads: a stopping consumer abandons its long polls instead of waiting.
     executor = DaemonThreadPool(receivers + 8, "sqs")
@@ -127,20 +137,25 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     )
     max_attempts = await max_receive_count(queue, settings.max_attempts)
     handler = build(max_attempts)
-    consumer = Consumer(
+    bulk_queue = SqsQueue(client, bulk.queue, executor) if bulk is not None else None
+    consumers = stream_consumers(
         handler,
         settings,
-        queue,
+        lambda url: bulk_queue if bulk_queue is not None and url == bulk_queue.url else queue,
         dead_letters,
-        WorkerMetrics(handler.name),
         max_attempts=max_attempts,
     )
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for consumer in consumers:
+            consumer.stop()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, consumer.stop)
+        loop.add_signal_handler(sig, stop)
     server = QuietServer(
         uvicorn.Config(
-            health_app(lambda: consumer.ready),
+            health_app(lambda: all(consumer.ready for consumer in consumers)),
             host="0.0.0.0",
             port=settings.port,
             log_config=None,
@@ -151,11 +166,15 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
     server_task = asyncio.create_task(server.serve())
     background: list[asyncio.Task[None]] = []
     if settings.queue_metrics_interval > 0:
-        queues = {"queue": queue} | ({"dead_letter": dead_letters} if dead_letters else {})
+        queues = (
+            {"queue": queue}
+            | ({"bulk_queue": bulk_queue} if bulk_queue else {})
+            | ({"dead_letter": dead_letters} if dead_letters else {})
+        )
         depth = export_queue_depth(queues, settings.queue_metrics_interval)
         background.append(asyncio.create_task(depth, name="queue-depth"))
     try:
-        await consumer.run()
+        await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
         server.should_exit = True
         for task in background:

@@ -1,4 +1,5 @@
-"""The consumer's Prometheus metrics; labels stay low-cardinality (provider, outcome).
+"""The consumer's Prometheus metrics; labels stay low-cardinality (provider, stream,
+outcome).
 
 ``provider`` is the handler's name ("ses", "mailgun", or another consumer's own). The
 families are registered once per process; each consumer binds its label values, so
@@ -15,12 +16,14 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _QUEUE_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 900, 3600, 21600)
 
 _RECEIVED = Counter(
-    "limbo_worker_messages_received_total", "Messages received from the queue", ["provider"]
+    "limbo_worker_messages_received_total",
+    "Messages received from the queue",
+    ["provider", "stream"],
 )
 _OUTCOMES = Counter(
     "limbo_worker_messages_total",
     "Messages handled, by outcome (sent, duplicate, retried, deferred, dead_lettered, rejected)",
-    ["provider", "outcome"],
+    ["provider", "stream", "outcome"],
 )
 _PROVIDER_LATENCY = Histogram(
     "limbo_worker_provider_call_duration_seconds",
@@ -35,7 +38,9 @@ _TIME_IN_QUEUE = Histogram(
     buckets=_QUEUE_BUCKETS,
 )
 _IN_FLIGHT = Gauge(
-    "limbo_worker_in_flight_messages", "Messages received and not yet settled", ["provider"]
+    "limbo_worker_in_flight_messages",
+    "Messages received and not yet settled",
+    ["provider", "stream"],
 )
 _QUEUE_ERRORS = Counter(
     "limbo_worker_queue_errors_total",
@@ -51,15 +56,16 @@ _PAUSED = Gauge(
 
 
 class WorkerMetrics:
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, stream: str = "transactional") -> None:
         self.provider = provider
-        self.received = _RECEIVED.labels(provider)
+        self.stream = stream
+        self.received = _RECEIVED.labels(provider, stream)
         self.provider_latency = _PROVIDER_LATENCY.labels(provider)
         self.time_in_queue = _TIME_IN_QUEUE.labels(provider)
-        self.in_flight = _IN_FLIGHT.labels(provider)
+        self.in_flight = _IN_FLIGHT.labels(provider, stream)
 
     def outcome(self, outcome: str) -> None:
-        _OUTCOMES.labels(self.provider, outcome).inc()
+        _OUTCOMES.labels(self.provider, self.stream, outcome).inc()
 
     def queue_error(self, operation: str) -> None:
         _QUEUE_ERRORS.labels(self.provider, operation).inc()

@@ -1,10 +1,11 @@
 """The queues' depth as Prometheus gauges, so dashboards and alerts need no CloudWatch.
 
 KEDA and CloudWatch see the queue, Prometheus does not: every worker asks SQS for its
-queue's and its dead-letter queue's counts every ``QUEUE_METRICS_INTERVAL`` seconds (one
-GetQueueAttributes call per queue, a few per minute per replica) and exports them. All
-replicas export the same numbers; dashboards take ``max by (role, state)``. The label is
-the queue's role, not its name: names are the operator's, and a test's carry random hex.
+queue's (and, with ``BULK_QUEUE``, the bulk stream's) and its dead-letter queue's counts
+every ``QUEUE_METRICS_INTERVAL`` seconds (one GetQueueAttributes call per queue, a few
+per minute per replica) and exports them. All replicas export the same numbers;
+dashboards take ``max by (role, state)``. The label is the queue's role, not its name:
+names are the operator's, and a test's carry random hex.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ log = get_logger("limbo.worker")
 
 QUEUE_MESSAGES = Gauge(
     "limbo_worker_queue_messages",
-    "Messages in a queue as SQS approximates them, by role (queue, dead_letter) and state "
-    "(visible, in_flight, delayed)",
+    "Messages in a queue as SQS approximates them, by role (queue, bulk_queue, dead_letter) "
+    "and state (visible, in_flight, delayed)",
     ["role", "state"],
 )
 _STATES = {

@@ -36,6 +36,12 @@ class ConsumerSettings(QueueSettings):
     max_attempts: int = Field(default=5, ge=1, le=1000)
     retry_base_seconds: float = Field(default=5.0, gt=0, le=3600)
     retry_max_seconds: float = Field(default=900.0, gt=0, le=43200)
+    # A retry leaves its FIFO group (re-sent under a group of its own, see moved.py), so
+    # its backoff delays only itself; false waits in place, holding the group (the old way).
+    retry_moves: bool = True
+    # Messages of the bulk stream (BULK_QUEUE) handled at once, beside CONCURRENCY's
+    # transactional ones: bulk never takes a transactional slot.
+    bulk_concurrency: int = Field(default=16, ge=1, le=1000)
     # Seconds between samples of the queues' depth for the limbo_worker_queue_messages gauge; 0 off.
     queue_metrics_interval: float = Field(default=30.0, ge=0, le=3600)
 
