@@ -44,14 +44,6 @@ COPY devtools/pyproject.toml devtools/
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
       ${EXTRAS:+--extra "${EXTRAS}"} --no-install-workspace
-# Then the workspace packages, installed as wheels (not editable), so the final stage
-# needs nothing from /src; uv installs only those PACKAGE depends on.
-COPY shared/ shared/
-COPY services/ services/
-COPY devtools/ devtools/
-RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
-      ${EXTRAS:+--extra "${EXTRAS}"} --no-editable
 # botocore carries the API models of every AWS service (~28 MB) and moto an emulator of
 # each (~50 MB). A service calls SQS, SES v2, DynamoDB and S3 (offloaded payloads), and
 # STS/SSO for credentials; the emulator (devtools) serves those and loads what they reach
@@ -71,12 +63,53 @@ RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
       case " $keep " in *" $(basename "$dir") "*) ;; *) rm -rf "$dir" ;; esac; \
     done \
     && rm -f /app/.venv/bin/activate* /app/.venv/bin/deactivate.bat /app/.venv/bin/pydoc.bat
+# devtools runs only the sink, limbo-moto and limbo-local-aws, none of which imports what
+# limbo-shared brings for the services: uvloop and httptools (uvicorn falls back to
+# asyncio and h11), protobuf and the OTLP exporters (no tracing), dnspython
+# (email-validator's deliverability check, never on), nor moto's docker and wrapt. And
+# moto's copy of every AWS-managed IAM policy (9 MB with its bytecode) is read only with
+# MOTO_IAM_LOAD_MANAGED_POLICIES=true: an empty set stands in. The import check below
+# fails the build if moto stops loading without them.
+RUN if [ "${PACKAGE}" = limbo-devtools ]; then \
+      site="$(echo /app/.venv/lib/python3*/site-packages)" \
+      && rm -rf "$site"/uvloop "$site"/uvloop-*.dist-info "$site"/httptools \
+        "$site"/httptools-*.dist-info "$site"/google "$site"/protobuf-*.dist-info \
+        "$site"/opentelemetry/proto "$site"/opentelemetry_proto-*.dist-info \
+        "$site"/opentelemetry/exporter "$site"/opentelemetry_exporter_*.dist-info \
+        "$site"/dns "$site"/dnspython-*.dist-info "$site"/docker "$site"/docker-*.dist-info \
+        "$site"/wrapt "$site"/wrapt-*.dist-info \
+      && echo 'aws_managed_policies_data = "{}"' > "$site"/moto/iam/aws_managed_policies.py \
+      && rm -f "$site"/moto/iam/__pycache__/aws_managed_policies.* \
+      && /app/.venv/bin/python -m compileall -q "$site"/moto/iam/aws_managed_policies.py \
+      && /app/.venv/bin/python -c "import moto.backends, moto.moto_server.werkzeug_app; \
+[moto.backends.get_backend(name) for name in ('sqs', 'sesv2', 'ses', 'dynamodb', 's3', 'sts', \
+'iam', 'sns', 'events', 'cloudwatch')]"; \
+    fi
 
-# The base and the virtual environment, without what no limbo process uses at run time:
-# the package manager, perl, the administration tools (/usr/sbin), glibc's charset
-# converters and locales, time zones (limbo keeps time in UTC), pip's wheels for new
-# venvs, the interpreter's test suite and tools; then every shared library that no
-# remaining program, interpreter module or package links against. The final stage copies
+# The workspace packages, installed as wheels (not editable) on top of the dependencies,
+# so the final stage needs nothing from /src; uv installs only those PACKAGE depends on.
+# Only their files go on: a code change rebuilds this stage and one small layer of the
+# image, not the dependencies, the pruned base or the shared-library scan.
+FROM builder AS workspace
+ARG PACKAGE
+ARG EXTRAS=""
+COPY shared/ shared/
+COPY services/ services/
+COPY devtools/ devtools/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
+      ${EXTRAS:+--extra "${EXTRAS}"} --no-editable \
+    && site="$(echo /app/.venv/lib/python3*/site-packages)" \
+    && mkdir -p "/out$site" /out/app/.venv/bin \
+    && cp -a "$site"/limbo_* "/out$site"/ \
+    && cp -a /app/.venv/bin/limbo-* /out/app/.venv/bin/
+
+# The base and the dependencies' virtual environment, without what no limbo process uses
+# at run time: the package manager, perl, the administration tools (/usr/sbin), glibc's
+# charset converters and locales, time zones (limbo keeps time in UTC), pip's wheels for
+# new venvs, the interpreter's test suite and tools; then every shared library that no
+# remaining program, interpreter module or package links against (limbo's own packages
+# link against none). The final stage copies
 # this tree into an empty image, so what is removed is really gone (not hidden under a
 # later layer).
 FROM ${BASE} AS runtime
@@ -106,6 +139,7 @@ RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
 
 FROM scratch AS image
 COPY --from=runtime / /
+COPY --from=workspace /out/ /
 # HOME under /tmp: boto3 (and moto) look for ~/.aws, and the root filesystem is read-only.
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
@@ -119,8 +153,9 @@ RUN for so in /usr/lib/python3*/lib-dynload/*.so /usr/local/lib/python3*/lib-dyn
       $(find /app/.venv -name "*.so"); do \
       [ ! -e "$so" ] || ! ldd "$so" | grep "not found" || { echo "broken: $so" >&2; exit 1; }; \
     done \
-    && python3 -c "import ssl, uvloop, pydantic_core, botocore.session; \
-botocore.session.get_session().create_client('sqs', region_name='us-east-1')"
+    && python3 -c "import ssl, pydantic_core, botocore.session; \
+botocore.session.get_session().create_client('sqs', region_name='us-east-1')" \
+    && { [ ! -d /app/.venv/lib/python3*/site-packages/uvloop ] || python3 -c "import uvloop"; }
 
 FROM image AS api
 ENV PORT=8080

@@ -10,6 +10,7 @@ bodies of chosen requests (``record``), to check what reached a service byte for
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import threading
 from collections import Counter
@@ -29,6 +30,8 @@ class HoldingProxy:
         self._held: set[str] = set()
         self._waiting: Counter[str] = Counter()
         self._seen: Counter[str] = Counter()
+        # A client's retry (botocore's, after a read timeout) resends the same body.
+        self._bodies: dict[str, set[bytes]] = {}
         # Request bodies kept by path prefix (REST APIs such as SESv2 name no target).
         self._recording: dict[str, list[bytes]] = {}
         self._closing = False
@@ -59,6 +62,11 @@ class HoldingProxy:
         with self._lock:
             return self._seen[action]
 
+    def distinct(self, action: str) -> int:
+        """Calls of ``action`` with different bodies: what ``seen`` counts, less retries."""
+        with self._lock:
+            return len(self._bodies.get(action, ()))
+
     def record(self, path_prefix: str) -> None:
         """Keep the bodies of requests whose path starts with ``path_prefix``."""
         with self._lock:
@@ -82,9 +90,10 @@ class HoldingProxy:
         self._server.shutdown()
         self._server.server_close()
 
-    def _wait_turn(self, action: str) -> bool:
+    def _wait_turn(self, action: str, body: bytes) -> bool:
         with self._lock:
             self._seen[action] += 1
+            self._bodies.setdefault(action, set()).add(hashlib.sha256(body).digest())
             if action not in self._held:
                 return True
             self._waiting[action] += 1
@@ -106,7 +115,7 @@ class HoldingProxy:
                 body = self.rfile.read(length) if length else b""
                 action = self.headers.get("X-Amz-Target", "")
                 proxy._keep(self.path, body)
-                if not proxy._wait_turn(action):
+                if not proxy._wait_turn(action, body):
                     self.send_response(503)
                     self.send_header("Content-Length", "0")
                     self.end_headers()

@@ -54,6 +54,7 @@ EXISTING_SECRETS = CI / "existing-secrets-values.yaml"
 LOCAL = CI / "local-values.yaml"
 LOCAL_KEDA = CI / "local-keda-values.yaml"
 WEBHOOKS = CI / "webhooks-values.yaml"
+ROUTING = CI / "routing-values.yaml"
 WITH_KEDA = [p for p in CI_VALUES if p not in (KEDA_OFF, LOCAL)]
 
 # The settings classes each service builds from its environment at start.
@@ -885,3 +886,30 @@ def test_webhooks_are_off_by_default_and_refused_without_tracking() -> None:
     assert "needs tracking.statusTable" in render_error([WEBHOOKS], ["tracking.statusTable="])
     assert "needs webhooks.queueUrl" in render_error([WEBHOOKS], ["webhooks.queueUrl="])
     assert "webhooks" in render_error([WEBHOOKS], ["webhooks.queueUrl=https://q.example/x.fifo"])
+
+
+def test_one_routing_policy_reaches_every_worker_and_loads_as_their_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    r = rendered(ROUTING)
+    for worker in ("limbo-ses-worker", "limbo-mailgun-worker"):
+        env = env_of(r, r.get("Deployment", worker))
+        assert env["ROUTING"] == "ses>mailgun" and env["FAILOVER_HOLD"] == "60"
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        settings = load_settings(WorkerSettings)
+        assert settings.policy == ("ses", "mailgun") and settings.failover_hold == 60
+    assert "ROUTING" not in r.get("ConfigMap", RELEASE)["data"], "workers only"
+    default = rendered(DEFAULT)
+    assert "ROUTING" not in env_of(default, default.get("Deployment", "limbo-ses-worker"))
+
+
+def test_a_routing_policy_the_workers_cannot_follow_is_refused_at_install() -> None:
+    assert "needs tracking.statusTable" in render_error([ROUTING], ["tracking.statusTable="])
+    assert "mailgun, whose worker is not enabled" in render_error(
+        [ROUTING], ["mailgunWorker.enabled=false"]
+    )
+    assert "limbo's providers are ses and mailgun" in render_error(
+        [ROUTING], ["routing.policy=ses>postmark"]
+    )
+    assert "routing/policy" in render_error([ROUTING], ["routing.policy=ses:80"])

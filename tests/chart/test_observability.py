@@ -85,6 +85,8 @@ def test_the_dashboard_queries_parse_and_read_only_exported_metrics() -> None:
         "limbo_worker_paused",
         "limbo_worker_rate_limit_wait_seconds_bucket",
         "limbo_worker_send_rate_limit",
+        "limbo_worker_provider_active",
+        "limbo_worker_routing_switches_total",
     } <= used
 
 
@@ -105,6 +107,7 @@ def test_the_rule_validates_and_its_alerts_parse_read_exported_metrics_and_link_
         "LimboMessagesWaitingTooLong",
         "LimboBacklogNotDraining",
         "LimboProviderPaused",
+        "LimboFailoverActive",
         "LimboSendErrorRate",
         "LimboApiServerErrors",
     }

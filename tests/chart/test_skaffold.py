@@ -19,6 +19,7 @@ IMAGES = {
     "limbo-api": "api",
     "limbo-ses-worker": "sesWorker",
     "limbo-mailgun-worker": "mailgunWorker",
+    "limbo-webhooks": "webhooks",
     "limbo-events": "events",
     "limbo-devtools": "devtools",
 }
@@ -96,10 +97,11 @@ def test_each_release_sets_every_built_image_through_value_templates(
         assert key == f"{IMAGES[image]}.image.{'repository' if match.group(1) == 'REPO' else 'tag'}"
 
 
-def skaffold_render(where: str) -> Rendered:
-    """The chart as skaffold deploys it, with the templates filled in the way skaffold does."""
+def skaffold_render(where: str, *extra: str) -> Rendered:
+    """The chart as skaffold deploys it, with the templates filled in the way skaffold does
+    (``extra``: more ``--set`` values, as a user's own would add)."""
     (release,) = [r for w, r in releases() if w == where]
-    sets = []
+    sets = list(extra)
     for key, template in release["setValueTemplates"].items():
         match = TEMPLATE.match(template)
         assert match
@@ -117,9 +119,23 @@ def test_the_deployed_pods_run_the_images_skaffold_built(where: str) -> None:
         for _, pod in r.pod_specs()
         for c in pod["containers"] + pod.get("initContainers", [])
     }
-    built = {f"dev.local/{image}:deadbeef" for image in IMAGES}
+    # The webhook worker needs a status table, which the local values leave out.
+    built = {f"dev.local/{image}:deadbeef" for image in IMAGES if image != "limbo-webhooks"}
     assert built <= images
     assert images - built <= {"jaegertracing/jaeger:2.15.0"}
+
+
+def test_the_webhook_worker_runs_the_image_skaffold_built_once_enabled() -> None:
+    r = skaffold_render(
+        "base",
+        "webhooks.enabled=true",
+        "webhooks.queueUrl=https://sqs.us-east-1.amazonaws.com/123456789012/limbo-webhooks",
+        "tracking.statusTable=limbo-status",
+        "queue.url=https://sqs.us-east-1.amazonaws.com/123456789012/limbo.fifo",
+        "sesWorker.sender=limbo@example.com",
+    )
+    images = {c["image"] for _, pod in r.pod_specs() for c in pod["containers"]}
+    assert "dev.local/limbo-webhooks:deadbeef" in images
 
 
 def test_the_local_profile_switches_itself_on_for_local_clusters_only() -> None:

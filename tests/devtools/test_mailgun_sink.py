@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -45,4 +47,41 @@ async def test_the_configured_failure_share_is_what_the_sink_answers() -> None:
         )
         counts = (await client.get("/messages", params={"count_only": 1})).json()
     assert answer.status_code == 500
-    assert counts == {"count": 0, "failures": {"500": 1}}
+    assert counts == {"count": 0, "failures": {"500": 1}, "lookups": 0}
+
+
+async def test_the_events_api_lists_what_was_accepted_by_its_user_variables() -> None:
+    """The lookup a Mailgun worker makes before a resend: accepted events, by v:limbo_id."""
+    app = create_app(SinkConfig(api_key="key"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://sink", auth=("api", "key")
+    ) as client:
+        sent = []
+        for limbo_id in ("one", "two"):
+            answer = await client.post(
+                "/v3/mg.example.com/messages",
+                data={"from": "a@example.com", "to": "b@example.com", "v:limbo_id": limbo_id},
+            )
+            sent.append(answer.json()["id"])
+
+        async def events(domain: str = "mg.example.com", **query: str) -> list[dict[str, object]]:
+            answer = await client.get(f"/v3/{domain}/events", params=query)
+            assert answer.status_code == 200, answer.text
+            return list(answer.json()["items"])
+
+        found = await events(
+            event="accepted", **{"user-variables": json.dumps({"limbo_id": "two"})}
+        )
+        assert [item["message"] for item in found] == [
+            {"headers": {"message-id": sent[1].strip("<>")}}
+        ]
+        assert found[0]["user-variables"] == {"limbo_id": "two"}
+        assert await events(**{"user-variables": json.dumps({"limbo_id": "three"})}) == []
+        assert await events(event="delivered") == []
+        assert await events(domain="other.example.com") == []
+        assert len(await events(limit="1")) == 1
+        refused = await client.get("/v3/mg.example.com/events", auth=("api", "wrong"))
+        counts = (await client.get("/messages", params={"count_only": 1})).json()
+    assert refused.status_code == 401
+    assert counts["lookups"] == 5

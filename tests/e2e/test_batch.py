@@ -44,7 +44,9 @@ def test_a_batch_of_100_is_queued_in_at_most_10_sqs_calls_and_delivered_in_order
     assert response.status_code == 200, response.text
     ids = response.json()["ids"]
     assert len(ids) == len(set(ids)) == 100
-    sqs_calls, store_writes = holding_proxy.seen(SEND_BATCH), holding_proxy.seen(RECORD_WRITE)
+    # Calls, not attempts: on a loaded machine botocore may retry one after a read timeout.
+    sqs_calls = holding_proxy.distinct(SEND_BATCH)
+    store_writes = holding_proxy.distinct(RECORD_WRITE)
     assert sqs_calls <= 10, f"{sqs_calls} SendMessageBatch calls for 100 messages"
     # 100 records at 25 per BatchWriteItem.
     assert store_writes <= 5, f"{store_writes} TransactWriteItems calls for 100 records"
@@ -65,7 +67,7 @@ def test_a_batch_of_100_is_queued_in_at_most_10_sqs_calls_and_delivered_in_order
     assert replay.status_code == 200
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["ids"] == ids
-    assert holding_proxy.seen(SEND_BATCH) == sqs_calls
+    assert holding_proxy.distinct(SEND_BATCH) == sqs_calls
     status = httpx.get(f"{api}/v1/mail/{ids[42]}", timeout=10).json()
     assert status["status"] == "sent"
 

@@ -47,6 +47,7 @@ IMAGES = (
     ImageSpec("limbo-api", "api"),
     ImageSpec("limbo-ses-worker", "ses-worker"),
     ImageSpec("limbo-mailgun-worker", "mailgun-worker"),
+    ImageSpec("limbo-webhooks", "webhooks"),
     ImageSpec("limbo-events", "events"),
     ImageSpec("limbo-devtools", "devtools"),
 )

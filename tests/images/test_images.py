@@ -24,12 +24,17 @@ from .conftest import IMAGES, REPORT, Built, Containers, Podman
 # A cold build of all five images takes minutes on two shared cores; warm, seconds.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-SERVICE_IMAGES = ("limbo-api", "limbo-ses-worker", "limbo-mailgun-worker", "limbo-events")
+SERVICE_IMAGES = (
+    "limbo-api",
+    "limbo-ses-worker",
+    "limbo-mailgun-worker",
+    "limbo-webhooks",
+    "limbo-events",
+)
 # The debootstrap base is ~130 MB; the images keep ~80 MB of it (no apt, perl, sbin...)
-# and the services' venvs hold what they run (no gRPC, no unused botocore models).
-MAX_SERVICE_IMAGE_MB = 150
-# moto (its IAM policies alone are 10 MB) and cryptography come on top in devtools.
-MAX_DEVTOOLS_IMAGE_MB = 200
+# and the venvs hold what they run (no gRPC, no unused botocore models; devtools: only
+# the moto services limbo uses, nothing of the services' uvloop, protobuf or dnspython).
+MAX_IMAGE_MB = 150
 
 MAIL = {
     "from": "limbo@example.com",
@@ -52,6 +57,7 @@ def aws_env(aws: LocalAws) -> dict[str, str]:
 def test_image_runs_as_numeric_non_root_user_with_exec_form_command(
     podman: Podman, images: dict[str, Built], name: str
 ) -> None:
+    assert images[name].size_bytes / 1e6 < MAX_IMAGE_MB
     config = inspect(podman, images[name].reference)["Config"]
     user, _, group = config["User"].partition(":")
     assert user.isdigit() and int(user) != 0, f"USER must be numeric and not root: {user!r}"
@@ -66,7 +72,6 @@ def test_image_runs_as_numeric_non_root_user_with_exec_form_command(
 def test_service_image_holds_no_compiler_cache_or_sources(
     podman: Podman, images: dict[str, Built], name: str
 ) -> None:
-    assert images[name].size_bytes / 1e6 < MAX_SERVICE_IMAGE_MB
     probe = podman.run(
         "run",
         "--rm",
@@ -177,7 +182,6 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
 ) -> None:
     """What the local-development values run in the cluster, from the one devtools image."""
     started = time.monotonic()
-    assert images["limbo-devtools"].size_bytes / 1e6 < MAX_DEVTOOLS_IMAGE_MB
     image = images["limbo-devtools"].reference
     moto_port, sink_port = free_port(), free_port()
     moto = containers.start(
@@ -217,9 +221,13 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
         aws_secret_access_key="testing",
     )
     urls = sqs.list_queues()["QueueUrls"]
-    # The mail queue, its dead-letter queue, the schedule queue and the webhook queue.
+    # The mail queue, its bulk stream and dead-letter queue, the schedule queue, the
+    # webhook queue, and the delivery events' queue with its dead-letter queue.
     assert sorted(url.rsplit("/", 1)[-1] for url in urls) == [
+        "limbo-bulk.fifo",
         "limbo-dlq.fifo",
+        "limbo-events",
+        "limbo-events-dlq",
         "limbo-schedule",
         "limbo-webhooks",
         "limbo.fifo",
@@ -235,3 +243,27 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
     )
     assert httpx.get(f"{sink.url}/messages", timeout=5).json()["count"] == 0
     REPORT.smoke_seconds["devtools"] = time.monotonic() - started
+
+
+def test_webhooks_container_starts_against_the_emulator_and_is_ready(
+    images: dict[str, Built], containers: Containers, tracked_aws: LocalAws
+) -> None:
+    """The webhook worker's image runs its command: the registry table and the webhook
+    queue answer, so it is ready (deliveries themselves: tests/webhooks)."""
+    started = time.monotonic()
+    port = free_port()
+    assert tracked_aws.webhook_queue_url is not None
+    worker = containers.start(
+        images["limbo-webhooks"].reference,
+        "webhooks",
+        port,
+        {
+            **aws_env(tracked_aws),
+            "QUEUE": tracked_aws.webhook_queue_url,
+            "DEADLETTERQUEUE": "",
+            "PORT": str(port),
+        },
+    )
+    containers.wait_http(worker.name, f"{worker.url}/ready")
+    assert containers.stop(worker.name) == 0, containers.podman.logs(worker.name)
+    REPORT.smoke_seconds["webhooks"] = time.monotonic() - started

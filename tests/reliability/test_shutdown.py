@@ -110,7 +110,10 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
 ) -> None:
     # Slow enough that every SIGTERM lands with sends in flight.
     sink = sink_factory(SINK_LATENCY_MS="300")
-    env = {"CONCURRENCY": "20", "SHUTDOWN_GRACE": "10", "SEND_TIMEOUT": "5"}
+    # A send that outlives SEND_TIMEOUT may still be accepted and is then retried: the
+    # documented window, which this test is not about. 10 s keeps a 300 ms send inside
+    # it on a heavily loaded machine (one duplicate was seen with 5 s at load 17).
+    env = {"CONCURRENCY": "20", "SHUTDOWN_GRACE": "15", "SEND_TIMEOUT": "10"}
     workers = [limbo.mailgun_worker(sink, **env)[0] for _ in range(2)]
     _, api = limbo.api()
     with ThreadPoolExecutor(12) as pool:
@@ -137,8 +140,8 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
         victim.signal(signal.SIGTERM)
         assert victim.popen is not None
         # Finishes or releases what it holds and exits 0 within SHUTDOWN_GRACE.
-        assert victim.popen.wait(20) == 0
-        assert time.monotonic() - stopped < 12
+        assert victim.popen.wait(30) == 0
+        assert time.monotonic() - stopped < 17
         workers.append(limbo.mailgun_worker(sink, **env)[0])
 
     wait_for(
@@ -151,7 +154,10 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
     delivered = deliveries(sink)
     assert set(delivered) == accepted
     duplicates = {key: count for key, count in delivered.items() if count > 1}
-    assert duplicates == {}, "a graceful shutdown must not send anything twice"
+    # What the workers logged about a message sent twice says which window it fell in.
+    lines = limbo.log_text().splitlines()
+    told = [line for line in lines if any(key in line for key in duplicates)]
+    assert duplicates == {}, f"a graceful shutdown must not send anything twice: {told[-20:]}"
     assert dead_letters(aws) == []
     log = limbo.log_text()
     assert log.count('"event": "drained"') >= 2

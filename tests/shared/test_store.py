@@ -199,7 +199,11 @@ async def test_retrying_keeps_the_error_and_frees_the_message(store: MessageStor
     record = await store.get(message.id)
     assert record is not None
     assert (record.status, record.last_error) == (Status.RETRYING, "mailgun answered 503")
-    assert (await store.claim(message, provider="mailgun", lease_seconds=30)).attempts == 2
+    again = await store.claim(message, provider="mailgun", lease_seconds=30)
+    assert again.attempts == 2
+    # The next attempt, on any worker, reads why the last one failed from its claim (a
+    # send that got no answer is looked up before it is sent again).
+    assert again.record is not None and again.record.last_error == "mailgun answered 503"
 
 
 async def test_idempotency_keys_expire_after_a_day_and_are_per_owner(

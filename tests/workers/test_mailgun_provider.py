@@ -8,11 +8,17 @@ from typing import Any
 import httpx
 import pytest
 
-from limbo_mailgun_worker.provider import MailgunProvider, MailgunSettings, form_fields
+from limbo_mailgun_worker.provider import (
+    LOOKUP_TIMEOUT,
+    MailgunProvider,
+    MailgunSettings,
+    form_fields,
+)
 from limbo_shared.provider import (
     PermanentProviderError,
     ProviderUnavailable,
     TransientProviderError,
+    unanswered,
 )
 from limbo_shared.schema import MailRequest, QueuedMail
 
@@ -111,8 +117,81 @@ def test_timeout_is_transient() -> None:
     def answer(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow", request=request)
 
-    with pytest.raises(TransientProviderError):
+    with pytest.raises(TransientProviderError) as raised:
         run(MailgunProvider(settings(), transport=httpx.MockTransport(answer)), envelope())
+    # Sent but unanswered: Mailgun may have accepted it, so the retry looks it up first.
+    assert unanswered(raised.value.reason)
+
+
+def test_a_connect_timeout_is_transient_and_not_worth_a_lookup() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("no route", request=request)
+
+    with pytest.raises(TransientProviderError) as raised:
+        run(MailgunProvider(settings(), transport=httpx.MockTransport(answer)), envelope())
+    assert not unanswered(raised.value.reason)
+
+
+def find(provider: MailgunProvider, mail: QueuedMail) -> str | None:
+    async def go() -> str | None:
+        try:
+            return await provider.find_accepted(mail)
+        finally:
+            await provider.aclose()
+
+    return asyncio.run(go())
+
+
+def test_the_lookup_asks_the_events_api_for_the_accepted_event_by_limbos_id() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        item = {"event": "accepted", "message": {"headers": {"message-id": "x@mg"}}}
+        return httpx.Response(200, json={"items": [item], "paging": {}})
+
+    mail = envelope().model_copy(update={"submitted_at": 1_800_000_000.5})
+    assert find(MailgunProvider(settings(), transport=httpx.MockTransport(answer)), mail) == (
+        "<x@mg>"
+    )
+    [request] = seen
+    assert request.method == "GET"
+    assert request.url.path == "/v3/mg.example.com/events"
+    assert dict(request.url.params) == {
+        "event": "accepted",
+        "user-variables": '{"limbo_id":"m-1"}',
+        "begin": str(1_800_000_000 - 300),
+        "ascending": "yes",
+        "limit": "1",
+    }
+    assert request.headers["authorization"].startswith("Basic ")
+    assert request.extensions["timeout"]["read"] == LOOKUP_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        httpx.Response(500, json={"message": "later"}),
+        httpx.Response(401, text="Forbidden"),
+        httpx.Response(200, text="not json"),
+        httpx.Response(200, json={"paging": {}}),
+    ],
+)
+def test_a_lookup_that_gets_no_usable_answer_raises_so_the_worker_resends(
+    response: httpx.Response,
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return response
+
+    with pytest.raises(TransientProviderError):
+        find(MailgunProvider(settings(), transport=httpx.MockTransport(answer)), envelope())
+
+
+def test_the_lookup_against_the_sink_finds_only_what_it_accepted(sink: str) -> None:
+    sent = run(MailgunProvider(settings(url=sink)), envelope())
+    assert find(MailgunProvider(settings(url=sink)), envelope()) == sent
+    other = envelope().model_copy(update={"id": "m-2"})
+    assert find(MailgunProvider(settings(url=sink)), other) is None
 
 
 def test_delivers_to_a_real_http_sink(sink: str) -> None:

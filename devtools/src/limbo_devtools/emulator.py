@@ -4,8 +4,9 @@ moto's server is threaded and its DynamoDB backend takes no lock, so two concurr
 conditional writes to one item can both succeed, which real DynamoDB never allows
 (single-item writes are atomic there). limbo's claims and idempotency keys rely on that
 atomicity, so the emulator serialises DynamoDB requests. It also publishes SES's
-delivery events for the mailbox-simulator addresses (ses_events.py), which moto does
-not; every other service is served exactly as by ``moto_server``.
+delivery events for the mailbox-simulator addresses (ses_events.py) and answers SES v2's
+account calls (ses_account.py), which moto does not; every other service is served
+exactly as by ``moto_server``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import run_simple
 
+from .ses_account import SesAccount
 from .ses_events import SesEventPublisher
 
 __all__ = ["OneDynamoDbCallAtATime", "main"]
@@ -50,7 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # As moto_server does: some backends build URLs (SQS queue URLs...) from it.
     os.environ.setdefault("MOTO_PORT", str(args.port))
-    app = OneDynamoDbCallAtATime(SesEventPublisher(DomainDispatcherApplication(create_backend_app)))
+    # A paused account's SendEmail is refused before it reaches moto or the publisher.
+    app = SesAccount(
+        OneDynamoDbCallAtATime(SesEventPublisher(DomainDispatcherApplication(create_backend_app)))
+    )
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

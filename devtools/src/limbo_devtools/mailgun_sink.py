@@ -8,7 +8,10 @@ starting with ``SINK_FAIL_RECIPIENT_PREFIX`` fails with 500 its first
 ``SINK_FAIL_RECIPIENT_TIMES`` attempts (per recipient), then is accepted. ``GET
 /v3/domains/{domain}`` answers as Mailgun's does for a known domain (the worker's probe),
 and ``PUT /control/api-key`` changes the key it accepts (``{"api_key": ...}``, null for
-any), so a test can revoke a key and restore it while a worker runs. With
+any), so a test can revoke a key and restore it while a worker runs. ``GET
+/v3/{domain}/events`` answers Mailgun's events API for what it accepted (``accepted``
+events, filtered by ``event`` and ``user-variables``, the lookup a worker makes before a
+resend), when it records messages; ``GET /messages`` counts those lookups. With
 ``SINK_WEBHOOK_URL`` and ``SINK_WEBHOOK_SIGNING_KEY`` it posts signed webhooks back for
 its test addresses at ``SINK_EVENTS_DOMAINS`` (see mailgun_webhooks.py).
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import random
 import time
@@ -116,6 +120,7 @@ class SinkConfig(BaseModel):
 class _State:
     messages: list[dict[str, Any]] = field(default_factory=list)
     accepted: int = 0
+    lookups: int = 0
     failures: dict[str, int] = field(default_factory=dict)
     # Failed attempts so far per recipient, for SINK_FAIL_RECIPIENT_PREFIX.
     failed_recipients: dict[str, int] = field(default_factory=dict)
@@ -236,6 +241,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
                     "id": message_id,
                     "domain": request.path_params["domain"],
                     "received_at": received_at,
+                    "accepted_at": time.time(),
                     "fields": fields,
                     "files": files,
                     "injected": injected,
@@ -257,6 +263,39 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         name = request.path_params["domain"]
         return JSONResponse({"domain": {"name": name, "state": "active"}})
 
+    async def events(request: Request) -> Response:
+        if not _authorized(request, state.api_key):
+            return Response("Forbidden", status_code=401)
+        state.lookups += 1
+        query = request.query_params
+        try:
+            wanted = json.loads(query.get("user-variables") or "{}")
+            limit = int(query.get("limit") or 300)
+        except ValueError:
+            return JSONResponse({"message": "malformed user-variables or limit"}, status_code=400)
+        if not isinstance(wanted, dict):
+            return JSONResponse({"message": "user-variables must be an object"}, status_code=400)
+        items = []
+        for message in state.messages if query.get("event", "accepted") == "accepted" else []:
+            variables = {
+                name[2:]: values[-1]
+                for name, values in message["fields"].items()
+                if name.startswith("v:")
+            }
+            if message["domain"] != request.path_params["domain"] or any(
+                variables.get(name) != str(value) for name, value in wanted.items()
+            ):
+                continue
+            items.append(
+                {
+                    "event": "accepted",
+                    "timestamp": message["accepted_at"],
+                    "message": {"headers": {"message-id": message["id"].strip("<>")}},
+                    "user-variables": variables,
+                }
+            )
+        return JSONResponse({"items": items[:limit], "paging": {}})
+
     async def api_key(request: Request) -> Response:
         body = await request.json()
         if not isinstance(body, dict) or not isinstance(body.get("api_key"), str | None):
@@ -268,13 +307,21 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         if request.method == "DELETE":
             state.messages.clear()
             state.accepted = 0
+            state.lookups = 0
             state.failures.clear()
             return JSONResponse({"deleted": True})
         if request.query_params.get("count_only"):
             # Polled many times a second by the benchmark: keep it cheap.
-            return JSONResponse({"count": state.accepted, "failures": state.failures})
+            return JSONResponse(
+                {"count": state.accepted, "failures": state.failures, "lookups": state.lookups}
+            )
         return JSONResponse(
-            {"count": state.accepted, "failures": state.failures, "messages": state.messages}
+            {
+                "count": state.accepted,
+                "failures": state.failures,
+                "lookups": state.lookups,
+                "messages": state.messages,
+            }
         )
 
     async def health(request: Request) -> Response:
@@ -284,6 +331,7 @@ def create_app(config: SinkConfig | None = None) -> Starlette:
         routes=[
             Route("/v3/{domain}/messages", send, methods=["POST"]),
             Route("/v3/domains/{domain}", domain, methods=["GET"]),
+            Route("/v3/{domain}/events", events, methods=["GET"]),
             Route("/control/api-key", api_key, methods=["PUT"]),
             Route("/messages", messages, methods=["GET", "DELETE"]),
             Route("/health", health),

@@ -118,10 +118,19 @@ class FaultyProxy:
             self._server = None
         for writer in list(self._connections):
             _reset(writer)
-        # Let the handlers see their connections end before the loop stops.
+        # Let the handlers see their connections end before the loop stops; on a loaded
+        # machine some may not in time: cancel them and close what they held, or their
+        # transports would be collected open later, as a warning in someone else's test.
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         if tasks:
             await asyncio.wait(tasks, timeout=2)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for writer in list(self._connections):
+            writer.transport.abort()
+        self._connections.clear()
+        self._stalled.clear()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted[self.mode] += 1

@@ -18,12 +18,25 @@ from typing import Protocol, runtime_checkable
 from .schema import QueuedMail
 
 __all__ = [
+    "NO_ANSWER",
     "PermanentProviderError",
     "Provider",
     "ProviderUnavailable",
     "RatedProvider",
+    "SendLookup",
     "TransientProviderError",
+    "unanswered",
 ]
+
+# How the reason of a send that got no answer begins: the provider may have accepted it
+# all the same. The status record keeps the reason (last_error), so the next attempt, on
+# any replica, knows to look the message up first (SendLookup).
+NO_ANSWER = "no answer"
+
+
+def unanswered(reason: str | None) -> bool:
+    """Whether ``reason`` says a send got no answer (so it may have been accepted)."""
+    return reason is not None and reason.startswith(NO_ANSWER)
 
 
 class TransientProviderError(Exception):
@@ -89,4 +102,15 @@ class RatedProvider(Protocol):
 
     async def max_send_rate(self) -> float | None:
         """Sends per second, headroom already left; None for no limit."""
+        ...
+
+
+@runtime_checkable
+class SendLookup(Protocol):
+    """A provider that can say whether it accepted a message after limbo stopped waiting."""
+
+    async def find_accepted(self, mail: QueuedMail) -> str | None:
+        """The provider's message id of an accepted earlier send of ``mail``, or None when
+        it knows of none. Bounded by a short timeout of its own; raises
+        TransientProviderError when the lookup fails (the worker then sends again)."""
         ...

@@ -24,13 +24,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from pydantic import Field, field_validator
 
 from .aws import make_client
-from .config import ConfigError, QueueSettings, exit_with_config_error, load_settings
+from .config import QueueSettings
 from .config import standard_queue_url as _standard_queue_url
-from .logs import get_logger, setup_logging
+from .logs import get_logger
 from .payload import PayloadStore, PayloadUnavailable
 from .queue import OutgoingMessage, QueueUnavailable, ReceivedMessage, SqsQueue
 from .scheduling import (
@@ -41,9 +40,9 @@ from .scheduling import (
     Due,
     next_step,
 )
+from .startup import settings_or_exit, start_observability
 from .store import ScheduleRecords, StatusSettings, StoreUnavailable, open_table
-from .telemetry import setup_telemetry
-from .worker.server import QuietServer, health_app
+from .worker.server import health_server
 
 __all__ = ["Done", "Retry", "ScheduleHandler", "SchedulerSettings", "main"]
 
@@ -252,16 +251,7 @@ async def _serve(settings: SchedulerSettings) -> None:
         ),
     )
     loop = _Loop(handler, settings)
-    server = QuietServer(
-        uvicorn.Config(
-            health_app(lambda: loop.ready and not loop.stopping.is_set()),
-            host="0.0.0.0",
-            port=settings.port,
-            log_config=None,
-            lifespan="off",
-            access_log=False,
-        )
-    )
+    server = health_server(settings.port, lambda: loop.ready and not loop.stopping.is_set())
     running = asyncio.create_task(loop.run())
     server_task = asyncio.create_task(server.serve())
 
@@ -288,15 +278,8 @@ async def _serve(settings: SchedulerSettings) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings(SchedulerSettings)
-    except ConfigError as error:
-        exit_with_config_error(PROGRAM, error)
-    setup_logging(settings.log_format, settings.log_level)
-    try:
-        telemetry = setup_telemetry(PROGRAM)
-    except ConfigError as error:
-        exit_with_config_error(PROGRAM, error)
+    settings = settings_or_exit(PROGRAM, SchedulerSettings)
+    telemetry = start_observability(PROGRAM, settings)
     try:
         asyncio.run(_serve(settings))
     finally:

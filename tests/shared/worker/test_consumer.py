@@ -484,3 +484,62 @@ async def test_deferrals_are_not_counted_as_attempts_when_moved(
     else:
         # In place, SQS's receive count takes each deferral for an attempt.
         assert attempts == [1, 2, 3] and len(dead.sent) == 1
+
+
+class Gate:
+    """A gate the test opens and closes (what the routing standby is to the consumer)."""
+
+    def __init__(self, open_: bool) -> None:
+        self._closed = asyncio.Event()
+        if not open_:
+            self._closed.set()
+
+    @property
+    def is_closed(self) -> bool:
+        return self._closed.is_set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+async def test_an_open_gate_holds_receiving_without_being_a_pause(running: Start) -> None:
+    queue, gate = FakeQueue(), Gate(open_=True)
+    queue.put("m")
+    handler = ScriptedHandler(name="gated")
+    consumer_ = consumer(handler, queue)
+    consumer_.hold_while(gate)
+    running(consumer_)
+    await asyncio.sleep(0.5)
+    assert queue.calls_of("receive") == [] and handler.seen == []
+    # Standing by is the worker doing its job: ready, and no paused series.
+    assert consumer_.ready and consumer_.paused == []
+    assert REGISTRY.get_sample_value("limbo_worker_paused", {"provider": "gated"}) is None
+    gate.close()
+    await wait_until(lambda: queue.depth == 0)
+    assert [m.body for m in handler.seen] == ["m"]
+
+
+async def test_an_unavailable_dependency_with_hand_back_releases_the_message_at_once(
+    running: Start,
+) -> None:
+    queue, dependency = FakeQueue(), Flaky()
+    queue.put("m")
+    handler = ScriptedHandler(
+        answer=lambda m: Unavailable(dependency.circuit, "ses: paused", hand_back=True)
+    )
+    consumer_ = consumer(handler, queue, FakeDeadLetters(), wait_time_seconds=1)
+    running(consumer_)
+    await wait_until(lambda: queue.visibility_changes())
+    assert not consumer_.ready
+    await asyncio.sleep(1.2)  # a long poll begun before the pause has ended
+    receives = len(queue.calls_of("receive"))
+    await asyncio.sleep(0.3)
+    assert len(queue.calls_of("receive")) == receives, "received while paused"
+    # Visible for another worker (a fallback provider); what a poll begun before the
+    # pause brought back was released without being handled again.
+    assert [m.body for m in queue.visible()] == ["m"]
+    assert len(handler.seen) == 1
+    assert {seconds for _, seconds in queue.visibility_changes()} == {0}

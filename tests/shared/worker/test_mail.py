@@ -12,10 +12,13 @@ from limbo_shared.provider import (
     ProviderUnavailable,
     TransientProviderError,
 )
+from limbo_shared.queue import ReceivedMessage
 from limbo_shared.schema import QueuedMail
 from limbo_shared.store import Claim, ClaimOutcome, Status
 from limbo_shared.worker import Worker
-from limbo_shared.worker.consumer import Consumer
+from limbo_shared.worker.consumer import Consumer, Unavailable
+from limbo_shared.worker.health import CallWindow
+from limbo_shared.worker.mail import MailHandler
 from limbo_shared.worker.tracking import TrackerClaim
 
 from .conftest import Running, worker_settings
@@ -267,3 +270,49 @@ async def test_a_status_store_outage_pauses_sending_and_dead_letters_nothing(
     await wait_until(lambda: queue.depth == 0)
     await run.stop()
     assert len(provider.sent) == 3 and dead.sent == []
+
+
+def received(body: str) -> ReceivedMessage:
+    return ReceivedMessage(
+        message_id="mid",
+        receipt_handle="h",
+        body=body,
+        attributes={"ApproximateReceiveCount": "1", "MessageGroupId": "g"},
+        message_attributes={},
+    )
+
+
+async def test_routing_counts_the_providers_calls_failing_for_the_moment() -> None:
+    answers: list[Exception | None] = [
+        None,
+        TransientProviderError("fake answered 503"),
+        PermanentProviderError("fake answered 400"),  # the message's fault, not the provider's
+        TransientProviderError("fake answered 429", throttled=True),  # limbo's own rate
+    ]
+
+    async def scripted(mail: QueuedMail) -> str:
+        answer = answers.pop(0)
+        if answer is not None:
+            raise answer
+        return "id"
+
+    calls = CallWindow(20.0)
+    handler = MailHandler(
+        worker_settings(), FakeProvider(scripted), tracker=FakeTracker(), calls=calls
+    )
+    for _ in range(4):
+        await handler.handle(received(envelope()))
+    assert calls.counts() == (3, 1)
+
+
+async def test_a_paused_provider_with_a_fallback_hands_its_message_back() -> None:
+    async def paused(mail: QueuedMail) -> str:
+        raise ProviderUnavailable("fake: sending paused")
+
+    for fallback in (True, False):
+        handler = MailHandler(
+            worker_settings(), FakeProvider(paused), tracker=FakeTracker(), fallback=fallback
+        )
+        outcome = await handler.handle(received(envelope()))
+        assert isinstance(outcome, Unavailable) and outcome.hand_back is fallback
+        assert outcome.circuit is handler.provider_circuit

@@ -8,11 +8,10 @@ from types import FrameType
 
 import uvicorn
 
-from limbo_shared.aws import make_client
-from limbo_shared.config import ConfigError, exit_with_config_error, load_settings
-from limbo_shared.logs import get_logger, setup_logging
+from limbo_shared.config import ConfigError, exit_with_config_error
+from limbo_shared.logs import get_logger
 from limbo_shared.queue import SqsQueue
-from limbo_shared.telemetry import setup_telemetry
+from limbo_shared.startup import settings_or_exit, start_observability
 
 from .admission import PROBE_HEADROOM
 from .app import create_app
@@ -20,6 +19,7 @@ from .auth import ApiKeys
 from .protocol import bounded_protocol
 from .senders import SenderPolicy
 from .settings import ApiSettings
+from .sqs_client import publishing_client
 
 PROGRAM = "limbo-api"
 log = get_logger("limbo.api")
@@ -34,29 +34,10 @@ def _exit_after_cleanup(signum: int, frame: FrameType | None) -> None:
 
 
 def main() -> None:
-    try:
-        settings = load_settings(ApiSettings)
-    except ConfigError as error:
-        exit_with_config_error(PROGRAM, error)
-    setup_logging(settings.log_format, settings.log_level)
-    try:
-        telemetry = setup_telemetry(PROGRAM)
-    except ConfigError as error:
-        exit_with_config_error(PROGRAM, error)
+    settings = settings_or_exit(PROGRAM, ApiSettings)
+    telemetry = start_observability(PROGRAM, settings)
     pool = settings.publish_concurrency + 4
-    # One attempt per call: a publish that failed answers 503 and the client retries
-    # (Retry-After); a hidden second attempt could land after that 503 and make the
-    # client's retry a second email. It also bounds a call to connect + read timeout,
-    # which the publisher's IN_FLIGHT_GRACE relies on.
-    client = make_client(
-        "sqs",
-        region=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        max_pool_connections=pool,
-        max_attempts=1,
-        connect_timeout=2.0,
-        read_timeout=5.0,
-    )
+    client = publishing_client(settings, pool)
     executor = ThreadPoolExecutor(pool, thread_name_prefix="sqs")
     queue = SqsQueue(client, settings.queue, executor)
     bulk_queue = SqsQueue(client, settings.bulk_queue, executor) if settings.bulk_queue else None

@@ -55,16 +55,7 @@ def submission_refused(outcome: Replay | Refusal) -> Response:
 
 def lookup_refused(refusal: Refusal, message_id: str) -> Response:
     """GET /v1/mail/{id}'s answer when there is no record to show."""
-    match refusal:
-        case Refusal.TRACKING_OFF:
-            return problem(
-                501, f"status lookups are not available: {_TRACKING_OFF}", message="not found"
-            )
-        case Refusal.NOT_FOUND:
-            return problem(404, f"no message {message_id!r} for this API key", message="not found")
-        case Refusal.UNAVAILABLE:
-            return store_unavailable(message="unavailable")
-    raise AssertionError(f"no answer for {refusal!r} to a lookup")
+    return _no_record(refusal, message_id, "status lookups are not available", "not found")
 
 
 def cancel_answer(outcome: Canceled | TooLate | Refusal, message_id: str) -> Response:
@@ -78,12 +69,17 @@ def cancel_answer(outcome: Canceled | TooLate | Refusal, message_id: str) -> Res
                 f"message {message_id!r} is {status}: only a scheduled message can be canceled",
                 message="not canceled",
             )
+    return _no_record(outcome, message_id, "cancelling is not available", "not canceled")
+
+
+def _no_record(refusal: Refusal, message_id: str, off: str, off_message: str) -> Response:
+    """Why a route about one message has no record to act on (``off``: what tracking
+    off makes unavailable)."""
+    match refusal:
         case Refusal.TRACKING_OFF:
-            return problem(
-                501, f"cancelling is not available: {_TRACKING_OFF}", message="not canceled"
-            )
+            return problem(501, f"{off}: {_TRACKING_OFF}", message=off_message)
         case Refusal.NOT_FOUND:
             return problem(404, f"no message {message_id!r} for this API key", message="not found")
         case Refusal.UNAVAILABLE:
             return store_unavailable(message="unavailable")
-    raise AssertionError(f"no answer for {outcome!r} to a cancel")
+    raise AssertionError(f"no answer for {refusal!r} about message {message_id!r}")

@@ -226,12 +226,9 @@ class Ledger:
 
     async def cancel(self, owner: str, message_id: str) -> Canceled | TooLate | Refusal:
         """``DELETE /v1/mail/{id}``: a scheduled message becomes `canceled`."""
-        if self.store is None:
-            return Refusal.TRACKING_OFF
-        try:
-            uuid.UUID(message_id)
-        except ValueError:
-            return Refusal.NOT_FOUND
+        if (refusal := self._unknowable(message_id)) is not None:
+            return refusal
+        assert self.store is not None
         try:
             cancellation = await ScheduleRecords(self.store.table).cancel(message_id, owner)
         except StoreUnavailable as error:
@@ -244,6 +241,17 @@ class Ledger:
                 return Refusal.NOT_FOUND
             case CancelOutcome.TOO_LATE:
                 return TooLate(cancellation.status.value if cancellation.status else "unknown")
+
+    def _unknowable(self, message_id: str) -> Refusal | None:
+        """Why no record can be asked for ``message_id``: no store, or not one of limbo's
+        ids (answered like an unknown one, without a call)."""
+        if self.store is None:
+            return Refusal.TRACKING_OFF
+        try:
+            uuid.UUID(message_id)
+        except ValueError:
+            return Refusal.NOT_FOUND
+        return None
 
     async def _forget(self, message_id: str) -> None:
         assert self.store is not None
@@ -265,12 +273,9 @@ class Ledger:
 
     async def lookup(self, owner: str, message_id: str) -> MessageStatus | Refusal:
         """The message's record, or why there is none to show this owner."""
-        if self.store is None:
-            return Refusal.TRACKING_OFF
-        try:
-            uuid.UUID(message_id)
-        except ValueError:
-            return Refusal.NOT_FOUND
+        if (refusal := self._unknowable(message_id)) is not None:
+            return refusal
+        assert self.store is not None
         try:
             record, outcomes = await asyncio.gather(
                 self.store.get(message_id), self._outcomes(message_id)

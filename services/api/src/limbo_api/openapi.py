@@ -58,6 +58,29 @@ _UNAUTHORIZED = _problem(
     "Missing or wrong API key (send it as a Bearer token in the Authorization header)"
 )
 _RATE_LIMITED = _problem("Over this API key's rate limit", retry_after=True)
+# What POST /v1/mail and POST /v1/mail/batch both answer alike.
+_SUBMISSION_REFUSALS = {
+    "401": _UNAUTHORIZED,
+    "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
+    "409": _problem(
+        "Idempotency-Key used with a different body, or its first request is still in progress",
+        True,
+    ),
+    "415": _problem("The body is not JSON"),
+    "429": _RATE_LIMITED,
+    "501": _problem(
+        "Idempotency-Key or scheduled_at sent, but this deployment is without tracking or "
+        "scheduling"
+    ),
+}
+# GET and DELETE /v1/mail/{id}: the path's id, and what both answer alike.
+_MESSAGE_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_ONE_MESSAGE_REFUSALS = {
+    "401": _UNAUTHORIZED,
+    "404": _problem("No such message for this API key"),
+    "429": _RATE_LIMITED,
+    "501": _problem("Tracking is off (no STATUS_TABLE)"),
+}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _MESSAGE_STATUS = {
@@ -235,28 +258,16 @@ def openapi_document(version: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "200": _json({"$ref": "#/components/schemas/Submitted"}, "Queued"),
+                        **_SUBMISSION_REFUSALS,
                         "400": _problem("The body is not a valid email request"),
-                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body is too large"),
-                        "401": _UNAUTHORIZED,
                         "403": _problem(
                             "The from address is outside the sender domains allowed for "
                             "this API key (SENDER_DOMAINS, KEY_SENDER_DOMAINS)"
                         ),
-                        "409": _problem(
-                            "Idempotency-Key used with a different body, or its "
-                            "first request is still in progress",
-                            True,
-                        ),
-                        "415": _problem("The body is not JSON"),
                         "422": _json(
                             _all_suppressed(_ADDRESSES),
                             "Every To recipient is on the suppression list (nothing queued)",
-                        ),
-                        "429": _RATE_LIMITED,
-                        "501": _problem(
-                            "Idempotency-Key or scheduled_at sent, but this deployment is "
-                            "without tracking or scheduling"
                         ),
                         "503": _problem(
                             "The queue or the status store is unavailable; retry later", True
@@ -292,25 +303,13 @@ def openapi_document(version: str) -> dict[str, Any]:
                             {"$ref": "#/components/schemas/SubmittedBatch"},
                             "All queued; one id per email, in order",
                         ),
+                        **_SUBMISSION_REFUSALS,
                         "400": _problem("An email of the batch is invalid (nothing queued)"),
-                        "408": _problem("The body did not arrive within CLIENT_TIMEOUT"),
                         "413": _problem("The body or one email's attachments are too large"),
-                        "401": _UNAUTHORIZED,
-                        "409": _problem(
-                            "Idempotency-Key used with a different body, or its "
-                            "first request is still in progress",
-                            True,
-                        ),
-                        "415": _problem("The body is not JSON"),
                         "422": _json(
                             _all_suppressed({"type": "array", "items": _ADDRESSES}),
                             "Every email's To recipients are all on the suppression list "
                             "(nothing queued); `suppressed` has them per email",
-                        ),
-                        "429": _RATE_LIMITED,
-                        "501": _problem(
-                            "Idempotency-Key or scheduled_at sent, but this deployment is "
-                            "without tracking or scheduling"
                         ),
                         "503": _problem(
                             "The queue or the status store is unavailable, or the API is at "
@@ -324,31 +323,21 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "delete": {
                     "operationId": "cancelMail",
                     "summary": "Cancel a scheduled message that is not yet due",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_MESSAGE_ID],
                     "responses": {
+                        **_ONE_MESSAGE_REFUSALS,
                         "200": _json({"$ref": "#/components/schemas/Canceled"}, "Canceled"),
-                        "401": _UNAUTHORIZED,
-                        "404": _problem("No such message for this API key"),
                         "409": _problem("The message is no longer scheduled (sent or sending)"),
-                        "429": _RATE_LIMITED,
-                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
                         "503": _problem("The status store is unavailable; retry later", True),
                     },
                 },
                 "get": {
                     "operationId": "getMail",
                     "summary": "Where a message is: its status record",
-                    "parameters": [
-                        {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-                    ],
+                    "parameters": [_MESSAGE_ID],
                     "responses": {
+                        **_ONE_MESSAGE_REFUSALS,
                         "200": _json({"$ref": "#/components/schemas/MessageStatus"}, "The record"),
-                        "401": _UNAUTHORIZED,
-                        "404": _problem("No such message for this API key"),
-                        "429": _RATE_LIMITED,
-                        "501": _problem("Tracking is off (no STATUS_TABLE)"),
                         "503": _problem(
                             "The status store is unavailable, or the API is at "
                             "MAX_CONCURRENT_REQUESTS; retry later",

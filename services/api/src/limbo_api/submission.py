@@ -19,6 +19,7 @@ from limbo_shared.schema import MailRequest, QueuedMail
 from .metrics import ApiMetrics
 from .publisher import MAX_BODY_BYTES, Publisher, PublishFailed
 from .settings import ApiSettings
+from .sqs_client import publishing_client
 from .streams import stream_of
 from .validation import InvalidMail
 
@@ -163,16 +164,7 @@ def open_submitter(
     threads = settings.publish_concurrency + 4
     schedule_publisher = None
     if settings.schedule_queue is not None:
-        # The same one-attempt, bounded client as the FIFO queue's (see __main__).
-        client = make_client(
-            "sqs",
-            region=settings.region,
-            endpoint_url=settings.aws_endpoint_url,
-            max_pool_connections=threads,
-            max_attempts=1,
-            connect_timeout=2.0,
-            read_timeout=5.0,
-        )
+        client = publishing_client(settings, threads)
         executor = ThreadPoolExecutor(threads, thread_name_prefix="sqs-schedule")
         target = SqsQueue(client, settings.schedule_queue, executor)
         schedule_publisher = publisher(target, schedule=True)

@@ -7,6 +7,7 @@ tracking off (no STATUS_TABLE) there is no registry: every route answers 501.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import ClientDisconnect, Request
@@ -38,6 +39,9 @@ log = get_logger("limbo.api")
 
 MAX_BODY = 16_384
 _ENDPOINT_ID = re.compile(r"^ep_[0-9a-f]{32}$")
+# What a route about one endpoint does once its id is well-formed: None when this API
+# key has no such endpoint.
+_EndpointAction = Callable[[EndpointRegistry, str, str], Awaitable[Response | None]]
 _URL = re.compile(URL_PATTERN)
 _TRACKING_OFF = "webhooks are not available: message tracking is off (STATUS_TABLE is unset)"
 
@@ -132,50 +136,57 @@ def webhook_routes(
             return _unavailable()
         return JSONResponse({"data": [endpoint.public() for endpoint in endpoints]})
 
-    async def show(request: Request) -> Response:
-        if registry is None:
-            return _off()
-        endpoint_id = request.path_params["endpoint_id"]
-        if not _ENDPOINT_ID.match(endpoint_id):
+    def about_one(action: _EndpointAction) -> Callable[[Request], Awaitable[Response]]:
+        """A route about one endpoint: 501 with tracking off, the same 404 for a malformed
+        id as for one that is not this key's (``action`` answers None), else ``action``'s."""
+
+        async def route(request: Request) -> Response:
+            if registry is None:
+                return _off()
+            endpoint_id = request.path_params["endpoint_id"]
+            if _ENDPOINT_ID.match(endpoint_id):
+                answer = await action(registry, owner_of(request), endpoint_id)
+                if answer is not None:
+                    return answer
             return problem(404, not_found_text.format(endpoint_id), message="not found")
+
+        return route
+
+    async def show_one(registry: EndpointRegistry, owner: str, endpoint_id: str) -> Response | None:
         try:
-            endpoint = await registry.get(owner_of(request), endpoint_id)
+            endpoint = await registry.get(owner, endpoint_id)
             if endpoint is None:
-                return problem(404, not_found_text.format(endpoint_id), message="not found")
+                return None
             attempts = await registry.attempts(endpoint_id)
         except (StoreUnavailable, ValueError, KeyError):
             return _unavailable()
         return JSONResponse({**endpoint.public(), **attempts.public()})
 
-    async def delete(request: Request) -> Response:
-        if registry is None:
-            return _off()
-        endpoint_id = request.path_params["endpoint_id"]
-        if not _ENDPOINT_ID.match(endpoint_id):
-            return problem(404, not_found_text.format(endpoint_id), message="not found")
+    async def delete_one(
+        registry: EndpointRegistry, owner: str, endpoint_id: str
+    ) -> Response | None:
         try:
-            found = await registry.delete(owner_of(request), endpoint_id)
+            found = await registry.delete(owner, endpoint_id)
         except (StoreUnavailable, ConditionFailed):
             return _unavailable()
         if not found:
-            return problem(404, not_found_text.format(endpoint_id), message="not found")
+            return None
         log.info("webhook endpoint deleted", endpoint=endpoint_id)
         return Response(status_code=204)
 
-    async def rotate(request: Request) -> Response:
-        if registry is None:
-            return _off()
-        endpoint_id = request.path_params["endpoint_id"]
-        if not _ENDPOINT_ID.match(endpoint_id):
-            return problem(404, not_found_text.format(endpoint_id), message="not found")
+    async def rotate_one(
+        registry: EndpointRegistry, owner: str, endpoint_id: str
+    ) -> Response | None:
         try:
-            endpoint = await registry.rotate(owner_of(request), endpoint_id)
+            endpoint = await registry.rotate(owner, endpoint_id)
         except (StoreUnavailable, ConditionFailed):
             return _unavailable()
         if endpoint is None:
-            return problem(404, not_found_text.format(endpoint_id), message="not found")
+            return None
         log.info("webhook secret rotated", endpoint=endpoint_id)
         return JSONResponse({**endpoint.public(), "secret": endpoint.secret})
+
+    show, delete, rotate = about_one(show_one), about_one(delete_one), about_one(rotate_one)
 
     return [
         path_route("/v1/webhooks", {"GET": listing, "POST": register}),

@@ -1,8 +1,12 @@
-"""Mailgun: ``POST {MAILGUN_API_URL}/v3/{DOMAIN}/messages`` with form fields."""
+"""Mailgun: ``POST {MAILGUN_API_URL}/v3/{DOMAIN}/messages`` with form fields.
+
+Before re-sending a message whose previous send got no answer, ``GET
+/v3/{DOMAIN}/events`` looks for its ``accepted`` event by limbo's ``v:limbo_id``."""
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 from urllib.parse import urlencode, urlsplit
 
@@ -14,6 +18,7 @@ from limbo_shared.addresses import parse_mailbox
 from limbo_shared.attachments import PROVIDER_CAPS, Attachment, encoded_size
 from limbo_shared.config import LoggingSettings
 from limbo_shared.provider import (
+    NO_ANSWER,
     PermanentProviderError,
     ProviderUnavailable,
     TransientProviderError,
@@ -28,6 +33,12 @@ _TRANSIENT_STATUS = frozenset({404, 408, 409, 425, 429})
 _ACCOUNT_STATUS = frozenset({401, 403})
 _FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 _UNPRINTABLE = re.compile(r"[^ -~]")
+# The events lookup before a resend: short, so a slow events API delays the retry little
+# (and the worker bounds it by half of SEND_TIMEOUT as well).
+LOOKUP_TIMEOUT = 3.0
+# Events from before the message was submitted cannot be its own; the margin covers
+# clock skew between limbo's hosts and Mailgun.
+_LOOKUP_SKEW_SECONDS = 300
 
 
 class MailgunSettings(LoggingSettings):
@@ -113,6 +124,7 @@ class MailgunProvider:
         # cookie jar on every call, ~0.1 ms of CPU per email (bench/, py-spy).
         self._url = httpx.URL(f"{settings.mailgun_api_url}/v3/{settings.domain}/messages")
         self._domain_url = httpx.URL(f"{settings.mailgun_api_url}/v3/domains/{settings.domain}")
+        self._events_url = httpx.URL(f"{settings.mailgun_api_url}/v3/{settings.domain}/events")
         key = settings.mailgun.get_secret_value()
         basic = base64.b64encode(f"api:{key}".encode()).decode()
         # Never repeated in a reason, even when an answer echoes the request.
@@ -123,6 +135,7 @@ class MailgunProvider:
             "User-Agent": "limbo",
         }
         self._timeout = {"connect": 3.0, "read": timeout, "write": timeout, "pool": timeout}
+        self._read_timeout = timeout
         # One pool per process: connection reuse is most of the speed of an HTTP API.
         # httpcore's pool cost ~5 ms of CPU per send at 64 in flight (it scans every
         # pooled connection per request); aiohttp's connector, behind the maintained
@@ -168,8 +181,14 @@ class MailgunProvider:
                 await response.aread()
             finally:
                 await response.aclose()
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as error:
+            # Never sent: no lookup needed before the retry.
+            raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
         except httpx.TimeoutException:
-            raise TransientProviderError("mailgun timed out") from None
+            # Sent, unanswered: Mailgun may have accepted it (the retry looks it up).
+            raise TransientProviderError(
+                f"{NO_ANSWER} from mailgun within {self._read_timeout:g}s"
+            ) from None
         except httpx.TransportError as error:
             raise TransientProviderError(f"mailgun unreachable: {type(error).__name__}") from None
         except Exception as error:
@@ -191,6 +210,39 @@ class MailgunProvider:
                 reason, retry_after=_retry_after(response), throttled=response.status_code == 429
             )
         raise PermanentProviderError(reason)
+
+    async def find_accepted(self, mail: QueuedMail) -> str | None:
+        """The id Mailgun gave an accepted send of ``mail``, from its ``accepted`` event
+        (the ``v:limbo_id`` variable every send carries); None when there is none yet.
+
+        Mailgun's events can lag behind acceptance: a send accepted moments ago may not
+        be listed, and is then sent again.
+        """
+        query = {
+            "event": "accepted",
+            "user-variables": json.dumps({LIMBO_ID_TAG: mail.id}, separators=(",", ":")),
+            "begin": str(int(mail.submitted_at) - _LOOKUP_SKEW_SECONDS),
+            "ascending": "yes",
+            "limit": "1",
+        }
+        request = httpx.Request(
+            "GET",
+            self._events_url.copy_merge_params(query),
+            headers=self._headers,
+            extensions={"timeout": dict.fromkeys(self._timeout, LOOKUP_TIMEOUT)},
+        )
+        response = await self._exchange(request)
+        if response.status_code != 200:
+            raise TransientProviderError(f"mailgun events answered {response.status_code}")
+        try:
+            items = response.json()["items"]
+            if not items:
+                return None
+            message_id = items[0]["message"]["headers"]["message-id"]
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise TransientProviderError("mailgun events answered unreadable JSON") from None
+        # Events name the message without the angle brackets the send API answers with.
+        return f"<{str(message_id).strip('<>')}>"
 
     async def max_send_rate(self) -> float | None:
         """``MAILGUN_MAX_RATE``, or None for no limit."""

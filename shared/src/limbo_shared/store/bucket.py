@@ -118,19 +118,15 @@ class SharedBucket:
             "cut": {"N": repr(state.cut)},
             "cut_until": {"N": repr(state.cut_until)},
         }
-        condition = "attribute_not_exists(pk)" if expected == 0 else "#version = :expected"
-        arguments: dict[str, Any] = {"ConditionExpression": condition}
-        if expected:
-            arguments["ExpressionAttributeNames"] = {"#version": "v"}
-            arguments["ExpressionAttributeValues"] = {":expected": {"N": str(expected)}}
-        await self.table.call(
-            "put_item",
-            lambda client, table: client.put_item(
-                TableName=table,
-                Item=item,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **arguments,
-            ),
+        if expected == 0:
+            await self.table.put_if(item, "attribute_not_exists(pk)", return_old=True)
+            return
+        await self.table.put_if(
+            item,
+            "#version = :expected",
+            names={"#version": "v"},
+            values={":expected": {"N": str(expected)}},
+            return_old=True,
         )
 
 

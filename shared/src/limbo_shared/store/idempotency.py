@@ -147,9 +147,4 @@ class IdempotencyKeys:
             await self._update(owner, key, update, condition)
 
     async def _update(self, owner: str, key: str, update: Update, condition: str) -> None:
-        await self.table.call(
-            "update_item",
-            lambda client, table: client.update_item(
-                TableName=table, Key=_key(owner, key), **update.arguments(condition)
-            ),
-        )
+        await self.table.update(_key(owner, key), update, condition)

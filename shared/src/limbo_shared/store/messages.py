@@ -209,15 +209,12 @@ class MessageStore:
             f"OR ({status} = {sending} AND {lease} < {expired})"
         )
         try:
-            response = await self.table.call(
-                "update_item",
-                lambda client, table: client.update_item(
-                    TableName=table,
-                    Key={"pk": {"S": message_key(mail.id)}},
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **update.arguments(condition),
-                ),
+            response = await self.table.update(
+                {"pk": {"S": message_key(mail.id)}},
+                update,
+                condition,
+                return_old=True,
+                return_new=True,
             )
         except ConditionFailed as refused:
             return self._refused(mail.id, refused.item, now)
@@ -266,14 +263,7 @@ class MessageStore:
         )
         condition = f"{update.name('lease_token')} = {update.value(claim.token or '')}"
         with contextlib.suppress(ConditionFailed):
-            await self.table.call(
-                "update_item",
-                lambda client, table: client.update_item(
-                    TableName=table,
-                    Key={"pk": {"S": message_key(claim.message_id)}},
-                    **update.arguments(condition),
-                ),
-            )
+            await self.table.update({"pk": {"S": message_key(claim.message_id)}}, update, condition)
 
     async def aclose(self) -> None:
         """Write everything already submitted, then stop taking writes."""

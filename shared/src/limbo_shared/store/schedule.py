@@ -41,14 +41,8 @@ class ScheduleRecords:
             f"AND {update.name('owner')} = {update.value(owner)}"
         )
         try:
-            await self.table.call(
-                "update_item",
-                lambda client, table: client.update_item(
-                    TableName=table,
-                    Key={"pk": {"S": message_key(message_id)}},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **update.arguments(condition),
-                ),
+            await self.table.update(
+                {"pk": {"S": message_key(message_id)}}, update, condition, return_old=True
             )
         except ConditionFailed as refused:
             item = refused.item
@@ -68,14 +62,8 @@ class ScheduleRecords:
         update = Update().set("status", Status.QUEUED.value).set("updated_at", time.time())
         condition = f"{update.name('status')} = {update.value(Status.SCHEDULED.value)}"
         try:
-            await self.table.call(
-                "update_item",
-                lambda client, table: client.update_item(
-                    TableName=table,
-                    Key={"pk": {"S": message_key(message_id)}},
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                    **update.arguments(condition),
-                ),
+            await self.table.update(
+                {"pk": {"S": message_key(message_id)}}, update, condition, return_old=True
             )
         except ConditionFailed as refused:
             status = (refused.item or {}).get("status", {}).get("S")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         BatchWriteItemOutputTypeDef,
         PutItemInputTypeDef,
         UniversalAttributeValueTypeDef,
+        UpdateItemOutputTypeDef,
     )
 
 __all__ = ["ConditionFailed", "DynamoTable", "StoreUnavailable", "Update"]
@@ -85,6 +86,30 @@ class DynamoTable:
             raise StoreUnavailable(f"DynamoDB {operation} failed: {error}") from error
         _CALLS.labels(operation, "ok").inc()
         return response
+
+    async def update(
+        self,
+        key: Mapping[str, UniversalAttributeValueTypeDef],
+        update: Update,
+        condition: str | None = None,
+        *,
+        return_old: bool = False,
+        return_new: bool = False,
+    ) -> UpdateItemOutputTypeDef:
+        """UpdateItem of the item at ``key``; where ``condition`` fails, ConditionFailed
+        (carrying the item as it was when ``return_old``). ``return_new``: the answer's
+        ``Attributes`` hold the item as written."""
+        extra: dict[str, Any] = {}
+        if return_old:
+            extra["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        if return_new:
+            extra["ReturnValues"] = "ALL_NEW"
+        return await self._call(
+            "update_item",
+            lambda: self.client.update_item(
+                TableName=self.name, Key=key, **extra, **update.arguments(condition)
+            ),
+        )
 
     async def put_if(
         self,

@@ -241,21 +241,10 @@ class EndpointRegistry:
         """Write ``item`` (at ``version + 1``) if the stored one is still at ``version``."""
         item = {**item, "version": {"N": str(version + 1)}}
         if version == 0:
-            await self.table.call(
-                "put_item",
-                lambda client, table: client.put_item(
-                    TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)"
-                ),
-            )
+            await self.table.put_if(item, "attribute_not_exists(pk)")
             return
-        await self.table.call(
-            "put_item",
-            lambda client, table: client.put_item(
-                TableName=table,
-                Item=item,
-                ConditionExpression="version = :version",
-                ExpressionAttributeValues={":version": {"N": str(version)}},
-            ),
+        await self.table.put_if(
+            item, "version = :version", values={":version": {"N": str(version)}}
         )
 
     async def _read(self, owner: str) -> _Item:

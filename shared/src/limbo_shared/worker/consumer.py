@@ -9,7 +9,10 @@ is extended, so a slow handler does not cause a second delivery. A handler that 
 dependency down (not the message's fault) answers :class:`Unavailable`: the consumer
 pauses (receives nothing, ``/ready`` says 503), holds the message invisible and hands it
 to the handler again once the dependency's circuit closes, so a pause costs the message
-no receive count. On SIGTERM it drains (see :mod:`.drain`).
+no receive count (unless another worker can send it meanwhile:
+``Unavailable(hand_back=True)`` releases it at once). A gate
+(:meth:`Consumer.hold_while`) stops receiving the same way without being a pause: a
+routing fallback standing by. On SIGTERM it drains (see :mod:`.drain`).
 
 The consumer knows nothing about email; :mod:`.mail` is the sending workers' handler.
 """
@@ -54,6 +57,7 @@ __all__ = [
     "DeadLetterQueue",
     "Defer",
     "Done",
+    "Gate",
     "Handler",
     "Outcome",
     "Retry",
@@ -122,6 +126,8 @@ class Unavailable:
 
     circuit: Circuit
     reason: str
+    # Another worker (a fallback provider) can send it now: release it rather than hold it.
+    hand_back: bool = False
 
 
 Outcome = Done | Retry | DeadLetter | Defer | Unavailable
@@ -134,6 +140,15 @@ class Handler(Protocol):
     async def handle(self, message: ReceivedMessage) -> Outcome: ...
 
     async def aclose(self) -> None: ...
+
+
+class Gate(Protocol):
+    """Receiving waits while a gate is open, as while a circuit is (a Circuit is one)."""
+
+    @property
+    def is_closed(self) -> bool: ...
+
+    async def wait_closed(self) -> None: ...
 
 
 # -- what the consumer needs of its queues --------------------------------------------------
@@ -212,6 +227,9 @@ class Consumer:
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._circuits: dict[str, Circuit] = {}
+        self._gates: list[Gate] = []
+        # Circuits whose last Unavailable handed its message back (another worker sends).
+        self._handing_back: set[str] = set()
         self._outstanding: set[asyncio.Task[list[ReceivedMessage]]] = set()
         self._late_releases: set[asyncio.Task[object]] = set()
         self._deleter: Batcher[str, None] = Batcher(
@@ -235,10 +253,21 @@ class Consumer:
         """The circuits that are open: while any is, nothing is received."""
         return [c for c in self._circuits.values() if not c.is_closed]
 
+    def hold_while(self, gate: Gate) -> None:
+        """Receive nothing while ``gate`` is open. Not a pause: ``ready`` and the paused
+        metric are unchanged (a fallback standing by is doing its job)."""
+        self._gates.append(gate)
+
+    @property
+    def _waits(self) -> list[Gate]:
+        return [*self.paused, *(gate for gate in self._gates if not gate.is_closed)]
+
     @property
     def ready(self) -> bool:
-        """The queue answered the last receive, no dependency is down, not stopping."""
-        return self._queue_answers and not self.stopping and not self.paused
+        """The queue answered the last receive (or a gate holds receiving, so there is
+        nothing to ask it), no dependency is down, not stopping."""
+        held_by_gate = any(not gate.is_closed for gate in self._gates)
+        return (self._queue_answers or held_by_gate) and not self.stopping and not self.paused
 
     @property
     def held(self) -> int:
@@ -347,12 +376,15 @@ class Consumer:
                 },
             )
             receive_span.end()
-            if self.stopping:
-                # Received while draining: hand back at once rather than start new work.
+            if self.stopping or self._hands_back():
+                # Received while draining, or by a poll begun before a pause that hands
+                # mail to another worker: hand back at once rather than start new work.
                 await self._release([m.receipt_handle for m in messages])
                 for message in messages:
                     self._held.pop(message.receipt_handle, None)
-                return
+                if self.stopping:
+                    return
+                continue
             for message in messages:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
@@ -365,10 +397,10 @@ class Consumer:
         return not self.stopping
 
     async def _room_to_receive(self) -> bool:
-        """Wait until no circuit is open and a batch fits; reserve it. False: stopping."""
+        """Wait until no circuit or gate is open and a batch fits; reserve it. False: stopping."""
         while not self.stopping:
-            for circuit in self.paused:
-                await self._first(self._stopping.wait(), circuit.wait_closed())
+            for gate in self._waits:
+                await self._first(self._stopping.wait(), gate.wait_closed())
             async with self._capacity:
                 await self._capacity.wait_for(
                     lambda: (
@@ -379,7 +411,7 @@ class Consumer:
                 )
                 if self.stopping:
                     return False
-                if self.paused:  # a circuit opened while this poll waited for room
+                if self._waits:  # a circuit or gate opened while this poll waited for room
                     continue
                 self._reserved += self._batch
                 return True
@@ -416,6 +448,9 @@ class Consumer:
         )
         self._late_releases.add(task)
         task.add_done_callback(self._late_releases.discard)
+
+    def _hands_back(self) -> bool:
+        return any(circuit.name in self._handing_back for circuit in self.paused)
 
     async def _unreserve(self) -> None:
         async with self._capacity:
@@ -511,7 +546,7 @@ class Consumer:
 
     async def _hold_while_paused(self, outcome: Unavailable, span: trace.Span) -> bool:
         """Keep the message (the heartbeat keeps it invisible) until the circuit closes;
-        False when stopping came first."""
+        False when stopping came first, or at once when it is to be handed back."""
         circuit = outcome.circuit
         if circuit.name not in self._circuits:
             self._circuits[circuit.name] = circuit
@@ -524,6 +559,10 @@ class Consumer:
                 reason=outcome.reason,
                 held=len(self._held),
             )
+        if outcome.hand_back:
+            self._handing_back.add(circuit.name)
+            return False
+        self._handing_back.discard(circuit.name)
         await self._first(self._stopping.wait(), circuit.wait_closed())
         return not self.stopping
 

@@ -12,13 +12,14 @@ import contextlib
 import time
 
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from pydantic import ValidationError
 
 from ..errors import describe_validation_error
 from ..logs import bind_for_task, get_logger
 from ..payload import PayloadMissing, PayloadStore, PayloadUnavailable
 from ..provider import (
+    NO_ANSWER,
     PermanentProviderError,
     Provider,
     ProviderUnavailable,
@@ -31,16 +32,18 @@ from ..store import Status as MessageStatus
 from .backoff import retry_delay
 from .circuit import Circuit
 from .consumer import DeadLetter, Defer, Done, Outcome, Retry, Unavailable
+from .health import CallWindow
 from .metrics import WorkerMetrics
 from .moved import attempt_of
 from .ratelimit import RateLimited, RateLimiter
+from .resend import ResendCheck
 from .settings import WorkerSettings
+from .spans import provider_span
 from .tracking import NoTracking, Tracker
 
 __all__ = ["MailHandler"]
 
 log = get_logger("limbo.worker")
-tracer = trace.get_tracer("limbo.worker")
 
 
 class MailHandler:
@@ -54,9 +57,16 @@ class MailHandler:
         max_attempts: int | None = None,
         payloads: PayloadStore | None = None,
         limiter: RateLimiter | None = None,
+        calls: CallWindow | None = None,
+        fallback: bool = False,
     ) -> None:
         self.name = provider.name
         self.limiter = limiter
+        # The provider calls of the last moments, for the routing health report.
+        self.calls = calls
+        # ROUTING names a provider after this one: mail this provider cannot send now is
+        # released for it, not held until this one recovers.
+        self.fallback = fallback
         # Resolves offloaded bodies (S3 pointers); without a client only inline ones work.
         self.payloads = payloads or PayloadStore(None, None)
         self.settings = settings
@@ -68,6 +78,7 @@ class MailHandler:
         # the consumer receives nothing and holds what it has.
         self.provider_circuit = Circuit("provider_unavailable", provider.probe)
         self.store_circuit = Circuit("store_unavailable", self.tracker.probe)
+        self.resend = ResendCheck(provider, self.metrics)
 
     async def handle(self, message: ReceivedMessage) -> Outcome:
         span = trace.get_current_span()
@@ -129,24 +140,54 @@ class MailHandler:
             # Another worker holds the lease: look again once it has run out.
             log.info("being sent elsewhere", busy_for=round(claim.claim.busy_for, 1))
             return Defer(claim.claim.busy_for + 1)
+        timeout = self.settings.send_timeout
+        if self.resend.wanted(mail, claim.claim.record):
+            # The lookup and the send share SEND_TIMEOUT, which the lease and the drain are
+            # sized for: the lookup gets at most half of it.
+            started = time.monotonic()
+            found = await self.resend.find(mail, timeout / 2)
+            if found is not None:
+                span.add_event("found_sent")
+                self.resend.settled(mail)
+                await self.tracker.sent(claim, found)
+                log.info(
+                    "accepted by an earlier attempt; not sent again",
+                    provider_message_id=found,
+                    attempt=attempt_of(message),
+                )
+                return Done("found_sent")
+            timeout -= time.monotonic() - started
         try:
-            provider_id = await self._call_provider(mail)
+            provider_id = await self._call_provider(mail, timeout)
         except ProviderUnavailable as error:
             # Drop the lease, so the same message can be claimed again once resumed.
             await self.tracker.unsent(claim, MessageStatus.RETRYING, error.reason)
-            return Unavailable(self.provider_circuit, f"{self.provider.name}: {error.reason}")
+            return Unavailable(
+                self.provider_circuit,
+                f"{self.provider.name}: {error.reason}",
+                hand_back=self.fallback,
+            )
         except PermanentProviderError as error:
+            self.resend.settled(mail)
+            if self.calls is not None:  # the provider answered; the message was at fault
+                self.calls.record(failed=False)
             await self.tracker.unsent(claim, MessageStatus.REJECTED, error.reason)
             return DeadLetter(f"rejected by {self.provider.name}: {error.reason}", "rejected")
         except TransientProviderError as error:
+            if self.calls is not None and not error.throttled:
+                self.calls.record(failed=True)
             if error.throttled and self.limiter is not None:
                 with contextlib.suppress(StoreUnavailable):
                     await self.limiter.throttled()
+            self.resend.failed(mail, error.reason)
             # Recorded before the message is released, so its next receipt can claim it.
             gives_up = attempt_of(message) >= self.max_attempts
             status = MessageStatus.FAILED if gives_up else MessageStatus.RETRYING
             await self.tracker.unsent(claim, status, error.reason)
             return Retry(error.reason, self._delay(message, error.retry_after))
+        self.resend.settled(mail)
+        if self.calls is not None:
+            self.calls.record(failed=False)
         span.set_attribute("limbo.provider.message_id", provider_id)
         # `sent` before the delete: a crash between the two cannot cause a second send.
         await self.tracker.sent(claim, provider_id)
@@ -161,24 +202,15 @@ class MailHandler:
             retry_after=retry_after,
         )
 
-    async def _call_provider(self, mail: QueuedMail) -> str:
-        with tracer.start_as_current_span(
-            f"{self.provider.name} send",
-            kind=SpanKind.CLIENT,
-            attributes={
-                "server.address": self.provider.server_address,
-                "limbo.provider": self.provider.name,
-            },
-        ) as span:
+    async def _call_provider(self, mail: QueuedMail, timeout: float) -> str:
+        with provider_span(self.provider, "send") as span:
             started = time.perf_counter()
             try:
-                return await asyncio.wait_for(
-                    self.provider.send(mail), timeout=self.settings.send_timeout
-                )
+                return await asyncio.wait_for(self.provider.send(mail), timeout=timeout)
             except TimeoutError:
                 span.set_status(Status(StatusCode.ERROR, "timeout"))
                 raise TransientProviderError(
-                    f"no answer within SEND_TIMEOUT={self.settings.send_timeout:g}s"
+                    f"{NO_ANSWER} within SEND_TIMEOUT={self.settings.send_timeout:g}s"
                 ) from None
             except (PermanentProviderError, TransientProviderError, ProviderUnavailable) as error:
                 span.set_status(Status(StatusCode.ERROR, error.reason))

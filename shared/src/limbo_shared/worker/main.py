@@ -7,25 +7,27 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-import uvicorn
-
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
-from ..logs import get_logger, setup_logging
+from ..logs import get_logger
 from ..payload import PayloadStore
 from ..provider import Provider, RatedProvider
-from ..queue import SqsQueue
-from ..telemetry import setup_telemetry
-from .consumer import RECEIVE_BATCH, Handler, max_receive_count
+from ..queue import QueueUnavailable, SqsQueue
+from ..startup import start_observability
+from .consumer import RECEIVE_BATCH, Consumer, Handler, SourceQueue, max_receive_count
+from .health import CallWindow
 from .mail import MailHandler
 from .metrics import WorkerMetrics
 from .queue_metrics import export_queue_depth
 from .ratelimit import RateLimiter
-from .server import QuietServer, health_app
+from .router import Router
+from .routing import Failover, FailoverRules
+from .server import health_server
 from .settings import ConsumerSettings, WorkerSettings
 from .streams import bulk_settings, stream_consumers
 from .threads import DaemonThreadPool
@@ -39,6 +41,8 @@ S = TypeVar("S", bound=ConsumerSettings)
 ProviderFactory = Callable[[WorkerSettings], Provider]
 # Builds the handler once the queue's maxReceiveCount is known.
 _Build = Callable[[int], Handler]
+# What else runs beside the consumers (routing), given them and their queues.
+_Attach = Callable[[list[Consumer], list[SourceQueue]], list[Coroutine[Any, Any, None]]]
 
 
 def run_consumer(
@@ -58,13 +62,22 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
     try:
         settings = load_settings(WorkerSettings)
         provider = provider_factory(settings)
+        policy = settings.policy
+        if policy is not None and provider.name not in policy:
+            raise ConfigError(
+                f"ROUTING is invalid: {settings.routing} does not name this worker's "
+                f"provider ({provider.name})"
+            )
     except ConfigError as error:
         exit_with_config_error(program, error)
+    calls = CallWindow(settings.failover_window) if policy else None
+    router: Router | None = None
 
     def build(max_attempts: int) -> Handler:
+        nonlocal router
         # Offloaded payloads are read from the bucket their pointer names.
         s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
-        return MailHandler(
+        handler = MailHandler(
             settings,
             provider,
             tracker=_tracker(settings, provider),
@@ -72,22 +85,40 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
             max_attempts=max_attempts,
             payloads=PayloadStore(s3, DaemonThreadPool(4, "s3")),
             limiter=_limiter(settings, provider),
+            calls=calls,
+            fallback=policy is not None and policy[-1] != provider.name,
         )
+        if calls is not None:
+            router = _router(settings, handler, calls)
+        return handler
 
-    _run(program, settings, build, mail=True)
+    def attach(
+        consumers: list[Consumer], queues: list[SourceQueue]
+    ) -> list[Coroutine[Any, Any, None]]:
+        if router is None:
+            return []
+        # One decision for the worker: standing by, it receives from no stream.
+        for consumer in consumers:
+            consumer.hold_while(router.standby)
+        return [router.run(lambda: _mail_waiting(queues))]
+
+    _run(program, settings, build, mail=True, attach=attach)
 
 
-def _run(program: str, settings: ConsumerSettings, build: _Build, *, mail: bool = False) -> None:
-    setup_logging(settings.log_format, settings.log_level)
-    try:
-        telemetry = setup_telemetry(program)
-    except ConfigError as error:
-        exit_with_config_error(program, error)
+def _run(
+    program: str,
+    settings: ConsumerSettings,
+    build: _Build,
+    *,
+    mail: bool = False,
+    attach: _Attach | None = None,
+) -> None:
+    telemetry = start_observability(program, settings)
     if not mail:
         # Streams and moved retries are the mail queues' (FIFO); another consumer (the
         # webhook worker, on a standard queue) reads its QUEUE alone and retries in place.
         settings = settings.model_copy(update={"bulk_queue": None, "retry_moves": False})
-    serve: Coroutine[Any, Any, None] = _serve(settings, build)
+    serve: Coroutine[Any, Any, None] = _serve(settings, build, attach)
     try:
         import uvloop
 
@@ -114,7 +145,7 @@ def _exit_at_once() -> None:
     os._exit(0)
 
 
-async def _serve(settings: ConsumerSettings, build: _Build) -> None:
+async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | None) -> None:
     # Transactional first: its consumer has CONCURRENCY slots of its own; the bulk
     # stream's consumer (with BULK_QUEUE) has BULK_CONCURRENCY more, never one of those.
     bulk = bulk_settings(settings)
@@ -153,18 +184,12 @@ async def _serve(settings: ConsumerSettings, build: _Build) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    server = QuietServer(
-        uvicorn.Config(
-            health_app(lambda: all(consumer.ready for consumer in consumers)),
-            host="0.0.0.0",
-            port=settings.port,
-            log_config=None,
-            lifespan="off",
-            access_log=False,
-        )
-    )
+    server = health_server(settings.port, lambda: all(consumer.ready for consumer in consumers))
     server_task = asyncio.create_task(server.serve())
-    background: list[asyncio.Task[None]] = []
+    sources: list[SourceQueue] = [queue, *([bulk_queue] if bulk_queue else [])]
+    background: list[asyncio.Task[None]] = [
+        asyncio.create_task(work) for work in (attach(consumers, sources) if attach else [])
+    ]
     if settings.queue_metrics_interval > 0:
         queues = (
             {"queue": queue}
@@ -238,3 +263,45 @@ def _limiter(settings: WorkerSettings, provider: Provider) -> RateLimiter | None
         max_wait=settings.rate_limit_max_wait,
         refresh=settings.send_rate_refresh,
     )
+
+
+def _router(settings: WorkerSettings, handler: MailHandler, calls: CallWindow) -> Router:
+    """This worker's part in ROUTING: its reports on the health board, its standby."""
+    from ..store import open_table
+    from ..store.health import HealthBoard
+
+    assert settings.policy is not None and settings.status_table is not None
+    table = open_table(
+        settings.status_table,
+        region=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        threads=2,
+    )
+    # Three intervals without a report: that replica is gone (or cannot reach the table).
+    board = HealthBoard(table, stale=3 * settings.health_interval)
+    rules = FailoverRules(
+        error_rate=settings.failover_error_rate,
+        min_sends=settings.failover_min_sends,
+        hold=settings.failover_hold,
+        absent_after=3 * settings.health_interval,
+    )
+    return Router(
+        Failover(settings.policy, handler.name, rules),
+        board,
+        calls,
+        replica=f"{socket.gethostname()}-{os.getpid()}",
+        interval=settings.health_interval,
+        paused=lambda: not handler.provider_circuit.is_closed,
+    )
+
+
+async def _mail_waiting(queues: list[SourceQueue]) -> bool:
+    """Visible messages in any stream's queue; False when SQS does not say (stay as we are)."""
+    for queue in queues:
+        try:
+            attributes = await queue.attributes("ApproximateNumberOfMessages")
+        except QueueUnavailable:
+            continue
+        if int(attributes.get("ApproximateNumberOfMessages", "0")) > 0:
+            return True
+    return False

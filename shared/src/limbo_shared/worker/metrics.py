@@ -22,8 +22,15 @@ _RECEIVED = Counter(
 )
 _OUTCOMES = Counter(
     "limbo_worker_messages_total",
-    "Messages handled, by outcome (sent, duplicate, retried, deferred, dead_lettered, rejected)",
+    "Messages handled, by outcome (sent, found_sent, duplicate, retried, deferred, "
+    "dead_lettered, rejected)",
     ["provider", "stream", "outcome"],
+)
+_RESEND_LOOKUPS = Counter(
+    "limbo_worker_resend_lookups_total",
+    "Retries of an unanswered send looked up at the provider first, by result (found, "
+    "not_found, failed)",
+    ["provider", "result"],
 )
 _PROVIDER_LATENCY = Histogram(
     "limbo_worker_provider_call_duration_seconds",
@@ -66,6 +73,9 @@ class WorkerMetrics:
 
     def outcome(self, outcome: str) -> None:
         _OUTCOMES.labels(self.provider, self.stream, outcome).inc()
+
+    def resend_lookup(self, result: str) -> None:
+        _RESEND_LOOKUPS.labels(self.provider, result).inc()
 
     def queue_error(self, operation: str) -> None:
         _QUEUE_ERRORS.labels(self.provider, operation).inc()

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from ..http import metrics_response
 
-__all__ = ["QuietServer", "health_app"]
+__all__ = ["QuietServer", "health_app", "health_server"]
 
 
 def health_app(is_ready: Callable[[], bool]) -> Starlette:
@@ -39,3 +39,17 @@ class QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def health_server(port: int, is_ready: Callable[[], bool]) -> QuietServer:
+    """The health app on every interface at ``port``, without access logs or lifespan."""
+    return QuietServer(
+        uvicorn.Config(
+            health_app(is_ready),
+            host="0.0.0.0",
+            port=port,
+            log_config=None,
+            lifespan="off",
+            access_log=False,
+        )
+    )

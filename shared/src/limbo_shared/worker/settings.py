@@ -8,6 +8,7 @@ from ..config import QueueSettings
 from ..store.records import StatusSettings
 from ..webhooks.notify import NotifierSettings
 from .drain import grace_problem
+from .routing import parse_routing
 
 __all__ = ["ConsumerSettings", "WorkerSettings"]
 
@@ -61,15 +62,43 @@ class WorkerSettings(ConsumerSettings, StatusSettings, NotifierSettings):
     rate_limit_max_wait: float = Field(default=20.0, gt=0, le=600)
     # Seconds between readings of the provider's own rate (SES GetAccount).
     send_rate_refresh: float = Field(default=300.0, ge=10, le=86400)
+    # Providers in order of preference (ses>mailgun), read by every worker; unset: every
+    # worker takes mail as it comes (README, "Routing and failover").
+    routing: str | None = Field(default=None, description="providers in order of preference")
+    failover_error_rate: float = Field(default=0.5, gt=0, le=1)
+    failover_window: float = Field(default=20.0, ge=1, le=3600)
+    failover_min_sends: int = Field(default=10, ge=1, le=100_000)
+    failover_hold: float = Field(default=30.0, ge=0, le=3600)
+    # Seconds between a worker's health reports, and a fallback's readings of them.
+    health_interval: float = Field(default=5.0, ge=0.2, le=60)
 
     @field_validator("deadletterqueue")
     @classmethod
     def _dead_letter_url(cls, value: str | None) -> str | None:
         return _fifo_url(str(value))
 
+    @field_validator("routing")
+    @classmethod
+    def _routing(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return ">".join(parse_routing(value))
+
+    @property
+    def policy(self) -> tuple[str, ...] | None:
+        return tuple(self.routing.split(">")) if self.routing else None
+
     @model_validator(mode="after")
     def _grace_covers_a_send(self) -> Self:
         problem = grace_problem(self.shutdown_grace, self.send_timeout)
         if problem is not None:
             raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _routing_has_a_board(self) -> Self:
+        if self.routing and self.status_table is None:
+            raise ValueError(
+                "ROUTING needs STATUS_TABLE: the workers report their provider's health there"
+            )
         return self
