@@ -33,6 +33,8 @@ class Sizes:
     drain_limit: float
     ses_count: int
     e2e_seconds: float
+    rest_seconds: float
+    moderate_seconds: float
 
 
 FULL = Sizes(
@@ -44,6 +46,8 @@ FULL = Sizes(
     drain_limit=60,
     ses_count=2000,
     e2e_seconds=30,
+    rest_seconds=60,
+    moderate_seconds=20,
 )
 QUICK = Sizes(
     wrk_seconds=2,
@@ -54,6 +58,8 @@ QUICK = Sizes(
     drain_limit=15,
     ses_count=50,
     e2e_seconds=2,
+    rest_seconds=5,
+    moderate_seconds=3,
 )
 SWEEP_FRACTIONS = (0.25, 0.5, 0.85, 1.0, 1.25)
 FOCUS_FRACTION = 0.7
@@ -142,6 +148,16 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
         print("bench: end to end at 10 emails/s", flush=True)
         results["e2e"] = {
             system: phases.e2e(systems, system, rate=10, seconds=sizes.e2e_seconds)
+            for system in order
+        }
+        print("bench: an idle worker, then 30 emails/s in bursts of 40", flush=True)
+        results["at_rest"] = {
+            system: phases.at_rest(systems, system, seconds=sizes.rest_seconds) for system in order
+        }
+        results["moderate"] = {
+            system: phases.moderate(
+                systems, system, rate=30, burst=40, seconds=sizes.moderate_seconds
+            )
             for system in order
         }
         results["peak_rss_mb"] = {

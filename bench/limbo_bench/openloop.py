@@ -91,6 +91,7 @@ async def run_open_loop(
     body: Callable[[int], bytes],
     max_connections: int = 512,
     grace: float = 10.0,
+    headers: str = "",
 ) -> Result:
     connections = _Connections(host, port, max_connections)
     count = int(rate * duration)
@@ -100,7 +101,8 @@ async def run_open_loop(
         payload = body(index)
         raw = (
             f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            f"{headers}\r\n"
         ).encode() + payload
         status = await connections.request(raw)
         samples.append(Sample(index, wall, time.perf_counter() - due, status))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import httpx
 
-from limbo_api.publisher import group_id
+from limbo_api.auth import hash_key
+from limbo_api.publisher import Lanes
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
 from limbo_shared.schema import MailRequest, QueuedMail, Stream
@@ -36,9 +38,21 @@ from .openloop import Result, mail_body, run_open_loop
 from .procstat import sample
 from .stack import BENCH_DIR, SINK_KEY, Stack, counts, reset_counts, upstream_ms
 
-__all__ = ["Systems", "api_max", "api_sweep", "e2e", "percentiles", "ses_drain", "worker_drain"]
+__all__ = [
+    "Systems",
+    "api_max",
+    "api_sweep",
+    "at_rest",
+    "e2e",
+    "moderate",
+    "percentiles",
+    "ses_drain",
+    "worker_drain",
+]
 
 LUA = BENCH_DIR / "limbo_bench" / "post_mail.lua"
+# limbo's API runs with keys on, as in production; the baseline ignores the header.
+API_KEY = "limbo_bench-key-bench-key-bench-key-bench-key-00"
 SQS_SEND_ACTIONS = ("SendMessageBatch", "SendMessage")
 # Seconds a process may take to answer /health: generous, the 2 cores are shared.
 START_TIMEOUT = 90
@@ -103,10 +117,11 @@ class Systems:
             if system == "limbo"
             else [sys.executable, str(BENCH_DIR / "baseline" / "api.py")]
         )
+        keys = {"API_KEYS": f"bench={hash_key(API_KEY)}", "RATE_LIMIT": "0"}
         process = Process(
             f"{system}-api",
             argv,
-            env=self._env(aws, port, extra),
+            env=self._env(aws, port, {**keys, **(extra or {})}),
             health_url=f"http://127.0.0.1:{port}/health",
             log_path=self.logs / f"{system}-api-{port}.log",
         ).start(timeout=START_TIMEOUT)
@@ -179,6 +194,7 @@ def _wrk(port: int, seconds: float, connections: int) -> dict[str, Any]:
         text=True,
         timeout=seconds + 60,
         check=True,
+        env={**os.environ, "BENCH_KEY": API_KEY},
     ).stdout
     match = re.search(r"^WRK_JSON (.*)$", out, re.MULTILINE)
     if match is None:
@@ -257,6 +273,7 @@ def open_loop(
             duration=seconds,
             body=lambda i: mail_body(subject(i), i),
             grace=grace,
+            headers=f"Authorization: Bearer {API_KEY}\r\n",
         )
 
     try:
@@ -337,10 +354,12 @@ def prefill(
         }
     )
 
+    lanes = Lanes(16)
+
     def batch(start: int) -> None:
         entries: list[SendMessageBatchRequestEntryTypeDef] = []
         for i in range(start, min(count, start + 10)):
-            message_id = str(uuid.uuid4())
+            message_id = lanes.new_id(owner)
             body = QueuedMail(
                 id=message_id, owner=owner, submitted_at=time.time(), stream=stream, mail=mail
             ).to_json()
@@ -348,7 +367,7 @@ def prefill(
                 {
                     "Id": str(i - start),
                     "MessageBody": body,
-                    "MessageGroupId": group_id(owner, message_id, 16),
+                    "MessageGroupId": lanes.group_id(owner, message_id),
                     "MessageDeduplicationId": message_id,
                 }
             )
@@ -376,7 +395,7 @@ def _drain(
         if done >= target or now > limit:
             break
         time.sleep(0.2)
-    time.sleep(0.5)  # the last deletes linger a few milliseconds before they leave
+    time.sleep(1.5)  # the last deletes wait up to a second for company
     final = delivered()
     low = next((p for p in trace if p[1] >= 0.1 * final), trace[0])
     high = next((p for p in trace if p[1] >= 0.9 * final), trace[-1])
@@ -478,7 +497,7 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         deadline = time.monotonic() + 15
         while _sink_count(systems.stack) < len(result.ok) and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(0.5)
+        time.sleep(1.5)  # the last deletes wait up to a second for company
         api_after, worker_after = sample(api.pid), sample(worker.pid)
         delta = counts(systems.stack)
         emulator_ms = upstream_ms(systems.stack)
@@ -520,4 +539,87 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
         / max(1, delivered),
         "api_peak_rss_mb": api_after.peak_rss_mb,
         "worker_peak_rss_mb": worker_after.peak_rss_mb,
+    }
+
+
+# -- At rest and at a moderate, bursty load -------------------------------------------------
+
+
+def at_rest(systems: Systems, system: str, *, seconds: float) -> dict[str, Any]:
+    """An idle worker on an empty queue: what it asks of SQS per minute, and its CPU."""
+    aws = systems.queue(f"{system}-rest")
+    worker = systems.worker(system, aws)
+    try:
+        time.sleep(2.0)  # start-up calls (redrive policy, first polls) are not "at rest"
+        reset_counts(systems.stack)
+        before = sample(worker.pid)
+        time.sleep(seconds)
+        after = sample(worker.pid)
+        delta = counts(systems.stack)
+    finally:
+        worker.stop(timeout=15)
+        systems.drop(aws)
+    per_minute = 60.0 / seconds
+    return {
+        "system": system,
+        "seconds": seconds,
+        "sqs_requests": delta,
+        "receives_per_minute": delta.get("ReceiveMessage", 0) * per_minute,
+        "sqs_requests_per_minute": sum(delta.values()) * per_minute,
+        "cpu_ms_per_minute": 1000 * (after.cpu_seconds - before.cpu_seconds) * per_minute,
+    }
+
+
+def moderate(
+    systems: Systems, system: str, *, rate: float, burst: int, seconds: float
+) -> dict[str, Any]:
+    """``rate`` emails/s arriving in bursts of ``burst`` at once, API to provider."""
+    aws = systems.queue(f"{system}-moderate")
+    api, port = systems.api(system, aws)
+    worker = systems.worker(system, aws)
+    tag = uuid.uuid4().hex[:6]
+    bursts = max(1, round(rate * seconds / burst))
+    try:
+        open_loop(port, 5, 1.0, lambda i: f"warm {tag} {i}")
+        time.sleep(1.0)
+        _clear_sink(systems.stack)
+        reset_counts(systems.stack)
+        api_before, worker_before = sample(api.pid), sample(worker.pid)
+        accepted = 0
+        for index in range(bursts):
+            started = time.monotonic()
+            # A burst is an open loop fast enough to put all of it in flight at once.
+            result = open_loop(
+                port,
+                burst * 100,
+                burst / (burst * 100),
+                functools.partial("mod {} {} {}".format, tag, index),
+            )
+            accepted += len(result.ok)
+            time.sleep(max(0.0, burst / rate - (time.monotonic() - started)))
+        deadline = time.monotonic() + 20
+        while _sink_count(systems.stack) < accepted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1.5)  # the last deletes wait up to a second for company
+        api_after, worker_after = sample(api.pid), sample(worker.pid)
+        delta = counts(systems.stack)
+        delivered = _sink_count(systems.stack)
+    finally:
+        worker.stop(timeout=15)
+        api.stop(timeout=15)
+        systems.drop(aws)
+    return {
+        "system": system,
+        "rate": rate,
+        "burst": burst,
+        "accepted": accepted,
+        "delivered": delivered,
+        "sqs_requests": delta,
+        "sqs_requests_per_email": sum(delta.values()) / max(1, delivered),
+        "api_cpu_ms_per_email": 1000
+        * (api_after.cpu_seconds - api_before.cpu_seconds)
+        / max(1, delivered),
+        "worker_cpu_ms_per_email": 1000
+        * (worker_after.cpu_seconds - worker_before.cpu_seconds)
+        / max(1, delivered),
     }

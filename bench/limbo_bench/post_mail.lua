@@ -2,12 +2,16 @@
 -- Subject and recipient carry a counter: every message is distinct, and no cache of
 -- validated recipients can flatter the figures (the sender repeats, as in real traffic).
 local counter = 0
+-- The API key, when the API runs with keys (BENCH_KEY); none for the baseline.
+local key = os.getenv("BENCH_KEY")
+local headers = {["Content-Type"] = "application/json"}
+if key then headers["Authorization"] = "Bearer " .. key end
 local body_template = '{"from": "bench@example.com", "to": ["someone%d@example.com"], ' ..
   '"subject": "wrk %d", "message": "' .. string.rep("Hello from the limbo benchmark. ", 8) .. '"}'
 
 request = function()
   counter = counter + 1
-  return wrk.format("POST", "/v1/mail", {["Content-Type"] = "application/json"},
+  return wrk.format("POST", "/v1/mail", headers,
                     string.format(body_template, counter, counter))
 end
 

@@ -67,6 +67,16 @@ def test_submitted_mail_is_on_the_queue(api: TestClient, aws: LocalAws) -> None:
     assert "traceparent" in message["MessageAttributes"]
 
 
+def test_consecutive_mail_takes_consecutive_lanes(api: TestClient, aws: LocalAws) -> None:
+    ids = [api.post("/v1/mail", json=VALID).json()["id"] for _ in range(3)]
+    groups = {
+        m["Attributes"]["MessageDeduplicationId"]: m["Attributes"]["MessageGroupId"]
+        for m in receive_all(aws)
+    }
+    lanes = [int(groups[message_id].removeprefix("default.")) for message_id in ids]
+    assert lanes == [(lanes[0] + i) % 16 for i in range(3)]
+
+
 def test_burst_is_published_without_loss(api: TestClient, aws: LocalAws) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from limbo_shared.addresses import InvalidMailbox, Mailbox, parse_mailbox
+from limbo_shared.addresses import (
+    _PLAIN_ADDRESS,
+    InvalidMailbox,
+    Mailbox,
+    _parse_header,
+    parse_mailbox,
+)
 
 
 @pytest.mark.parametrize(
@@ -74,3 +80,26 @@ def test_what_limbo_writes_parses_back_to_the_same_one_mailbox(name: str, local:
     mailbox = Mailbox(display_name=name, addr_spec=f"{local}@example.com")
     assert parse_mailbox(mailbox.formatted) == mailbox
     assert parse_mailbox(mailbox.ascii()).addr_spec == mailbox.addr_spec
+
+
+_ATOM_TEXT = st.text(alphabet="abcxyzABC0189!#$%&'*+/=?^_`{|}~-", min_size=1, max_size=8)
+
+
+@given(
+    st.lists(_ATOM_TEXT, min_size=1, max_size=3),
+    st.lists(_ATOM_TEXT, min_size=1, max_size=3),
+)
+def test_a_bare_address_reads_as_the_rfc_5322_parser_reads_it(
+    local: list[str], domain: list[str]
+) -> None:
+    """The shortcut for plain `dot-atom@dot-atom` answers what the full parser answers."""
+    value = ".".join(local) + "@" + ".".join(domain)
+
+    def reading(parse: object) -> object:
+        try:
+            return parse(value)  # type: ignore[operator]
+        except InvalidMailbox as error:
+            return str(error)
+
+    assert _PLAIN_ADDRESS.fullmatch(value)
+    assert reading(parse_mailbox.__wrapped__) == reading(_parse_header)

@@ -136,3 +136,23 @@ async def test_an_item_queued_as_the_last_runner_finishes_is_still_sent() -> Non
     assert await batcher.submit(1) == 1
     await asyncio.sleep(0)
     assert await asyncio.wait_for(late[0].future, 2) == 2
+
+
+async def test_a_lingering_batch_leaves_as_soon_as_it_is_full() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_items=10, linger=600)
+    results = await asyncio.wait_for(asyncio.gather(*(batcher.submit(i) for i in range(10))), 5)
+    assert results == [i * 10 for i in range(10)]
+    assert recorder.calls == [list(range(10))]
+
+
+async def test_hurry_sends_a_lingering_batch_at_once() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_items=10, linger=600)
+    waiting = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.05)
+    assert recorder.calls == []  # waiting for company
+    batcher.hurry()
+    assert await asyncio.wait_for(waiting, 5) == 10
+    assert await asyncio.wait_for(batcher.submit(2), 5) == 20  # and later ones do not wait
+    assert recorder.calls == [[1], [2]]

@@ -28,6 +28,11 @@ _LINE_BREAKS = re.compile(r"[\r\n\x00]")
 # had to guess about, and a guess is what lets extra recipients through.
 _HARMLESS_DEFECTS = (errors.ObsoleteHeaderDefect, errors.NonASCIILocalPartDefect)
 _REGISTRY = HeaderRegistry()
+# A bare ASCII `dot-atom@dot-atom` (nearly every recipient): the RFC 5322 parser would
+# find exactly this one mailbox with no name and no defect, so it is skipped; at ~0.1 ms
+# it was a third of the API's own CPU per request, and recipients rarely repeat.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_ADDRESS = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*")
 # RFC 5322 specials: a display name holding one is written as a quoted string.
 _SPECIALS = re.compile(r'[()<>@,;:\\".\[\]]')
 
@@ -81,6 +86,13 @@ def parse_mailbox(value: str) -> Mailbox:
     if _LINE_BREAKS.search(value):
         raise InvalidMailbox("must not contain CR, LF or NUL (header injection)")
     value = value.strip()
+    if _PLAIN_ADDRESS.fullmatch(value):
+        return Mailbox(display_name="", addr_spec=_check_address(value))
+    return _parse_header(value)
+
+
+def _parse_header(value: str) -> Mailbox:
+    """The RFC 5322 parser's reading of ``value`` (stripped, without line breaks)."""
     if value.startswith(",") or value.endswith(","):
         raise InvalidMailbox("must be exactly one mailbox (`addr` or `Name <addr>`), not a list")
     try:

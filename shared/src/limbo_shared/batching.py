@@ -2,7 +2,10 @@
 
 A lone item is flushed at once; while ``max_in_flight`` batch calls are running, new
 items wait and leave together in the next call. Under load that fills batches (SQS
-bills per request, a batch of ten is one request); at low load nobody waits.
+bills per request, a batch of ten is one request); at low load nobody waits. A caller
+whose items are not latency-critical (the worker's deletes) gives a ``linger``: a batch
+then waits up to that long for company, and leaves as soon as it is full, or at once
+after :meth:`Batcher.hurry` (draining) or :meth:`Batcher.aclose`.
 
 An item is sent even when its waiter is cancelled (a delete must still happen after a
 shutdown gave up waiting for it); a caller that must not have it sent once it stopped
@@ -13,6 +16,7 @@ withdraws it, which works as long as the item has not left in a batch yet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -69,6 +73,8 @@ class Batcher(Generic[T, R]):
         self._pending: deque[Ticket[T, R]] = deque()
         self._runners: set[asyncio.Task[None]] = set()
         self._closed = False
+        # Set when a lingering batch should leave now: it is full, or we are closing.
+        self._wake = asyncio.Event()
 
     @property
     def pending(self) -> int:
@@ -91,8 +97,15 @@ class Batcher(Generic[T, R]):
             raise ValueError(f"item of {size} bytes exceeds the batch limit of {self._max_bytes}")
         entry: Ticket[T, R] = Ticket(item, size, loop.create_future())
         self._pending.append(entry)
+        if len(self._pending) >= self._max_items:
+            self._wake.set()
         self._start_runners()
         return entry
+
+    def hurry(self) -> None:
+        """Stop lingering: what is pending leaves now, and so will what comes later."""
+        self._linger = 0.0
+        self._wake.set()
 
     def _start_runners(self) -> None:
         while self._pending and len(self._runners) < self._max_in_flight:
@@ -122,7 +135,9 @@ class Batcher(Generic[T, R]):
         try:
             while self._pending:
                 if self._linger and len(self._pending) < self._max_items:
-                    await asyncio.sleep(self._linger)
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._linger)
                 batch = self._take_batch()
                 if not batch:
                     return
@@ -159,5 +174,6 @@ class Batcher(Generic[T, R]):
     async def aclose(self) -> None:
         """Stop taking items and wait until everything submitted has been flushed."""
         self._closed = True
+        self.hurry()
         while self._runners:
             await asyncio.gather(*list(self._runners), return_exceptions=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
 from limbo_shared.queue import QueueUnavailable, ReceivedMessage
+from limbo_shared.worker import consumer as consumer_module
 from limbo_shared.worker.circuit import Circuit
 from limbo_shared.worker.consumer import (
     Consumer,
@@ -84,6 +86,64 @@ async def test_deletes_of_concurrent_messages_share_batch_calls(running: Start) 
     assert sum(len(batch) for batch in deletes) == 30
     # One call per message would be 30; batches of up to ten make a handful.
     assert len(deletes) < 20, f"{len(deletes)} DeleteMessageBatch calls for 30 messages"
+
+
+async def test_deletes_at_a_trickle_wait_for_company(running: Start) -> None:
+    queue = FakeQueue()
+    handler = ScriptedHandler()
+    run = running(consumer(handler, queue, FakeDeadLetters()))
+    for i in range(1, 11):
+        queue.put(f"m{i}")
+        await wait_until(functools.partial(lambda n: handler.finished == n, i))  # alone
+    await wait_until(lambda: queue.depth == 0)
+    await run.stop()
+    deletes = queue.calls_of("delete_batch")
+    # Sent as they came, ten deletes would be ten calls.
+    assert len(deletes) <= 2, deletes
+    assert sum(len(batch) for batch in deletes) == 10
+
+
+async def test_a_lingering_delete_frees_its_slot_and_stopping_sends_it_at_once(
+    running: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(consumer_module, "DELETE_LINGER", 600.0)
+    queue = FakeQueue()
+    for i in range(3):
+        queue.put(f"m{i}")
+    handler = ScriptedHandler()
+    run = running(
+        consumer(handler, queue, FakeDeadLetters(), concurrency=1, visibility_timeout=43200)
+    )
+    # One slot: the next message is received only once the last one's slot is free.
+    await wait_until(lambda: handler.finished == 3)
+    assert queue.deleted() == []
+    await run.stop(timeout=10)
+    assert queue.calls_of("delete_batch") == [[m.receipt_handle for m in handler.seen]]
+    assert queue.depth == 0
+
+
+async def test_an_idle_consumer_keeps_one_long_poll_open(running: Start) -> None:
+    queue = FakeQueue()
+    handler = ScriptedHandler()
+    # 64 would allow seven polls of ten; at rest one is open, so the first message
+    # after the quiet spell is received by the poll already waiting.
+    run = running(consumer(handler, queue, FakeDeadLetters(), concurrency=64))
+    await asyncio.sleep(2.5)  # wait_time_seconds=1: a couple of empty receives each
+    idle_receives = len(queue.calls_of("receive"))
+    queue.put("after the quiet spell")
+    await wait_until(lambda: handler.finished == 1)
+    await run.stop()
+    assert 1 <= idle_receives <= 4, f"{idle_receives} receives in 2.5 s at rest"
+
+
+async def test_a_backlog_opens_more_polls(running: Start) -> None:
+    queue = FakeQueue(call_seconds=0.05)
+    for i in range(200):
+        queue.put(f"m{i}")
+    handler = ScriptedHandler(work=0.2)
+    run = running(consumer(handler, queue, FakeDeadLetters(), concurrency=64))
+    await wait_until(lambda: handler.most_running > 40)
+    await run.stop()
 
 
 async def test_a_retry_makes_the_message_visible_after_its_delay_rounded_up(

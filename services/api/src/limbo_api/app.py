@@ -358,7 +358,7 @@ def create_app(
                 )
             mail_request = kept.mail
         try:
-            prepared = submitter.prepare(owner, mail_request, str(uuid.uuid4()), now)
+            prepared = submitter.prepare(owner, mail_request, submitter.new_id(owner), now)
         except InvalidMail as error:
             return problem(error.status, error.problem)
         # The request as submitted: a repeat is the same request whatever the list says now.

@@ -83,6 +83,10 @@ class Submitter:
                 status=501,
             )
 
+    def new_id(self, owner: str) -> str:
+        """A fresh message id for ``owner``, in the sender's next lane (see Lanes)."""
+        return self.publisher.lanes.new_id(owner)
+
     def prepare(self, owner: str, mail: MailRequest, message_id: str, now: float) -> Prepared:
         envelope = QueuedMail(
             id=message_id,

@@ -1,15 +1,16 @@
 """A generic SQS consumer: receive, hand each message to a handler, settle its outcome.
 
-Several long polls (ten messages each, as many as ``CONCURRENCY`` needs) feed one task
-per message, which runs the handler inside the ``process`` span and the bound log
-context. The handler answers an :data:`Outcome`; the consumer settles it: deletes in
-batches, visibility changes in batches, dead-letters with the reason. While a message
-is held its visibility is extended, so a slow handler does not cause a second
-delivery. A handler that meets a dependency down (not the message's fault) answers
-:class:`Unavailable`: the consumer pauses (receives nothing, ``/ready`` says 503),
-holds the message invisible and hands it to the handler again once the dependency's
-circuit closes, so a pause costs the message no receive count (unless another worker
-can send it meanwhile: ``Unavailable(hand_back=True)`` releases it at once). A gate
+Long polls of ten messages (one at rest, more while batches come back full, up to as
+many as ``CONCURRENCY`` needs: see :mod:`.polling`) feed one task per message, which
+runs the handler inside the ``process`` span and the bound log context. The handler
+answers an :data:`Outcome`; the consumer settles it: deletes in batches, visibility
+changes in batches, dead-letters with the reason. While a message is held its visibility
+is extended, so a slow handler does not cause a second delivery. A handler that meets a
+dependency down (not the message's fault) answers :class:`Unavailable`: the consumer
+pauses (receives nothing, ``/ready`` says 503), holds the message invisible and hands it
+to the handler again once the dependency's circuit closes, so a pause costs the message
+no receive count (unless another worker can send it meanwhile:
+``Unavailable(hand_back=True)`` releases it at once). A gate
 (:meth:`Consumer.hold_while`) stops receiving the same way without being a pause: a
 routing fallback standing by. On SIGTERM it drains (see :mod:`.drain`).
 
@@ -43,6 +44,7 @@ from .dead_letter import dead_letter_message, sqs_text
 from .drain import plan_drain
 from .metrics import WorkerMetrics
 from .moved import attempt_of, due_in, moved_copy
+from .polling import PollPolicy
 from .settings import ConsumerSettings
 
 if TYPE_CHECKING:
@@ -70,6 +72,11 @@ tracer = trace.get_tracer("limbo.worker")
 RECEIVE_BATCH = 10
 # A dead-letter send that fails is tried this often in all, waiting 0.5 s, then 1 s.
 DEAD_LETTER_ATTEMPTS = 3
+# Longest a delete waits for nine others to share its DeleteMessageBatch: nobody waits
+# for a delete (the message's slot is freed first), so at a trickle ten emails cost one
+# delete, not ten. No heartbeat covers a message once handled, so the wait stays a
+# tenth of the visibility timeout at most.
+DELETE_LINGER = 1.0
 
 
 # -- what a handler answers ---------------------------------------------------------------
@@ -215,6 +222,7 @@ class Consumer:
         self._held: dict[str, _Held] = {}
         self._reserved = 0
         self._batch = min(RECEIVE_BATCH, settings.concurrency)
+        self._polls = PollPolicy(max(1, -(-settings.concurrency // RECEIVE_BATCH)), self._batch)
         self._capacity = asyncio.Condition()
         self._stopping = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -224,9 +232,11 @@ class Consumer:
         self._handing_back: set[str] = set()
         self._outstanding: set[asyncio.Task[list[ReceivedMessage]]] = set()
         self._late_releases: set[asyncio.Task[object]] = set()
-        # Deletes may wait a few ms for company: nobody waits on them but the FIFO group.
         self._deleter: Batcher[str, None] = Batcher(
-            queue.delete_batch, max_items=10, max_in_flight=4, linger=0.005
+            queue.delete_batch,
+            max_items=10,
+            max_in_flight=4,
+            linger=min(DELETE_LINGER, settings.visibility_timeout / 10),
         )
         self._visibility: Batcher[tuple[str, int], None] = Batcher(
             queue.change_visibility_batch, max_items=10, max_in_flight=2
@@ -270,8 +280,11 @@ class Consumer:
     # -- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
-        receivers = max(1, -(-self.settings.concurrency // RECEIVE_BATCH))
-        pollers = [asyncio.create_task(self._poll(), name=f"poll-{i}") for i in range(receivers)]
+        receivers = self._polls.most
+        pollers = [
+            asyncio.create_task(self._poll(index), name=f"poll-{index}")
+            for index in range(receivers)
+        ]
         heartbeat = asyncio.create_task(self._heartbeat(), name="heartbeat")
         log.info(
             "worker started",
@@ -291,6 +304,8 @@ class Consumer:
         started = loop.time()
         plan = plan_drain(self.settings.shutdown_grace)
         log.info("draining", in_flight=len(self._held), grace=self.settings.shutdown_grace)
+        # Deletes due now leave now: a message not deleted by exit is delivered again.
+        self._deleter.hurry()
         async with self._capacity:
             self._capacity.notify_all()
         if self._tasks:
@@ -320,9 +335,9 @@ class Consumer:
 
     # -- receiving --------------------------------------------------------------------------
 
-    async def _poll(self) -> None:
+    async def _poll(self, index: int) -> None:
         backoff = 0.5
-        while await self._room_to_receive():
+        while await self._my_turn(index) and await self._room_to_receive():
             started = time.time_ns()
             try:
                 messages = await self._receive()
@@ -339,6 +354,7 @@ class Consumer:
                 return
             self._queue_answers = True
             backoff = 0.5
+            self._polls.received(len(messages))
             for message in messages:
                 self._held[message.receipt_handle] = _Held(message)
             await self._unreserve()
@@ -373,6 +389,12 @@ class Consumer:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+
+    async def _my_turn(self, index: int) -> bool:
+        """Wait until the poll policy wants this poller open; False: stopping."""
+        if not self._polls.may_poll(index):
+            await self._first(self._stopping.wait(), self._polls.wait_turn(index))
+        return not self.stopping
 
     async def _room_to_receive(self) -> bool:
         """Wait until no circuit or gate is open and a batch fits; reserve it. False: stopping."""
@@ -492,14 +514,21 @@ class Consumer:
                         await self._release([message.receipt_handle])
                         return
         except asyncio.CancelledError:
-            # Shutdown ran out of grace: let another worker have it straight away.
-            await asyncio.shield(self._release([message.receipt_handle]))
+            # Shutdown ran out of grace: let another worker have it straight away (unless
+            # it is done and only its delete is on its way).
+            if message.receipt_handle in self._held:
+                await asyncio.shield(self._release([message.receipt_handle]))
             raise
         finally:
-            self._held.pop(message.receipt_handle, None)
-            self.metrics.in_flight.set(len(self._held))
-            async with self._capacity:
-                self._capacity.notify_all()
+            await self._let_go(message)
+
+    async def _let_go(self, message: ReceivedMessage) -> None:
+        """The message needs no more work (nor heartbeat): its slot is free for another."""
+        if self._held.pop(message.receipt_handle, None) is None:
+            return
+        self.metrics.in_flight.set(len(self._held))
+        async with self._capacity:
+            self._capacity.notify_all()
 
     async def _run_handler(self, message: ReceivedMessage) -> Outcome:
         try:
@@ -568,6 +597,8 @@ class Consumer:
         await self._change_visibility(message, delay, "could not defer")
 
     async def _delete(self, message: ReceivedMessage) -> None:
+        # The delete may linger up to DELETE_LINGER for company; the slot need not.
+        await self._let_go(message)
         with tracer.start_as_current_span(
             f"settle {self.queue.name}",
             kind=SpanKind.CLIENT,

@@ -1,0 +1,50 @@
+"""How many long polls a worker keeps open: one at rest, more while batches come back full.
+
+Every open long poll costs a ReceiveMessage each ``WAIT_TIME_SECONDS`` even when the
+queue is empty, so a worker at rest keeps one (three requests a minute at 20 s); it
+already waits on the queue, so the first message after a quiet spell is not slowed.
+A receive that comes back full says more is waiting: the number of polls doubles, up
+to what the concurrency allows. One that comes back short says fewer polls would do:
+it drops by one. The consumer's pollers consult the policy before each receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+__all__ = ["PollPolicy"]
+
+
+class PollPolicy:
+    def __init__(self, most: int, batch: int) -> None:
+        if most < 1 or batch < 1:
+            raise ValueError("most and batch must be at least 1")
+        self.most = most
+        self.batch = batch
+        self._wanted = 1
+        self._changed = asyncio.Event()
+
+    @property
+    def wanted(self) -> int:
+        """How many polls should be open now (1 to ``most``)."""
+        return self._wanted
+
+    def received(self, count: int) -> None:
+        """What one receive brought back."""
+        if count >= self.batch:
+            wanted = min(self.most, self._wanted * 2)
+        else:
+            wanted = max(1, self._wanted - 1)
+        if wanted != self._wanted:
+            self._wanted = wanted
+            self._changed.set()
+            self._changed = asyncio.Event()
+
+    def may_poll(self, index: int) -> bool:
+        """Whether poller ``index`` (0 to ``most - 1``) should receive now."""
+        return index < self._wanted
+
+    async def wait_turn(self, index: int) -> None:
+        """Return once poller ``index`` may receive (at once for poller 0)."""
+        while not self.may_poll(index):
+            await self._changed.wait()

@@ -1,0 +1,54 @@
+"""The poll policy: one long poll at rest, more while receives come back full."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from limbo_shared.worker.polling import PollPolicy
+
+
+def test_at_rest_one_poll_is_open() -> None:
+    policy = PollPolicy(most=7, batch=10)
+    assert [policy.may_poll(i) for i in range(7)] == [True] + [False] * 6
+    for _ in range(5):
+        policy.received(0)
+    assert policy.wanted == 1
+
+
+def test_full_batches_double_the_polls_up_to_the_most() -> None:
+    policy = PollPolicy(most=7, batch=10)
+    seen = []
+    for _ in range(4):
+        policy.received(10)
+        seen.append(policy.wanted)
+    assert seen == [2, 4, 7, 7]
+    assert all(policy.may_poll(i) for i in range(7))
+
+
+def test_short_batches_close_polls_one_at_a_time() -> None:
+    policy = PollPolicy(most=7, batch=10)
+    for _ in range(3):
+        policy.received(10)
+    seen = []
+    for count in (3, 0, 9, 0, 0, 0, 0, 0):
+        policy.received(count)
+        seen.append(policy.wanted)
+    assert seen == [6, 5, 4, 3, 2, 1, 1, 1]
+
+
+async def test_a_waiting_poller_starts_once_it_is_wanted() -> None:
+    policy = PollPolicy(most=3, batch=10)
+    await asyncio.wait_for(policy.wait_turn(0), 1)  # poller 0 never waits
+    third = asyncio.ensure_future(policy.wait_turn(2))
+    policy.received(10)  # two wanted: not yet the third
+    await asyncio.sleep(0.01)
+    assert not third.done()
+    policy.received(10)
+    await asyncio.wait_for(third, 1)
+
+
+def test_nonsense_bounds_are_refused() -> None:
+    with pytest.raises(ValueError):
+        PollPolicy(most=0, batch=10)
