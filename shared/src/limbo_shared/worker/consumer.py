@@ -573,8 +573,9 @@ class Consumer:
 
     async def _settle(self, message: ReceivedMessage, outcome: Outcome, span: trace.Span) -> None:
         if isinstance(outcome, Done):
-            await self._delete(message)
+            # Counted when known: the delete may linger up to a second for company.
             self.metrics.outcome(outcome.outcome)
+            await self._delete(message)
         elif isinstance(outcome, Retry):
             await self._retry(message, outcome, span)
         elif isinstance(outcome, DeadLetter):
@@ -662,8 +663,8 @@ class Consumer:
         if self.dead_letters is None:
             # No dead-letter queue of limbo's own: the reason is kept in this line only.
             log.error("dropped: no dead-letter queue", reason=reason, outcome=outcome)
-            await self._delete(message)
             self.metrics.outcome(outcome)
+            await self._delete(message)
             return
         letter = dead_letter_message(message, reason)
         for attempt in range(DEAD_LETTER_ATTEMPTS):
@@ -680,9 +681,9 @@ class Consumer:
                     return
                 log.warning("dead-letter send failed; trying again", error=detail)
                 await asyncio.sleep(0.5 * 2**attempt)
-        await self._delete(message)
         self.metrics.outcome(outcome)
         log.warning("dead-lettered", reason=reason, outcome=outcome)
+        await self._delete(message)
 
     async def _release(self, receipt_handles: list[str]) -> None:
         results = await asyncio.gather(
