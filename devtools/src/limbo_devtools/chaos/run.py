@@ -60,6 +60,10 @@ class ChaosRun:
                 "VISIBILITY_TIMEOUT": str(config.visibility_timeout),
                 "RETRY_BASE_SECONDS": "1",
                 "RETRY_MAX_SECONDS": "5",
+                # Only the injected 400s may end as dead letters: at ~10 % transient
+                # failures, and every kill costing the messages in flight a receive, five
+                # attempts ran out once in a run of 500 (a 500 as the fifth).
+                "MAX_ATTEMPTS": "10",
                 "SHUTDOWN_GRACE": "10",
             },
         )
