@@ -3,7 +3,8 @@
 moto's server is threaded and its DynamoDB backend takes no lock, so two concurrent
 conditional writes to one item can both succeed, which real DynamoDB never allows
 (single-item writes are atomic there). limbo's claims and idempotency keys rely on that
-atomicity, so the emulator serialises DynamoDB requests. It also publishes SES's
+atomicity, so the emulator serialises DynamoDB requests, and each queue's ReceiveMessage
+scans (sqs_receive.py: moto could hand one message to two receivers). It also publishes SES's
 delivery events for the mailbox-simulator addresses (ses_events.py) and answers SES v2's
 account calls (ses_account.py), which moto does not; every other service is served
 exactly as by ``moto_server``.
@@ -26,6 +27,7 @@ from werkzeug.serving import run_simple
 
 from .ses_account import SesAccount
 from .ses_events import SesEventPublisher
+from .sqs_receive import serialise_receives
 
 __all__ = ["OneDynamoDbCallAtATime", "main"]
 
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # As moto_server does: some backends build URLs (SQS queue URLs...) from it.
     os.environ.setdefault("MOTO_PORT", str(args.port))
+    serialise_receives()
     # A paused account's SendEmail is refused before it reaches moto or the publisher.
     app = SesAccount(
         OneDynamoDbCallAtATime(SesEventPublisher(DomainDispatcherApplication(create_backend_app)))
