@@ -15,8 +15,6 @@ ARG BASE=python:3.11-slim-bookworm
 
 FROM ${BASE} AS builder
 ARG UV_VERSION=0.13.9
-ARG PACKAGE
-ARG EXTRAS=""
 # The system trust store (not certifi's copy), so a build behind a TLS-inspecting proxy
 # works when its CA bundle is mounted over /etc/ssl/certs/ca-certificates.crt.
 ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
@@ -27,7 +25,6 @@ ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
     UV_PROJECT_ENVIRONMENT=/app/.venv
-RUN test -n "${PACKAGE}" || { echo "--build-arg PACKAGE=limbo-<name> is required" >&2; exit 1; }
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --quiet "uv==${UV_VERSION}"
 WORKDIR /src
 # Dependencies first, from the lock file only (downloads kept in a cache mount, shared by
@@ -41,6 +38,11 @@ COPY services/mailgun-worker/pyproject.toml services/mailgun-worker/
 COPY services/webhooks/pyproject.toml services/webhooks/
 COPY services/events/pyproject.toml services/events/
 COPY devtools/pyproject.toml devtools/
+# Declared only now: the first step that reads PACKAGE is the first one the six images
+# do not share, so uv's installation and the lock file's layers are built once for all.
+ARG PACKAGE
+ARG EXTRAS=""
+RUN test -n "${PACKAGE}" || { echo "--build-arg PACKAGE=limbo-<name> is required" >&2; exit 1; }
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "${PACKAGE}" \
       ${EXTRAS:+--extra "${EXTRAS}"} --no-install-workspace
@@ -104,16 +106,15 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     && cp -a "$site"/limbo_* "/out$site"/ \
     && cp -a /app/.venv/bin/limbo-* /out/app/.venv/bin/
 
-# The base and the dependencies' virtual environment, without what no limbo process uses
-# at run time: the package manager, perl, the administration tools (/usr/sbin), glibc's
-# charset converters and locales, time zones (limbo keeps time in UTC), pip's wheels for
-# new venvs, the interpreter's test suite and tools; then every shared library that no
-# remaining program, interpreter module or package links against (limbo's own packages
-# link against none). The final stage copies
-# this tree into an empty image, so what is removed is really gone (not hidden under a
-# later layer).
-FROM ${BASE} AS runtime
-COPY --from=builder /app/.venv /app/.venv
+# The base without what no limbo process uses at run time: the package manager, perl,
+# the administration tools (/usr/sbin), glibc's charset converters and locales, time
+# zones (limbo keeps time in UTC), pip's wheels for new venvs, the interpreter's test
+# suite and tools; then every shared library that no remaining program or interpreter
+# module links against. It depends on no PACKAGE, so the six images build it once.
+# Wheels link against glibc's own libraries, libgcc_s and libstdc++ (C++ extensions such
+# as frozenlist); those are kept whatever the base's programs need. The check in the
+# image stage fails the build if a package needs a library removed here.
+FROM ${BASE} AS pruned
 RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
       /usr/bin/dpkg* /var/lib/dpkg /var/log/* /usr/share/lintian /usr/share/bash-completion \
       /usr/bin/perl* /usr/lib/*-linux-gnu/perl* /usr/share/perl* /usr/sbin/* \
@@ -129,16 +130,24 @@ RUN rm -rf /usr/bin/apt* /usr/lib/apt /var/lib/apt /var/cache/apt /etc/apt \
       /usr/local/lib/python3*/tkinter /usr/local/lib/python3*/pydoc_data \
       /usr/local/lib/python3*/lib-dynload/_dbm.* \
     && needed="$(for elf in /usr/bin/* /usr/local/bin/* /usr/lib/python3*/lib-dynload/*.so \
-          /usr/local/lib/python3*/lib-dynload/*.so $(find /app/.venv -name "*.so"); do \
+          /usr/local/lib/python3*/lib-dynload/*.so; do \
           ldd "$elf" 2>/dev/null; \
         done | sed -n 's|.*=> \(/[^ ]*\).*|\1|p' | xargs -r readlink -f | sort -u)" \
     && for lib in /usr/lib/*-linux-gnu/lib*.so*; do \
-      case "$lib" in */libgcc_s.so*|*/libnss_*|*/libresolv.so*) continue ;; esac; \
+      case "$lib" in \
+        */libgcc_s.so*|*/libstdc++.so*|*/libnss_*|*/libresolv.so*|*/libm.so*|*/libdl.so*) continue ;; \
+        */libpthread.so*|*/librt.so*|*/libc.so*) continue ;; \
+      esac; \
       echo "$needed" | grep -qx "$(readlink -f "$lib")" || rm -f "$lib"; \
     done
 
-FROM scratch AS image
-COPY --from=runtime / /
+# Copied into an empty image, so what was removed is really gone (not hidden under a
+# later layer); shared by every image as their first layer.
+FROM scratch AS slim
+COPY --from=pruned / /
+
+FROM slim AS image
+COPY --from=builder /app/.venv /app/.venv
 COPY --from=workspace /out/ /
 # HOME under /tmp: boto3 (and moto) look for ~/.aws, and the root filesystem is read-only.
 ENV PATH=/app/.venv/bin:$PATH \

@@ -18,6 +18,7 @@ from limbo_devtools.launcher import Launcher
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process
 
+from . import tooling
 from .holding_proxy import HoldingProxy
 
 # Property tests are the same every run and never fail on time: the examples come from a
@@ -167,6 +168,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                     section, line = value
                     if line not in sections.setdefault(section, []):
                         sections[section].append(line)
+    # scripts/tools ran beside the suite, its output in a file: what it could not do.
+    if tooling.warnings():
+        sections["scripts/tools"] = [*tooling.warnings(), f"(all of it in {tooling.LOG})"]
     for section, lines in sections.items():
         terminalreporter.section(section)
         for line in lines:

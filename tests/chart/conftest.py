@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ..tooling import said, wait_for_tools
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "limbo"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
@@ -46,13 +48,16 @@ Object = dict[str, Any]
 
 
 def helm_binary() -> str:
+    wait_for_tools()
     found = shutil.which("helm") or (
         str(ROOT / ".tools" / "bin" / "helm")
         if (ROOT / ".tools" / "bin" / "helm").exists()
         else None
     )
     if found is None:
-        pytest.fail("helm not found on PATH or in .tools/bin: run scripts/tools", pytrace=False)
+        pytest.fail(
+            "helm not found on PATH or in .tools/bin: run scripts/tools" + said(), pytrace=False
+        )
     return found
 
 

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from ..conftest import SUMMARY_PROPERTY
+from ..tooling import said, wait_for_tools
 
 ROOT = Path(__file__).resolve().parents[2]
 PODMAN_DIR = ROOT / ".tools" / "podman"
@@ -100,16 +101,19 @@ class Podman:
 
 @pytest.fixture(scope="session")
 def podman() -> Podman:
+    wait_for_tools()
     containers_conf = PODMAN_DIR / "containers.conf"
     storage_conf = PODMAN_DIR / "storage.conf"
     if shutil.which("podman") is None:
         pytest.fail(
             "podman is not installed: run scripts/tools (as root it installs podman, "
-            "runc, debootstrap, uidmap and fuse-overlayfs with apt-get)",
+            "runc, debootstrap, uidmap and fuse-overlayfs with apt-get)" + said(),
             pytrace=False,
         )
     if not containers_conf.exists() or not storage_conf.exists():
-        pytest.fail(f"no podman configuration in {PODMAN_DIR}: run scripts/tools", pytrace=False)
+        pytest.fail(
+            f"no podman configuration in {PODMAN_DIR}: run scripts/tools" + said(), pytrace=False
+        )
     env = {
         **os.environ,
         "CONTAINERS_CONF": str(containers_conf),
@@ -120,7 +124,7 @@ def podman() -> Podman:
     if probe.returncode != 0:
         pytest.fail(
             f"podman has no {BASE_IMAGE} image ({probe.stderr.strip() or 'missing'}): "
-            "run scripts/tools, which makes it with debootstrap (needs root)",
+            "run scripts/tools, which makes it with debootstrap (needs root)" + said(),
             pytrace=False,
         )
     return tool
