@@ -390,7 +390,9 @@ class Consumer:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            pause = self._polls.pause_after(len(messages), time.monotonic() - asked)
+            pause = self._polls.pause_after(
+                len(messages), time.monotonic() - asked, in_hand=len(self._held)
+            )
             if pause:
                 await self._sleep_unless_stopping(pause)
 

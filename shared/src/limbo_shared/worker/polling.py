@@ -12,7 +12,8 @@ waiting for them: a burst is landing in pieces (the API publishes its first requ
 alone, the rest in batches a few milliseconds apart), and asking again at once would
 fetch the next piece alone. That poller waits ``gather`` (40 ms) first, so the next
 receive comes back fuller. At a trickle a poll is open before each message arrives, so
-it waits for it and nothing lingers; an idle worker's empty polls do not linger either.
+it waits for it and nothing lingers; an idle worker's empty polls do not linger either,
+nor does a worker draining a backlog (more than a batch in hand).
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ class PollPolicy:
             self._changed.set()
             self._changed = asyncio.Event()
 
-    def pause_after(self, count: int, took: float) -> float:
+    def pause_after(self, count: int, took: float, in_hand: int) -> float:
         """Seconds to wait before the next receive, after one that brought ``count``
-        messages ``took`` seconds after it was asked."""
-        if 0 < count < self.batch and took < self.quick:
+        messages ``took`` seconds after it was asked, with ``in_hand`` messages (these
+        included) being handled. More than a batch in hand is a backlog being drained:
+        there a short receive means the FIFO groups with messages are all busy, not that
+        a burst is still landing, and waiting would only slow the drain."""
+        if 0 < count < self.batch and took < self.quick and in_hand <= self.batch:
             return self.gather
         return 0.0
 
