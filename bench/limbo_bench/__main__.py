@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import phases
+from .checkout import Checkout, checkout
 from .procstat import sample
 from .stack import BENCH_DIR, WORK, start_stack
 
@@ -78,7 +79,16 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[str, Any]:
+def run(
+    out: Path,
+    sizes: Sizes,
+    *,
+    use_localstack: bool,
+    plots: bool,
+    baseline: Checkout | None = None,
+) -> dict[str, Any]:
+    """One run; ``baseline`` is another commit of limbo to compare with (by default the
+    original design in bench/baseline/)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     logs = WORK / "logs" / stamp
     results: dict[str, Any] = {
@@ -90,12 +100,16 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
             "load_before": os.getloadavg(),
         },
         "sizes": sizes.__dict__,
+        "baseline": baseline.label if baseline else "bench/baseline (the original design)",
+        "baseline_is_limbo": baseline is not None,
         "provider_latency_ms": 50,
     }
     with start_stack(logs) if use_localstack else start_stack(logs, use_localstack=False) as stack:
         results["emulator"] = stack.emulator
         results["notes"] = stack.notes
-        systems = phases.Systems(stack, logs, env={})
+        systems = phases.Systems(
+            stack, logs, env={}, baseline_bin=baseline.bin_dir if baseline else None
+        )
         order = ("limbo", "baseline")
 
         print("bench: API maximum throughput (wrk)", flush=True)
@@ -137,7 +151,12 @@ def run(out: Path, sizes: Sizes, *, use_localstack: bool, plots: bool) -> dict[s
             "limbo": phases.worker_drain(
                 systems, "limbo", count=sizes.drain_count, limit=sizes.drain_limit
             ),
+            # The original design drains a few hundred in the time limbo drains 15,000.
             "baseline": phases.worker_drain(
+                systems, "baseline", count=sizes.drain_count, limit=sizes.drain_limit
+            )
+            if baseline
+            else phases.worker_drain(
                 systems, "baseline", count=sizes.baseline_drain_count, limit=sizes.drain_limit / 3
             ),
         }
@@ -201,12 +220,18 @@ def main() -> None:
     parser.add_argument("--moto", action="store_true", help="use moto for SQS, not LocalStack")
     parser.add_argument("--no-plots", action="store_true", help="skip matplotlib")
     parser.add_argument(
+        "--baseline-ref",
+        help="compare with this commit of limbo (e.g. HEAD~1), run from a git worktree "
+        "with its own venv under .work/refs, instead of bench/baseline/",
+    )
+    parser.add_argument(
         "--runs",
         type=int,
         default=1,
         help="repeat the whole run; summary.md then shows the medians",
     )
     args = parser.parse_args()
+    baseline = checkout(args.baseline_ref) if args.baseline_ref else None
     all_results = []
     for index in range(args.runs):
         if args.runs > 1:
@@ -217,6 +242,7 @@ def main() -> None:
                 QUICK if args.quick else FULL,
                 use_localstack=not args.moto,
                 plots=not args.no_plots,
+                baseline=baseline,
             )
         )
     if args.runs > 1:

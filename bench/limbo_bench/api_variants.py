@@ -2,16 +2,19 @@
 
 Runs wrk against limbo-api as shipped, with tracing off (``OTEL_SDK_DISABLED=true``),
 with logging at warning (no line per accepted request), and with both, alternating
-twice, and writes ``results/api-variants.md``. CPU per accepted email is the figure to
-read; requests/s also depends on how much of a core the process got (shown).
+twice, and writes ``results/api-variants.md``. ``--ref REF`` (repeatable) adds that
+commit's limbo-api as shipped (checkout.py), in the same rounds. CPU per accepted email is the
+figure to read; requests/s also depends on how much of a core the process got (shown).
 """
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from pathlib import Path
 
 from . import phases
+from .checkout import checkout
 from .stack import BENCH_DIR, WORK, start_stack
 
 VARIANTS: dict[str, dict[str, str]] = {
@@ -23,14 +26,27 @@ VARIANTS: dict[str, dict[str, str]] = {
 
 
 def main() -> None:
-    results: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--ref", action="append", default=[], help="also this commit's limbo-api (e.g. HEAD~1)"
+    )
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    # name -> (environment, the other commit's bin directory or None for this one)
+    variants: dict[str, tuple[dict[str, str], Path | None]] = {
+        name: (env, None) for name, env in VARIANTS.items()
+    }
+    for ref in reversed(args.ref):
+        other = checkout(ref)
+        variants = {f"{other.label} as shipped": ({}, other.bin_dir), **variants}
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
     logs = WORK / "logs" / "api-variants"
     with start_stack(logs) as stack:
-        for _ in range(2):
-            for name, env in VARIANTS.items():
-                systems = phases.Systems(stack, logs, env=env)
+        for _ in range(args.rounds):
+            for name, (env, bin_dir) in variants.items():
+                systems = phases.Systems(stack, logs, env=env, baseline_bin=bin_dir)
                 aws = systems.queue("variant")
-                process, port = systems.api("limbo", aws)
+                process, port = systems.api("limbo" if bin_dir is None else "baseline", aws)
                 figures = phases.api_max(systems, "limbo", process, port, seconds=8)
                 process.stop(timeout=15)
                 systems.drop(aws)
@@ -57,7 +73,7 @@ def main() -> None:
             f"{median('api_runqueue_wait_fraction'):.2f} |"
         )
     text = (
-        "wrk, 64 connections, 8 s per variant, two alternating rounds, medians.\n\n"
+        f"wrk, 64 connections, 8 s per variant, {args.rounds} alternating rounds, medians.\n\n"
         + "\n".join(lines)
         + "\n"
     )

@@ -76,6 +76,8 @@ class Systems:
     stack: Stack
     logs: Path
     env: dict[str, str]
+    # Another commit's limbo (checkout.py) as the baseline; None: bench/baseline/.
+    baseline_bin: Path | None = None
 
     def queue(self, prefix: str, *, bulk: bool = True) -> LocalAws:
         return provision(
@@ -112,11 +114,12 @@ class Systems:
         self, system: str, aws: LocalAws, extra: dict[str, str] | None = None
     ) -> tuple[Process, int]:
         port = free_port()
-        argv = (
-            [script("limbo-api")]
-            if system == "limbo"
-            else [sys.executable, str(BENCH_DIR / "baseline" / "api.py")]
-        )
+        if system == "limbo":
+            argv = [script("limbo-api")]
+        elif self.baseline_bin is not None:
+            argv = [str(self.baseline_bin / "limbo-api")]
+        else:
+            argv = [sys.executable, str(BENCH_DIR / "baseline" / "api.py")]
         keys = {"API_KEYS": f"bench={hash_key(API_KEY)}", "RATE_LIMIT": "0"}
         process = Process(
             f"{system}-api",
@@ -146,6 +149,8 @@ class Systems:
         }
         if system == "limbo":
             argv = [script(f"limbo-{provider}-worker")]
+        elif self.baseline_bin is not None:
+            argv = [str(self.baseline_bin / f"limbo-{provider}-worker")]
         else:
             argv = [sys.executable, str(BENCH_DIR / "baseline" / "worker.py")]
         return Process(

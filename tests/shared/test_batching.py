@@ -156,3 +156,32 @@ async def test_hurry_sends_a_lingering_batch_at_once() -> None:
     assert await asyncio.wait_for(waiting, 5) == 10
     assert await asyncio.wait_for(batcher.submit(2), 5) == 20  # and later ones do not wait
     assert recorder.calls == [[1], [2]]
+
+
+async def test_a_runner_that_finds_its_full_batch_taken_lingers_again() -> None:
+    # One lingers; ten more fill its batch and overflow it: a second runner starts and
+    # one of the two takes ten. The eleventh waits for the company that comes later
+    # instead of leaving alone.
+    recorder = Recorder(delay=0.01)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_items=10, linger=5)
+    first = [asyncio.ensure_future(batcher.submit(0))]
+    await asyncio.sleep(0.05)
+    first += [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 11)]
+    await asyncio.sleep(0.1)
+    later = [asyncio.ensure_future(batcher.submit(i)) for i in range(11, 20)]
+    await asyncio.wait_for(asyncio.gather(*first, *later), 4)
+    assert recorder.calls == [list(range(10)), list(range(10, 20))]
+
+
+async def test_a_partial_batch_leaves_when_its_oldest_item_has_lingered() -> None:
+    recorder = Recorder()
+    loop = asyncio.get_running_loop()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, max_items=10, linger=0.6)
+    started = loop.time()
+    oldest = asyncio.ensure_future(batcher.submit(1))
+    await asyncio.sleep(0.4)
+    newer = asyncio.ensure_future(batcher.submit(2))
+    await asyncio.wait_for(asyncio.gather(oldest, newer), 5)
+    assert recorder.calls == [[1, 2]]
+    # Held for the oldest item's linger (0.6 s), not restarted by the newer one (1.0 s).
+    assert 0.6 <= loop.time() - started < 0.9

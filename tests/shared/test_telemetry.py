@@ -34,9 +34,14 @@ from limbo_shared.telemetry import setup_telemetry
 
 setup_logging("json")
 telemetry = setup_telemetry("limbo-probe")
-with trace.get_tracer("probe").start_as_current_span("probe work"):
+with trace.get_tracer("probe").start_as_current_span("probe work") as span:
     get_logger("probe").info("inside a span")
-print(json.dumps({"flushed": telemetry.shutdown(timeout=5), "exporting": telemetry.exporting}))
+    recording = span.is_recording()
+print(json.dumps({
+    "flushed": telemetry.shutdown(timeout=5),
+    "exporting": telemetry.exporting,
+    "recording": recording,
+}))
 """
 
 
@@ -72,16 +77,16 @@ def telemetry(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Telemetry]]:
         item.shutdown(timeout=1)
 
 
-def test_without_an_endpoint_spans_exist_but_nothing_is_exported_or_logged() -> None:
+def test_without_an_endpoint_spans_have_ids_but_nothing_is_recorded_or_exported() -> None:
     line, result = run_process()
-    assert result == {"flushed": True, "exporting": False}
+    assert result == {"flushed": True, "exporting": False, "recording": False}
     assert line["event"] == "inside a span"
     assert len(str(line["trace_id"])) == 32, "log lines still carry trace ids"
 
 
 def test_with_an_endpoint_the_span_reaches_the_collector(receiver: OtlpReceiver) -> None:
     line, result = run_process(OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
-    assert result == {"flushed": True, "exporting": True}
+    assert result == {"flushed": True, "exporting": True, "recording": True}
     [span] = receiver.spans()
     assert (span.name, span.service, span.trace_id) == (
         "probe work",
@@ -94,7 +99,7 @@ def test_sdk_disabled_exports_nothing_even_with_an_endpoint(receiver: OtlpReceiv
     line, result = run_process(
         OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint, OTEL_SDK_DISABLED="TRUE"
     )
-    assert result == {"flushed": True, "exporting": False}
+    assert result == {"flushed": True, "exporting": False, "recording": False}
     assert "trace_id" not in line, "no SDK, no ids"
     time.sleep(0.3)
     assert receiver.spans() == []
@@ -123,6 +128,8 @@ def test_the_sampler_comes_from_the_standard_variable(
     telemetry: list[Telemetry],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # With an exporter: without one nothing is recorded whatever the sampler says.
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     monkeypatch.setenv("OTEL_TRACES_SAMPLER", "always_off")
     telemetry.append(setup_telemetry("limbo-api"))
     assert telemetry[-1].provider is not None

@@ -3,9 +3,11 @@
 A lone item is flushed at once; while ``max_in_flight`` batch calls are running, new
 items wait and leave together in the next call. Under load that fills batches (SQS
 bills per request, a batch of ten is one request); at low load nobody waits. A caller
-whose items are not latency-critical (the worker's deletes) gives a ``linger``: a batch
-then waits up to that long for company, and leaves as soon as it is full, or at once
-after :meth:`Batcher.hurry` (draining) or :meth:`Batcher.aclose`.
+whose items are not latency-critical (the worker's deletes) gives a ``linger``: a
+partial batch then leaves once its oldest item has waited that long, a full one at once,
+and everything at once after :meth:`Batcher.hurry` (draining) or :meth:`Batcher.aclose`.
+A runner woken because the batch filled, that finds another runner took it, goes back
+to lingering rather than sending what is left alone.
 
 An item is sent even when its waiter is cancelled (a delete must still happen after a
 shutdown gave up waiting for it); a caller that must not have it sent once it stopped
@@ -40,6 +42,7 @@ class Ticket(Generic[T, R]):
     size: int
     future: asyncio.Future[R]
     sent: bool = False
+    queued_at: float = 0.0  # the event loop's clock
 
     def withdraw(self) -> bool:
         """Take the item back; False when it is already on its way (or settled)."""
@@ -95,7 +98,7 @@ class Batcher(Generic[T, R]):
         size = self._size_of(item) if self._size_of else 0
         if self._max_bytes is not None and size > self._max_bytes:
             raise ValueError(f"item of {size} bytes exceeds the batch limit of {self._max_bytes}")
-        entry: Ticket[T, R] = Ticket(item, size, loop.create_future())
+        entry: Ticket[T, R] = Ticket(item, size, loop.create_future(), queued_at=loop.time())
         self._pending.append(entry)
         if len(self._pending) >= self._max_items:
             self._wake.set()
@@ -134,10 +137,7 @@ class Batcher(Generic[T, R]):
     async def _run(self) -> None:
         try:
             while self._pending:
-                if self._linger and len(self._pending) < self._max_items:
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._linger)
+                await self._wait_for_company()
                 batch = self._take_batch()
                 if not batch:
                     return
@@ -170,6 +170,17 @@ class Batcher(Generic[T, R]):
             task = asyncio.current_task()
             if task is not None:
                 self._runners.discard(task)
+
+    async def _wait_for_company(self) -> None:
+        """Linger while the batch is partial and its oldest item has not waited ``linger``."""
+        loop = asyncio.get_running_loop()
+        while self._linger and self._pending and len(self._pending) < self._max_items:
+            left = self._pending[0].queued_at + self._linger - loop.time()
+            if left <= 0:
+                return
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), left)
 
     async def aclose(self) -> None:
         """Stop taking items and wait until everything submitted has been flushed."""

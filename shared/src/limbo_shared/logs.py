@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 from opentelemetry import trace
@@ -24,8 +24,38 @@ def _add_trace_ids(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+class _LineWriter(structlog.WriteLogger):
+    """structlog's own writer, with the name add_logger_name reads. Lines from the
+    standard library go through the same writer (:class:`_ToWriter`), so both share
+    its lock on stdout and never interleave."""
+
+    def __init__(self, name: str = "", file: TextIO | None = None) -> None:
+        super().__init__(file)
+        self.name = name
+
+
+class _ToWriter(logging.Handler):
+    def __init__(self, writer: _LineWriter) -> None:
+        super().__init__()
+        self._writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        self._writer.msg(line)
+
+
 def setup_logging(log_format: str | None, level: str = "info") -> None:
-    """Configure structlog and the root logger once per process."""
+    """Configure structlog and the root logger once per process.
+
+    limbo's own lines skip the standard library: a level filter bound at set-up drops a
+    line below the level before any processor runs, and one that passes is rendered
+    and written straight away (no LogRecord, no caller lookup, no handler chain). The
+    standard library's lines (uvicorn, botocore) get the same fields and renderer.
+    """
     if log_format is None:
         log_format = "console" if sys.stdout.isatty() else "json"
     renderer: Any = (
@@ -33,6 +63,7 @@ def setup_logging(log_format: str | None, level: str = "info") -> None:
         if log_format == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
     )
+    numeric_level = logging.getLevelNamesMapping()[level.upper()]
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -40,13 +71,11 @@ def setup_logging(log_format: str | None, level: str = "info") -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _add_trace_ids,
     ]
+    stdout = sys.stdout
     structlog.configure(
-        processors=[
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        logger_factory=lambda *args: _LineWriter(str(args[0]) if args else "", stdout),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -57,11 +86,11 @@ def setup_logging(log_format: str | None, level: str = "info") -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _ToWriter(_LineWriter("", stdout))
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(numeric_level)
     # uvicorn and botocore bring handlers or chatty defaults of their own.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
@@ -72,7 +101,7 @@ def setup_logging(log_format: str | None, level: str = "info") -> None:
 
 
 def get_logger(name: str) -> Any:
-    return structlog.stdlib.get_logger(name)
+    return structlog.get_logger(name)
 
 
 def bind_message(**values: Any) -> Any:

@@ -52,3 +52,22 @@ async def test_a_waiting_poller_starts_once_it_is_wanted() -> None:
 def test_nonsense_bounds_are_refused() -> None:
     with pytest.raises(ValueError):
         PollPolicy(most=0, batch=10)
+
+
+def test_a_short_batch_answered_at_once_waits_for_the_rest_of_the_burst() -> None:
+    policy = PollPolicy(most=7, batch=10, quick=0.02, gather=0.03)
+    assert policy.pause_after(4, took=0.005, in_hand=4) == 0.03
+
+
+def test_no_pause_after_a_full_an_empty_or_a_waited_for_receive() -> None:
+    policy = PollPolicy(most=7, batch=10, quick=0.02, gather=0.03)
+    assert policy.pause_after(10, took=0.005, in_hand=10) == 0.0, "full: ask again at once"
+    assert policy.pause_after(0, took=0.005, in_hand=0) == 0.0, "empty: nothing to gather"
+    # A trickle: the poll was open before the message came, so it waited for it.
+    assert policy.pause_after(1, took=0.08, in_hand=1) == 0.0
+
+
+def test_no_pause_while_draining_a_backlog() -> None:
+    # Short receives while dozens are in hand: the FIFO groups are busy, not a burst.
+    policy = PollPolicy(most=7, batch=10, quick=0.02, gather=0.03)
+    assert policy.pause_after(4, took=0.005, in_hand=60) == 0.0

@@ -42,7 +42,7 @@ def main() -> None:
     queue = SqsQueue(client, settings.queue, executor)
     bulk_queue = SqsQueue(client, settings.bulk_queue, executor) if settings.bulk_queue else None
     try:
-        app = create_app(settings, queue, bulk_queue=bulk_queue)
+        app = create_app(settings, queue, bulk_queue=bulk_queue, spans_recorded=telemetry.exporting)
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)
     _announce(settings, app.state.api_keys, app.state.senders)

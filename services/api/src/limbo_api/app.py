@@ -241,12 +241,15 @@ def create_app(
     ledger: Ledger | None = None,
     bulk_queue: SqsQueue | None = None,
     notifier: StatusNotifier | None = None,
+    *,
+    spans_recorded: bool = True,
 ) -> Starlette:
     """Raises ConfigError when the API keys are missing or malformed.
 
     ``bulk_queue`` is the bulk stream's queue; without it bulk mail goes to ``queue``.
     ``notifier`` tells webhooks of suppressed recipients; by default the one WEBHOOK_QUEUE
-    asks for (none without it or without tracking).
+    asks for (none without it or without tracking). ``spans_recorded=False`` (nothing
+    exports them) gives requests their trace context without the instrumentation.
     """
     metrics = metrics or ApiMetrics()
     keys = load_api_keys(settings)
@@ -548,7 +551,7 @@ def create_app(
 
     app.add_exception_handler(404, not_found)
     app.add_exception_handler(405, not_allowed)
-    instrument_app(app)
+    instrument_app(app, recorded=spans_recorded)
     limiter = None
     if settings.rate_limit:
         limiter = TokenBuckets(settings.rate_limit, settings.rate_burst)

@@ -339,6 +339,7 @@ class Consumer:
         backoff = 0.5
         while await self._my_turn(index) and await self._room_to_receive():
             started = time.time_ns()
+            asked = time.monotonic()
             try:
                 messages = await self._receive()
             except QueueUnavailable as error:
@@ -389,6 +390,11 @@ class Consumer:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            pause = self._polls.pause_after(
+                len(messages), time.monotonic() - asked, in_hand=len(self._held)
+            )
+            if pause:
+                await self._sleep_unless_stopping(pause)
 
     async def _my_turn(self, index: int) -> bool:
         """Wait until the poll policy wants this poller open; False: stopping."""

@@ -6,21 +6,37 @@ already waits on the queue, so the first message after a quiet spell is not slow
 A receive that comes back full says more is waiting: the number of polls doubles, up
 to what the concurrency allows. One that comes back short says fewer polls would do:
 it drops by one. The consumer's pollers consult the policy before each receive.
+
+A receive that comes back short *at once* found its messages already queued rather than
+waiting for them: a burst is landing in pieces (the API publishes its first request
+alone, the rest in batches a few milliseconds apart), and asking again at once would
+fetch the next piece alone. That poller waits ``gather`` (40 ms) first, so the next
+receive comes back fuller. At a trickle a poll is open before each message arrives, so
+it waits for it and nothing lingers; an idle worker's empty polls do not linger either,
+nor does a worker draining a backlog (more than a batch in hand).
 """
 
 from __future__ import annotations
 
 import asyncio
 
-__all__ = ["PollPolicy"]
+__all__ = ["GATHER", "QUICK", "PollPolicy"]
+
+# A receive answered within QUICK did not wait for its messages: they were queued.
+QUICK = 0.04
+GATHER = 0.04
 
 
 class PollPolicy:
-    def __init__(self, most: int, batch: int) -> None:
+    def __init__(
+        self, most: int, batch: int, *, quick: float = QUICK, gather: float = GATHER
+    ) -> None:
         if most < 1 or batch < 1:
             raise ValueError("most and batch must be at least 1")
         self.most = most
         self.batch = batch
+        self.quick = quick
+        self.gather = gather
         self._wanted = 1
         self._changed = asyncio.Event()
 
@@ -39,6 +55,16 @@ class PollPolicy:
             self._wanted = wanted
             self._changed.set()
             self._changed = asyncio.Event()
+
+    def pause_after(self, count: int, took: float, in_hand: int) -> float:
+        """Seconds to wait before the next receive, after one that brought ``count``
+        messages ``took`` seconds after it was asked, with ``in_hand`` messages (these
+        included) being handled. More than a batch in hand is a backlog being drained:
+        there a short receive means the FIFO groups with messages are all busy, not that
+        a burst is still landing, and waiting would only slow the drain."""
+        if 0 < count < self.batch and took < self.quick and in_hand <= self.batch:
+            return self.gather
+        return 0.0
 
     def may_poll(self, index: int) -> bool:
         """Whether poller ``index`` (0 to ``most - 1``) should receive now."""
