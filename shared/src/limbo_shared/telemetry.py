@@ -1,10 +1,9 @@
 """OpenTelemetry set-up from the standard OTEL_* environment variables only.
 
-With no OTLP endpoint configured nothing would export a span, so none is recorded: the
-sampler drops every one, and instrumentation that checks ``is_recording()`` skips its
-attribute work. Each span still gets ids (they go into every log line and travel with
-each message, marked not sampled), and nothing complains about a missing collector.
-``OTEL_SDK_DISABLED=true`` turns all of it off.
+With no OTLP endpoint configured nothing would export a span, so none is recorded
+(unrecorded.py): each span still gets ids, which go into every log line and travel with
+each message, and nothing complains about a missing collector. ``OTEL_SDK_DISABLED=true``
+turns all of it off.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from opentelemetry.util.types import AttributeValue
 
 from .config import ConfigError
 from .queue import SqsQueue
+from .unrecorded import UnrecordedTracerProvider
 
 __all__ = ["Telemetry", "messaging_attributes", "setup_telemetry"]
 
@@ -103,15 +102,14 @@ def setup_telemetry(
     resource = Resource.create({})
     if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
         resource = resource.merge(Resource({SERVICE_NAME: default_service_name}))
-    exporter = _exporter(environ) if any(environ.get(v) for v in _ENDPOINT_VARIABLES) else None
-    # Its own atexit shutdown is off: Telemetry.shutdown is the one, bounded, flush.
-    if exporter is None:
-        # A recorded span nobody exports cost the API a sixth of its CPU per request.
-        provider = TracerProvider(resource=resource, sampler=ALWAYS_OFF, shutdown_on_exit=False)
-    else:
-        # TracerProvider reads OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG.
-        provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if not any(environ.get(v) for v in _ENDPOINT_VARIABLES):
+        trace.set_tracer_provider(UnrecordedTracerProvider())
+        return Telemetry(None, None)
+    exporter = _exporter(environ)
+    # TracerProvider reads OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG. Its own atexit
+    # shutdown is off: Telemetry.shutdown is the one, bounded, flush.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     return Telemetry(provider, exporter)
 
