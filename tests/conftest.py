@@ -168,9 +168,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                     section, line = value
                     if line not in sections.setdefault(section, []):
                         sections[section].append(line)
-    # scripts/tools ran beside the suite, its output in a file: what it could not do.
-    if tooling.warnings():
-        sections["scripts/tools"] = [*tooling.warnings(), f"(all of it in {tooling.LOG})"]
+    # scripts/tools ran beside the suite, its output in a file: what it did or could not.
+    if tooling.reported():
+        sections["scripts/tools"] = [*tooling.reported(), f"(all of it in {tooling.LOG})"]
     for section, lines in sections.items():
         terminalreporter.section(section)
         for line in lines:

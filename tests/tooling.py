@@ -50,12 +50,12 @@ def tools_log() -> str:
     return LOG.read_text(errors="replace") if LOG.exists() else ""
 
 
-def warnings() -> list[str]:
-    """What scripts/tools could not do (its lines that start with its name)."""
+def reported() -> list[str]:
+    """What scripts/tools reported doing or failing to do (its lines naming itself)."""
     return [line for line in tools_log().splitlines() if line.startswith("scripts/tools:")]
 
 
 def said() -> str:
-    """For a failure message: what scripts/tools reported it could not do, if anything."""
-    lines = warnings()
+    """For a failure message: what scripts/tools reported, if anything."""
+    lines = reported()
     return ("\n" + "\n".join(lines) + f"\n(all of it in {LOG})") if lines else ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -29,7 +30,7 @@ from .ses_account import SesAccount
 from .ses_events import SesEventPublisher
 from .sqs_receive import serialise_receives
 
-__all__ = ["OneDynamoDbCallAtATime", "main"]
+__all__ = ["DataJsonRetried", "OneDynamoDbCallAtATime", "main"]
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -47,6 +48,36 @@ class OneDynamoDbCallAtATime:
             return list(self.app(environ, start_response))  # the whole body, under the lock
 
 
+class DataJsonRetried:
+    """``/moto-api/data.json`` (every backend's state, what tests read SES's sent mail
+    from) asked again when it fails: moto walks its backends' dicts unlocked, and a
+    request changing one meanwhile makes it answer 500 (seen under load)."""
+
+    ATTEMPTS = 5
+
+    def __init__(self, app: WsgiApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("PATH_INFO") != "/moto-api/data.json":
+            return self.app(environ, start_response)
+        for _ in range(self.ATTEMPTS - 1):
+            answer, body = self._attempt(environ)
+            if answer and not str(answer[0]).startswith("5"):
+                start_response(*answer)
+                return body
+            time.sleep(0.05)
+        return self.app(environ, start_response)
+
+    def _attempt(self, environ: dict[str, Any]) -> tuple[list[Any], list[bytes]]:
+        answer: list[Any] = []
+
+        def start_response(*args: Any) -> None:
+            answer.extend(args)
+
+        return answer, list(self.app(environ, start_response))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="limbo-moto", description=__doc__)
     parser.add_argument("-H", "--host", default="127.0.0.1")
@@ -56,8 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("MOTO_PORT", str(args.port))
     serialise_receives()
     # A paused account's SendEmail is refused before it reaches moto or the publisher.
-    app = SesAccount(
-        OneDynamoDbCallAtATime(SesEventPublisher(DomainDispatcherApplication(create_backend_app)))
+    app = DataJsonRetried(
+        SesAccount(
+            OneDynamoDbCallAtATime(
+                SesEventPublisher(DomainDispatcherApplication(create_backend_app))
+            )
+        )
     )
     run_simple(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
 

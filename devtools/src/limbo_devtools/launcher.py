@@ -160,6 +160,7 @@ class Launcher:
         visibility_timeout: int = 30,
         status_table: str | None = None,
         events: bool = False,
+        max_receive_count: int = 5,
     ) -> LocalAws:
         """The queues, the sender, (with ``status_table``) the table and (with ``events``)
         the delivery-event path, on the emulator; every limbo process started afterwards
@@ -173,6 +174,7 @@ class Launcher:
             visibility_timeout=visibility_timeout,
             status_table=status_table,
             events=events,
+            max_receive_count=max_receive_count,
         )
         return self.aws
 

@@ -19,6 +19,8 @@ from .report import ChaosReport, build_report
 __all__ = ["MAILGUN_KEY_PREFIX", "ChaosRun", "run_chaos"]
 
 MAILGUN_KEY_PREFIX = "key-chaos-"
+# Receives before SQS moves a message to the dead-letter queue (the default is 5).
+CHAOS_MAX_RECEIVE_COUNT = 10
 
 
 class ChaosRun:
@@ -60,10 +62,6 @@ class ChaosRun:
                 "VISIBILITY_TIMEOUT": str(config.visibility_timeout),
                 "RETRY_BASE_SECONDS": "1",
                 "RETRY_MAX_SECONDS": "5",
-                # Only the injected 400s may end as dead letters: at ~10 % transient
-                # failures, and every kill costing the messages in flight a receive, five
-                # attempts ran out once in a run of 500 (a 500 as the fifth).
-                "MAX_ATTEMPTS": "10",
                 "SHUTDOWN_GRACE": "10",
             },
         )
@@ -85,6 +83,12 @@ class ChaosRun:
                 queue_name=f"chaos{uuid.uuid4().hex[:10]}.fifo",
                 visibility_timeout=config.visibility_timeout,
                 status_table=config.env.get("STATUS_TABLE") or None,
+                # Only the injected 400s may end as dead letters. The queue's redrive
+                # policy, not MAX_ATTEMPTS, counts attempts, and every kill costs the
+                # messages in flight a receive: with ~10 % transient failures and a kill
+                # every 2-4 s, five receives ran out (a send killed before its delete on
+                # the fifth, moved by SQS with no reason; a 500 as the fifth).
+                max_receive_count=CHAOS_MAX_RECEIVE_COUNT,
             )
             sink = launcher.sink(config.sink(self.mailgun_key))
             api = launcher.start("api")[1]
