@@ -185,3 +185,76 @@ async def test_a_partial_batch_leaves_when_its_oldest_item_has_lingered() -> Non
     assert recorder.calls == [[1, 2]]
     # Held for the oldest item's linger (0.6 s), not restarted by the newer one (1.0 s).
     assert 0.6 <= loop.time() - started < 0.9
+
+
+async def test_with_company_a_lone_item_still_leaves_at_once() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=600)
+    assert await asyncio.wait_for(batcher.submit(1), 1) == 10
+    assert recorder.calls == [[1]]
+
+
+async def test_with_company_a_trickle_leaves_one_by_one() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=0.05)
+    for i in range(3):
+        assert await asyncio.wait_for(batcher.submit(i), 1) == i * 10
+        await asyncio.sleep(0.2)  # further apart than the gap: no burst
+    assert recorder.calls == [[0], [1], [2]]
+
+
+async def test_items_already_arriving_when_a_lone_one_is_queued_join_its_batch() -> None:
+    # Requests read in the same turns of the event loop reach the batcher before the
+    # first one's batch leaves, and it waits for the gap after the last of them.
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    first = batcher.enqueue(0)
+    await asyncio.sleep(0)
+    rest = [batcher.enqueue(i) for i in range(1, 5)]
+    results = await asyncio.wait_for(asyncio.gather(first.future, *(t.future for t in rest)), 5)
+    assert results == [0, 10, 20, 30, 40]
+    assert recorder.calls == [[0, 1, 2, 3, 4]]
+    assert loop.time() - started >= 0.3
+
+
+async def test_a_burst_fills_batches_while_the_first_item_leaves_at_once() -> None:
+    recorder = Recorder(delay=0.01)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=0.5)
+    first = asyncio.ensure_future(batcher.submit(0))
+    await asyncio.sleep(0.2)
+    assert first.done(), "the burst's first request did not wait"
+    burst = []
+    for i in range(1, 26):
+        burst.append(asyncio.ensure_future(batcher.submit(i)))
+        await asyncio.sleep(0.001)
+    assert await asyncio.wait_for(asyncio.gather(*burst), 5) == [i * 10 for i in range(1, 26)]
+    # Full batches leave at once; the last partial one once the gap passed without company.
+    assert recorder.calls == [[0], list(range(1, 11)), list(range(11, 21)), list(range(21, 26))]
+
+
+async def test_a_burst_batch_leaves_once_its_oldest_item_has_waited_company() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=0.3, company_gap=5)
+    await batcher.submit(0)
+    tickets = []
+    for i in range(1, 9):  # one every 0.1 s for 0.8 s: close, but slower than the cap
+        tickets.append(batcher.enqueue(i))
+        await asyncio.sleep(0.1)
+    await asyncio.wait_for(asyncio.gather(*(t.future for t in tickets)), 5)
+    assert recorder.calls[0] == [0]
+    assert 1 <= len(recorder.calls[1]) < 8, "left before the burst's end, not when full"
+    assert sorted(i for call in recorder.calls[1:] for i in call) == list(range(1, 9))
+
+
+async def test_closing_sends_a_burst_batch_that_is_waiting_for_company() -> None:
+    recorder = Recorder()
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=600)
+    await batcher.submit(0)
+    waiting = batcher.enqueue(1)  # close after 0: it waits for more
+    await asyncio.sleep(0.05)
+    assert not waiting.sent
+    await asyncio.wait_for(batcher.aclose(), 5)
+    assert await waiting.future == 10
+    assert recorder.calls == [[0], [1]]

@@ -71,3 +71,27 @@ def test_no_pause_while_draining_a_backlog() -> None:
     # Short receives while dozens are in hand: the FIFO groups are busy, not a burst.
     policy = PollPolicy(most=7, batch=10, quick=0.02, gather=0.03)
     assert policy.pause_after(4, took=0.005, in_hand=60) == 0.0
+
+
+def test_a_full_receive_that_waited_for_its_batch_opens_no_more_polls() -> None:
+    # A burst published in batches of ten: each batch fills the one poll waiting for it,
+    # and a second open poll would only take a share of the next batch.
+    policy = PollPolicy(most=7, batch=10, quick=0.02)
+    for _ in range(3):
+        policy.received(10, took=0.05)
+    assert policy.wanted == 1
+    policy.received(10, took=0.005)  # full at once: a backlog
+    assert policy.wanted == 2
+    policy.received(10, took=0.05)
+    assert policy.wanted == 2
+
+
+def test_a_short_receive_that_waited_closes_every_extra_poll() -> None:
+    policy = PollPolicy(most=7, batch=10, quick=0.02)
+    for _ in range(3):
+        policy.received(10, took=0.005)
+    assert policy.wanted == 7
+    policy.received(4, took=0.005)  # short at once: the groups with messages are busy
+    assert policy.wanted == 6
+    policy.received(4, took=0.05)  # short after waiting: the queue was empty
+    assert policy.wanted == 1

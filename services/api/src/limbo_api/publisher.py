@@ -102,6 +102,7 @@ class Publisher:
         lanes: int,
         max_in_flight: int,
         timeout: float,
+        linger: float = 0.0,
         in_flight_grace: float = IN_FLIGHT_GRACE,
         schedule: bool = False,
     ) -> None:
@@ -119,6 +120,7 @@ class Publisher:
             max_bytes=SQS_MESSAGE_LIMIT,
             size_of=OutgoingMessage.size,
             max_in_flight=max_in_flight,
+            company=linger,
             on_batch=metrics.batch_size.observe,
         )
 

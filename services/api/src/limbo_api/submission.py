@@ -158,6 +158,7 @@ def open_submitter(
             lanes=settings.group_lanes,
             max_in_flight=settings.publish_concurrency,
             timeout=settings.publish_timeout,
+            linger=settings.publish_linger,
             schedule=schedule,
         )
 

@@ -355,7 +355,8 @@ class Consumer:
                 return
             self._queue_answers = True
             backoff = 0.5
-            self._polls.received(len(messages))
+            took = time.monotonic() - asked
+            self._polls.received(len(messages), took)
             for message in messages:
                 self._held[message.receipt_handle] = _Held(message)
             await self._unreserve()
@@ -390,9 +391,7 @@ class Consumer:
                 task = asyncio.create_task(self._handle(message, receive_span.get_span_context()))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-            pause = self._polls.pause_after(
-                len(messages), time.monotonic() - asked, in_hand=len(self._held)
-            )
+            pause = self._polls.pause_after(len(messages), took, in_hand=len(self._held))
             if pause:
                 await self._sleep_unless_stopping(pause)
 

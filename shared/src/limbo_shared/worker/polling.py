@@ -3,9 +3,14 @@
 Every open long poll costs a ReceiveMessage each ``WAIT_TIME_SECONDS`` even when the
 queue is empty, so a worker at rest keeps one (three requests a minute at 20 s); it
 already waits on the queue, so the first message after a quiet spell is not slowed.
-A receive that comes back full says more is waiting: the number of polls doubles, up
-to what the concurrency allows. One that comes back short says fewer polls would do:
-it drops by one. The consumer's pollers consult the policy before each receive.
+A receive that comes back full *at once* says more is waiting: the number of polls
+doubles, up to what the concurrency allows. One that came back full after waiting for
+its messages says only that a batch landed (the API publishes a burst in batches of
+ten): the polls stay as they are, since more open polls would share out the next batch
+between them, one receive per share. One that comes back short at once says fewer
+polls would do: it drops by one; one that waited and still came back short found the
+queue empty, so the polls drop to one. The consumer's pollers consult the policy before
+each receive.
 
 A receive that comes back short *at once* found its messages already queued rather than
 waiting for them: a burst is landing in pieces (the API publishes its first request
@@ -45,10 +50,16 @@ class PollPolicy:
         """How many polls should be open now (1 to ``most``)."""
         return self._wanted
 
-    def received(self, count: int) -> None:
-        """What one receive brought back."""
+    def received(self, count: int, took: float = 0.0) -> None:
+        """What one receive brought back, ``took`` seconds after it was asked."""
         if count >= self.batch:
+            if took >= self.quick:
+                return  # it waited for a batch to land: no sign of a backlog
             wanted = min(self.most, self._wanted * 2)
+        elif took >= self.quick:
+            # It waited and still came back short: the queue was empty, nothing is
+            # backed up, and every extra open poll would take a share of the next batch.
+            wanted = 1
         else:
             wanted = max(1, self._wanted - 1)
         if wanted != self._wanted:
