@@ -13,12 +13,13 @@ queue empty, so the polls drop to one. The consumer's pollers consult the policy
 each receive.
 
 A receive that comes back short *at once* found its messages already queued rather than
-waiting for them: a burst is landing in pieces (the API publishes its first request
-alone, the rest in batches a few milliseconds apart), and asking again at once would
-fetch the next piece alone. That poller waits ``gather`` (40 ms) first, so the next
-receive comes back fuller. At a trickle a poll is open before each message arrives, so
-it waits for it and nothing lingers; an idle worker's empty polls do not linger either,
-nor does a worker draining a backlog (more than a batch in hand).
+waiting for them: a burst is landing in pieces (the API's batches land tens of
+milliseconds apart, and a sender's FIFO groups stay held until the messages received
+from them are deleted), and asking again at once would fetch the next piece alone.
+That poller waits ``gather`` (40 ms) first, so the next receive comes back fuller. At a
+trickle a poll is open before each message arrives, so it waits for it and nothing
+lingers; an idle worker's empty polls do not linger either, nor does a worker draining
+a backlog (more than a batch in hand).
 """
 
 from __future__ import annotations
