@@ -16,8 +16,8 @@ def environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PUBLISH_LINGER", raising=False)
 
 
-def test_a_burst_batch_waits_for_company_50_ms_by_default() -> None:
-    assert load_settings(ApiSettings).publish_linger == 0.05
+def test_a_burst_batch_waits_for_company_20_ms_by_default() -> None:
+    assert load_settings(ApiSettings).publish_linger == 0.02
 
 
 @pytest.mark.parametrize("value", ["-0.01", "2", "soon"])

@@ -39,7 +39,7 @@ class ApiSettings(QueueSettings, StatusSettings, DestinationSettings, NotifierSe
     publish_concurrency: int = Field(default=4, ge=1, le=64)
     # Longest a partial batch waits for company while requests arrive close together
     # (a burst); a request that comes alone never waits. 0 sends every batch at once.
-    publish_linger: float = Field(default=0.05, ge=0, le=1)
+    publish_linger: float = Field(default=0.02, ge=0, le=1)
     # Bound on the whole publish (batch wait + SQS call) before answering 503.
     publish_timeout: float = Field(default=10.0, gt=0, le=60)
     # `disabled` runs the API open (every request is the owner "default"); there is no
