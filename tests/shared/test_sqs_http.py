@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import boto3
 import pytest
@@ -21,7 +22,7 @@ from ..holding_proxy import HoldingProxy
 # Nothing listens on port 9 of localhost: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9"
 
-ATTRIBUTES = {
+ATTRIBUTES: dict[str, dict[str, Any]] = {
     "traceparent": {
         "DataType": "String",
         "StringValue": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
@@ -48,7 +49,7 @@ async def http(aws: LocalAws) -> AsyncIterator[SqsHttpClient]:
     await client.aclose()
 
 
-def message(number: int, **attributes: dict[str, object]) -> OutgoingMessage:
+def message(number: int, **attributes: Mapping[str, Any]) -> OutgoingMessage:
     return OutgoingMessage(
         body=f'{{"n": {number}}}',
         group_id=f"g{number}",
