@@ -129,8 +129,9 @@ class SqsHttpClient:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool, ttl_dns_cache=300),
                 timeout=self._timeout,
-                # Signed headers only; aiohttp would add its own encodings otherwise.
                 skip_auto_headers=("User-Agent",),
+                # HTTPS_PROXY and NO_PROXY, as botocore honours them.
+                trust_env=True,
             )
         return self._session
 
