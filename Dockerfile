@@ -67,7 +67,8 @@ RUN site="$(echo /app/.venv/lib/python3*/site-packages)" \
     && rm -f /app/.venv/bin/activate* /app/.venv/bin/deactivate.bat /app/.venv/bin/pydoc.bat
 # devtools runs only the sink, limbo-moto and limbo-local-aws, none of which imports what
 # limbo-shared brings for the services: uvloop and httptools (uvicorn falls back to
-# asyncio and h11), protobuf and the OTLP exporters (no tracing), dnspython
+# asyncio and h11), aiohttp and its helpers (the API's SQS client, which devtools
+# depends on but never starts), protobuf and the OTLP exporters (no tracing), dnspython
 # (email-validator's deliverability check, never on), nor moto's docker and wrapt. And
 # moto's copy of every AWS-managed IAM policy (9 MB with its bytecode) is read only with
 # MOTO_IAM_LOAD_MANAGED_POLICIES=true: an empty set stands in. The import check below
@@ -80,6 +81,11 @@ RUN if [ "${PACKAGE}" = limbo-devtools ]; then \
         "$site"/opentelemetry/exporter "$site"/opentelemetry_exporter_*.dist-info \
         "$site"/dns "$site"/dnspython-*.dist-info "$site"/docker "$site"/docker-*.dist-info \
         "$site"/wrapt "$site"/wrapt-*.dist-info \
+        "$site"/aiohttp "$site"/aiohttp-*.dist-info "$site"/aiohappyeyeballs \
+        "$site"/aiohappyeyeballs-*.dist-info "$site"/aiosignal "$site"/aiosignal-*.dist-info \
+        "$site"/frozenlist "$site"/frozenlist-*.dist-info "$site"/multidict \
+        "$site"/multidict-*.dist-info "$site"/propcache "$site"/propcache-*.dist-info \
+        "$site"/yarl "$site"/yarl-*.dist-info \
       && echo 'aws_managed_policies_data = "{}"' > "$site"/moto/iam/aws_managed_policies.py \
       && rm -f "$site"/moto/iam/__pycache__/aws_managed_policies.* \
       && /app/.venv/bin/python -m compileall -q "$site"/moto/iam/aws_managed_policies.py \

@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
@@ -21,6 +20,7 @@ from limbo_devtools.otlp_receiver import OtlpReceiver
 from limbo_devtools.processes import START_TIMEOUT, free_port, script
 from limbo_shared.config import ConfigError
 from limbo_shared.queue import SqsQueue
+from limbo_shared.sqs_http import sqs_http_client
 from limbo_shared.telemetry import Telemetry, messaging_attributes, setup_telemetry
 
 OTEL_VARIABLES = [name for name in os.environ if name.startswith("OTEL_")]
@@ -235,7 +235,8 @@ def test_shutdown_gives_up_on_an_unreachable_collector_in_bounded_time(
 
 
 def test_messaging_attributes_name_the_queue_and_the_operation() -> None:
-    queue = SqsQueue(None, "https://sqs.eu-west-1.amazonaws.com/1/mail.fifo", ThreadPoolExecutor(1))
+    client = sqs_http_client(region="eu-west-1", endpoint_url=None, pool=1)  # never called
+    queue = SqsQueue(client, "https://sqs.eu-west-1.amazonaws.com/1/mail.fifo")
     attributes = messaging_attributes(queue, "delete", "settle", {"messaging.message.id": "m"})
     assert attributes == {
         "messaging.system": "aws_sqs",

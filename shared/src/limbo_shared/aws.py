@@ -100,6 +100,7 @@ class ClientOptions(TypedDict, total=False):
     connect_timeout: float
     max_attempts: int
     max_pool_connections: int
+    session: boto3.session.Session
 
 
 @overload
@@ -143,6 +144,7 @@ def make_client(
     connect_timeout: float = 2.0,
     max_attempts: int = 2,
     max_pool_connections: int = 20,
+    session: boto3.session.Session | None = None,
 ) -> SQSClient | SESV2Client | DynamoDBClient | S3Client:
     """A client whose calls fail within a bounded time instead of hanging.
 
@@ -156,5 +158,5 @@ def make_client(
         max_pool_connections=max_pool_connections,
     )
     # A fresh session per client: boto3's default session is not thread-safe to share.
-    session = boto3.session.Session()
+    session = session or boto3.session.Session()
     return session.client(service, endpoint_url=endpoint_url, config=config)

@@ -1,16 +1,19 @@
 """An asyncio face on one SQS queue.
 
-boto3 is synchronous; every call runs on a thread of the given executor so the event
-loop keeps serving requests while a call waits on the network. Batch calls answer one
-outcome per entry because SQS can fail single entries inside an HTTP 200.
+The services call SQS from the event loop (:mod:`limbo_shared.sqs_http`); a boto3
+client works too, its calls on a thread of the given executor (the tests' emulator
+set-up, the tools). Batch calls answer one outcome per entry because SQS can fail
+single entries inside an HTTP 200.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+from botocore.client import BaseClient
 
 from .aws import AwsError, call_aws
 
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
         SendMessageRequestTypeDef,
     )
 
+    from .sqs_http import SqsHttpClient
+
 __all__ = [
     "MAX_MESSAGE_ATTRIBUTES",
     "SQS_MESSAGE_LIMIT",
@@ -34,8 +39,6 @@ __all__ = [
     "ReceivedMessage",
     "SqsQueue",
 ]
-
-T = TypeVar("T")
 
 # SQS's limit on one message (body and attributes), and on one batch call as a whole.
 SQS_MESSAGE_LIMIT = 1_048_576
@@ -103,19 +106,51 @@ class ReceivedMessage:
         return self.attributes.get("MessageGroupId")
 
 
+# boto3's method for each SQS action this module calls.
+_BOTO_METHODS = {
+    "GetQueueAttributes": "get_queue_attributes",
+    "SendMessage": "send_message",
+    "SendMessageBatch": "send_message_batch",
+    "ReceiveMessage": "receive_message",
+    "DeleteMessageBatch": "delete_message_batch",
+    "ChangeMessageVisibilityBatch": "change_message_visibility_batch",
+}
+
+
 class SqsQueue:
-    def __init__(self, client: SQSClient, url: str, executor: Executor) -> None:
+    """One queue, through either client: an :class:`SqsHttpClient` on the event loop
+    (the services), or boto3 on ``executor``'s threads. Both take and answer the same
+    shapes, boto3's."""
+
+    def __init__(
+        self, client: SQSClient | SqsHttpClient, url: str, executor: Executor | None = None
+    ) -> None:
+        # sqs_http needs aiohttp, which only the services that call SQS from the loop
+        # install (limbo-shared[sqs-http]); a boto3 client is told apart without it.
+        self._http = None if isinstance(client, BaseClient) else client
+        if self._http is None and executor is None:
+            raise ValueError("a boto3 client needs an executor to run its calls on")
         self.client = client
         self.url = url
         self.name = url.rstrip("/").rsplit("/", 1)[-1]
         self._executor = executor
 
-    async def _call(self, method: str, call: Callable[[], T]) -> T:
-        """Run one SQS call on the executor; ``method`` names it in errors."""
+    async def _call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One SQS action with boto3's parameters; QueueUnavailable names it on failure."""
         try:
-            return await call_aws(self._executor, call)
+            if self._http is not None:
+                return await self._http.call(action, params)
+            method = getattr(self.client, _BOTO_METHODS[action])
+            assert self._executor is not None
+            answer: dict[str, Any] = await call_aws(self._executor, lambda: method(**params))
+            return answer
         except AwsError as error:
-            raise QueueUnavailable(f"SQS {method} failed: {error}") from error
+            raise QueueUnavailable(f"SQS {_BOTO_METHODS[action]} failed: {error}") from error
+
+    async def aclose(self) -> None:
+        """Close the connections of an event-loop client (boto3's need nothing)."""
+        if self._http is not None:
+            await self._http.aclose()
 
     async def check(self) -> None:
         """Raise QueueUnavailable unless the queue answers."""
@@ -123,8 +158,7 @@ class SqsQueue:
 
     async def attributes(self, *names: QueueAttributeNameType) -> dict[str, str]:
         response = await self._call(
-            "get_queue_attributes",
-            lambda: self.client.get_queue_attributes(QueueUrl=self.url, AttributeNames=names),
+            "GetQueueAttributes", {"QueueUrl": self.url, "AttributeNames": list(names)}
         )
         return {name: value for name, value in response.get("Attributes", {}).items()}
 
@@ -145,10 +179,7 @@ class SqsQueue:
             if message.delay_seconds is not None:
                 entry["DelaySeconds"] = message.delay_seconds
             entries.append(entry)
-        response = await self._call(
-            "send_message_batch",
-            lambda: self.client.send_message_batch(QueueUrl=self.url, Entries=entries),
-        )
+        response = await self._call("SendMessageBatch", {"QueueUrl": self.url, "Entries": entries})
         return _per_entry(
             len(messages),
             [(ok["Id"], str(ok["MessageId"])) for ok in response.get("Successful", [])],
@@ -165,7 +196,7 @@ class SqsQueue:
             request["MessageAttributes"] = _sqs_attributes(message.attributes)
         if message.delay_seconds is not None:
             request["DelaySeconds"] = message.delay_seconds
-        response = await self._call("send_message", lambda: self.client.send_message(**request))
+        response = await self._call("SendMessage", request)
         return str(response["MessageId"])
 
     async def send_standard(
@@ -184,7 +215,7 @@ class SqsQueue:
         }
         if attributes:
             request["MessageAttributes"] = _sqs_attributes(attributes)
-        response = await self._call("send_message", lambda: self.client.send_message(**request))
+        response = await self._call("SendMessage", request)
         return str(response["MessageId"])
 
     async def receive(
@@ -203,9 +234,7 @@ class SqsQueue:
         }
         if visibility_timeout is not None:
             request["VisibilityTimeout"] = visibility_timeout
-        response = await self._call(
-            "receive_message", lambda: self.client.receive_message(**request)
-        )
+        response = await self._call("ReceiveMessage", request)
         return [
             ReceivedMessage(
                 message_id=raw["MessageId"],
@@ -218,15 +247,11 @@ class SqsQueue:
         ]
 
     async def delete_batch(self, receipt_handles: Sequence[str]) -> list[BaseException | None]:
+        entries = [
+            {"Id": str(i), "ReceiptHandle": handle} for i, handle in enumerate(receipt_handles)
+        ]
         response = await self._call(
-            "delete_message_batch",
-            lambda: self.client.delete_message_batch(
-                QueueUrl=self.url,
-                Entries=[
-                    {"Id": str(i), "ReceiptHandle": handle}
-                    for i, handle in enumerate(receipt_handles)
-                ],
-            ),
+            "DeleteMessageBatch", {"QueueUrl": self.url, "Entries": entries}
         )
         return _per_entry(
             len(receipt_handles),
@@ -237,19 +262,12 @@ class SqsQueue:
     async def change_visibility_batch(
         self, changes: Sequence[tuple[str, int]]
     ) -> list[BaseException | None]:
+        entries = [
+            {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": max(0, int(timeout))}
+            for i, (handle, timeout) in enumerate(changes)
+        ]
         response = await self._call(
-            "change_message_visibility_batch",
-            lambda: self.client.change_message_visibility_batch(
-                QueueUrl=self.url,
-                Entries=[
-                    {
-                        "Id": str(i),
-                        "ReceiptHandle": handle,
-                        "VisibilityTimeout": max(0, int(timeout)),
-                    }
-                    for i, (handle, timeout) in enumerate(changes)
-                ],
-            ),
+            "ChangeMessageVisibilityBatch", {"QueueUrl": self.url, "Entries": entries}
         )
         return _per_entry(
             len(changes),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 import uvicorn
@@ -38,9 +37,8 @@ def main() -> None:
     telemetry = start_observability(PROGRAM, settings)
     pool = settings.publish_concurrency + 4
     client = publishing_client(settings, pool)
-    executor = ThreadPoolExecutor(pool, thread_name_prefix="sqs")
-    queue = SqsQueue(client, settings.queue, executor)
-    bulk_queue = SqsQueue(client, settings.bulk_queue, executor) if settings.bulk_queue else None
+    queue = SqsQueue(client, settings.queue)
+    bulk_queue = SqsQueue(client, settings.bulk_queue) if settings.bulk_queue else None
     try:
         app = create_app(settings, queue, bulk_queue=bulk_queue, spans_recorded=telemetry.exporting)
     except ConfigError as error:

@@ -135,11 +135,14 @@ class Submitter:
         return await publisher.publish(prepared.envelope, body, extra)
 
     async def aclose(self) -> None:
-        await self.publisher.aclose()
-        if self.bulk_publisher is not None:
-            await self.bulk_publisher.aclose()
-        if self.schedule_publisher is not None:
-            await self.schedule_publisher.aclose()
+        publishers = [self.publisher, self.bulk_publisher, self.schedule_publisher]
+        for publisher in publishers:
+            if publisher is not None:
+                await publisher.aclose()
+        # Only once every publisher is done: the stream queues share one client.
+        for publisher in publishers:
+            if publisher is not None:
+                await publisher.queue.aclose()
 
 
 def open_submitter(
@@ -165,9 +168,7 @@ def open_submitter(
     threads = settings.publish_concurrency + 4
     schedule_publisher = None
     if settings.schedule_queue is not None:
-        client = publishing_client(settings, threads)
-        executor = ThreadPoolExecutor(threads, thread_name_prefix="sqs-schedule")
-        target = SqsQueue(client, settings.schedule_queue, executor)
+        target = SqsQueue(publishing_client(settings, threads), settings.schedule_queue)
         schedule_publisher = publisher(target, schedule=True)
     payloads = None
     if settings.payload_bucket is not None:

@@ -10,7 +10,9 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.client import BaseClient
 
 from ..aws import make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
@@ -32,6 +34,11 @@ from .settings import ConsumerSettings, WorkerSettings
 from .streams import bulk_settings, stream_consumers
 from .threads import DaemonThreadPool
 from .tracking import NoTracking, StoreTracking, Tracker
+
+if TYPE_CHECKING:
+    from types_boto3_sqs import SQSClient
+
+    from ..sqs_http import SqsHttpClient
 
 __all__ = ["run_consumer", "run_worker"]
 
@@ -118,7 +125,7 @@ def _run(
         # Streams and moved retries are the mail queues' (FIFO); another consumer (the
         # webhook worker, on a standard queue) reads its QUEUE alone and retries in place.
         settings = settings.model_copy(update={"bulk_queue": None, "retry_moves": False})
-    serve: Coroutine[Any, Any, None] = _serve(settings, build, attach)
+    serve: Coroutine[Any, Any, None] = _serve(settings, build, attach, on_loop=mail)
     try:
         import uvloop
 
@@ -145,23 +152,39 @@ def _exit_at_once() -> None:
     os._exit(0)
 
 
-async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | None) -> None:
+async def _serve(
+    settings: ConsumerSettings, build: _Build, attach: _Attach | None, *, on_loop: bool
+) -> None:
+    """``on_loop``: call SQS from the event loop (the mail workers' images carry
+    aiohttp); otherwise through boto3 on threads (the events and webhooks consumers)."""
     # Transactional first: its consumer has CONCURRENCY slots of its own; the bulk
     # stream's consumer (with BULK_QUEUE) has BULK_CONCURRENCY more, never one of those.
     bulk = bulk_settings(settings)
     receivers = sum(
         max(1, -(-s.concurrency // RECEIVE_BATCH)) for s in (settings, bulk) if s is not None
     )
-    # Each receiver holds a thread for its long poll; the rest settle and dead-letter.
-    # Daemon threads: a stopping consumer abandons its long polls instead of waiting.
+    # On threads, each receiver holds one for its long poll; the rest settle and
+    # dead-letter. Daemon threads: a stopping consumer abandons its long polls instead
+    # of waiting. On the loop an abandoned long poll is a task the exit leaves behind.
     executor = DaemonThreadPool(receivers + 8, "sqs")
-    client = make_client(
-        "sqs",
-        region=settings.region,
-        endpoint_url=settings.aws_endpoint_url,
-        read_timeout=settings.wait_time_seconds + 10,
-        max_pool_connections=receivers + 8,
-    )
+    client: SQSClient | SqsHttpClient
+    if on_loop:
+        from ..sqs_http import sqs_http_client
+
+        client = sqs_http_client(
+            region=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            read_timeout=settings.wait_time_seconds + 10,
+            pool=receivers + 8,
+        )
+    else:
+        client = make_client(
+            "sqs",
+            region=settings.region,
+            endpoint_url=settings.aws_endpoint_url,
+            read_timeout=settings.wait_time_seconds + 10,
+            max_pool_connections=receivers + 8,
+        )
     queue = SqsQueue(client, settings.queue, executor)
     dead_letters = (
         SqsQueue(client, settings.deadletterqueue, executor) if settings.deadletterqueue else None
@@ -207,6 +230,8 @@ async def _serve(settings: ConsumerSettings, build: _Build, attach: _Attach | No
         await handler.aclose()
         await asyncio.gather(server_task, return_exceptions=True)
         executor.shutdown(wait=False, cancel_futures=True)
+        if not isinstance(client, BaseClient):
+            await client.aclose()
 
 
 def _tracker(settings: WorkerSettings, provider: Provider) -> Tracker:
