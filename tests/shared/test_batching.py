@@ -230,31 +230,50 @@ async def test_a_burst_fills_batches_while_the_first_item_leaves_at_once() -> No
         burst.append(asyncio.ensure_future(batcher.submit(i)))
         await asyncio.sleep(0.001)
     assert await asyncio.wait_for(asyncio.gather(*burst), 5) == [i * 10 for i in range(1, 26)]
-    # Full batches leave at once; the last partial one once the gap passed without company.
-    assert recorder.calls == [[0], list(range(1, 11)), list(range(11, 21)), list(range(21, 26))]
+    # The burst's first item finds nothing unanswered and leaves alone; then full batches
+    # leave at once, and the last partial one once the gap passed without company.
+    assert recorder.calls == [
+        [0],
+        [1],
+        list(range(2, 12)),
+        list(range(12, 22)),
+        list(range(22, 26)),
+    ]
 
 
 async def test_a_burst_batch_leaves_once_its_oldest_item_has_waited_company() -> None:
-    recorder = Recorder()
+    recorder = Recorder(delay=0.05)
     batcher: Batcher[int, int] = Batcher(recorder.flush, company=0.3, company_gap=5)
-    await batcher.submit(0)
-    tickets = []
+    tickets = [batcher.enqueue(0)]  # leaves at once; the next come while it is in flight
+    await asyncio.sleep(0.01)
     for i in range(1, 9):  # one every 0.1 s for 0.8 s: close, but slower than the cap
         tickets.append(batcher.enqueue(i))
         await asyncio.sleep(0.1)
     await asyncio.wait_for(asyncio.gather(*(t.future for t in tickets)), 5)
     assert recorder.calls[0] == [0]
-    assert 1 <= len(recorder.calls[1]) < 8, "left before the burst's end, not when full"
+    assert 1 < len(recorder.calls[1]) < 8, "left before the burst's end, not when full"
     assert sorted(i for call in recorder.calls[1:] for i in call) == list(range(1, 9))
 
 
 async def test_closing_sends_a_burst_batch_that_is_waiting_for_company() -> None:
-    recorder = Recorder()
+    recorder = Recorder(delay=0.2)
     batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=600)
-    await batcher.submit(0)
-    waiting = batcher.enqueue(1)  # close after 0: it waits for more
+    first = batcher.enqueue(0)
+    await asyncio.sleep(0.01)
+    waiting = batcher.enqueue(1)  # close after 0, which is in flight: it waits for more
     await asyncio.sleep(0.05)
     assert not waiting.sent
     await asyncio.wait_for(batcher.aclose(), 5)
-    assert await waiting.future == 10
+    assert await waiting.future == 10 and await first.future == 0
     assert recorder.calls == [[0], [1]]
+
+
+async def test_with_company_one_caller_sending_one_after_another_never_waits() -> None:
+    # A client that sends its next request as soon as the last was answered: however
+    # close together, nothing else can join, so nothing waits (the gap alone would say
+    # burst and hold each one for the whole ``company``).
+    recorder = Recorder(delay=0.005)
+    batcher: Batcher[int, int] = Batcher(recorder.flush, company=600, company_gap=600)
+    for i in range(5):
+        assert await asyncio.wait_for(batcher.submit(i), 2) == i * 10
+    assert recorder.calls == [[0], [1], [2], [3], [4]]

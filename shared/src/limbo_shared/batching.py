@@ -14,9 +14,10 @@ batch waits while items keep arriving close together, which is what a burst look
 and a trickle does not. Before sending, a runner lets the event loop turn a few times,
 so requests whose bytes have already arrived reach the batcher first (microseconds when
 nothing is waiting). Then a batch whose newest item came less than ``company_gap``
-(``COMPANY_GAP``) after the one before it waits: until it is full, until that gap passes
-with no new item, or until its oldest item has waited ``company``. An item that came alone leaves
-at once, so a trickle waits for nothing.
+(``COMPANY_GAP``) after the one before it, while an earlier item was still unanswered,
+waits: until it is full, until that gap passes with no new item, or until its oldest item
+has waited ``company``. An item that came alone leaves at once, so a trickle waits for
+nothing, and neither does one caller whose items each follow the last one's answer.
 
 An item is sent even when its waiter is cancelled (a delete must still happen after a
 shutdown gave up waiting for it); a caller that must not have it sent once it stopped
@@ -59,7 +60,8 @@ class Ticket(Generic[T, R]):
     future: asyncio.Future[R]
     sent: bool = False
     queued_at: float = 0.0  # the event loop's clock
-    # Queued less than the batcher's company gap after the item before it: a burst.
+    # Queued less than the batcher's company gap after the item before it, while an
+    # earlier item still waited for its answer: a burst.
     close: bool = False
 
     def withdraw(self) -> bool:
@@ -95,6 +97,7 @@ class Batcher(Generic[T, R]):
         self._company = company
         self._gap = company_gap
         self._last_queued = float("-inf")
+        self._flushing = 0  # items in batch calls that have not answered yet
         self._on_batch = on_batch
         self._pending: deque[Ticket[T, R]] = deque()
         self._runners: set[asyncio.Task[None]] = set()
@@ -127,7 +130,10 @@ class Batcher(Generic[T, R]):
             size,
             loop.create_future(),
             queued_at=now,
-            close=now - self._last_queued < self._gap,
+            # Only concurrent callers make a burst: one client sending its requests one
+            # after the other, each as soon as the last was answered, has nothing to
+            # wait for however close together they come.
+            close=now - self._last_queued < self._gap and bool(self._pending or self._flushing),
         )
         self._last_queued = now
         self._pending.append(entry)
@@ -175,6 +181,7 @@ class Batcher(Generic[T, R]):
                     return
                 if self._on_batch is not None:
                     self._on_batch(len(batch))
+                self._flushing += len(batch)
                 try:
                     results = await self._flush([entry.item for entry in batch])
                     if len(results) != len(batch):
@@ -188,6 +195,8 @@ class Batcher(Generic[T, R]):
                     if isinstance(error, asyncio.CancelledError):
                         raise
                     continue
+                finally:
+                    self._flushing -= len(batch)
                 for entry, result in zip(batch, results, strict=True):
                     if entry.future.done():
                         continue
