@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -10,8 +9,8 @@ from starlette.testclient import TestClient
 from limbo_api.app import create_app
 from limbo_api.metrics import ApiMetrics
 from limbo_api.settings import ApiSettings
+from limbo_api.sqs_client import publishing_client
 from limbo_devtools.local_aws import LocalAws
-from limbo_shared.aws import make_client
 from limbo_shared.queue import SqsQueue
 
 VALID: dict[str, Any] = {
@@ -38,9 +37,9 @@ def api_settings(aws: LocalAws, **overrides: Any) -> ApiSettings:
 @pytest.fixture
 def api(aws: LocalAws) -> Iterator[TestClient]:
     """The real app in-process, publishing to a real moto server over HTTP."""
-    client = make_client("sqs", region=aws.region, endpoint_url=aws.endpoint)
-    queue = SqsQueue(client, aws.queue_url, ThreadPoolExecutor(4))
-    with TestClient(create_app(api_settings(aws), queue, _METRICS)) as test_client:
+    settings = api_settings(aws)
+    queue = SqsQueue(publishing_client(settings, 8, deduplicated=True), aws.queue_url)
+    with TestClient(create_app(settings, queue, _METRICS)) as test_client:
         yield test_client
 
 
@@ -71,8 +70,8 @@ class ApiFactory:
         settings = api_settings(self.aws, **{**defaults, **overrides})
         if endpoint is not None:
             settings = settings.model_copy(update={"aws_endpoint_url": endpoint})
-        client = make_client("sqs", region=self.aws.region, endpoint_url=settings.aws_endpoint_url)
-        queue = SqsQueue(client, self.aws.queue_url, ThreadPoolExecutor(8))
+        # The client the API runs with (limbo_api/__main__.py).
+        queue = SqsQueue(publishing_client(settings, 8, deduplicated=True), self.aws.queue_url)
         test_client = TestClient(create_app(settings, queue, _METRICS))
         test_client.__enter__()
         self._clients.append(test_client)
@@ -81,6 +80,14 @@ class ApiFactory:
     def close(self) -> None:
         for client in self._clients:
             client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api_factory(aws: LocalAws) -> Iterator[ApiFactory]:
+    """In-process APIs with API keys for alice and bob."""
+    factory = ApiFactory(aws)
+    yield factory
+    factory.close()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def main() -> None:
     settings = settings_or_exit(PROGRAM, ApiSettings)
     telemetry = start_observability(PROGRAM, settings)
     pool = settings.publish_concurrency + 4
-    client = publishing_client(settings, pool)
+    client = publishing_client(settings, pool, deduplicated=True)
     queue = SqsQueue(client, settings.queue)
     bulk_queue = SqsQueue(client, settings.bulk_queue) if settings.bulk_queue else None
     try:

@@ -34,6 +34,7 @@ from limbo_shared.schema import QueuedMail
 from limbo_shared.telemetry import messaging_attributes
 
 from .metrics import ApiMetrics
+from .sqs_client import CALL_BOUND
 
 __all__ = ["MAX_BODY_BYTES", "Lanes", "PublishFailed", "Publisher"]
 
@@ -43,8 +44,8 @@ log = get_logger("limbo.api")
 # Keep room in SQS's per-message limit for the trace attributes.
 MAX_BODY_BYTES = SQS_MESSAGE_LIMIT - 4096
 # How long past PUBLISH_TIMEOUT a request waits for a batch that SQS already has in
-# hand: one SendMessageBatch attempt of the API's SQS client (connect 2 s + read 5 s).
-IN_FLIGHT_GRACE = 7.5
+# hand: the longest a SendMessageBatch call of the API's SQS client can take.
+IN_FLIGHT_GRACE = CALL_BOUND + 0.5
 
 
 class PublishFailed(Exception):

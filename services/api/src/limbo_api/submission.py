@@ -168,7 +168,9 @@ def open_submitter(
     threads = settings.publish_concurrency + 4
     schedule_publisher = None
     if settings.schedule_queue is not None:
-        target = SqsQueue(publishing_client(settings, threads), settings.schedule_queue)
+        target = SqsQueue(
+            publishing_client(settings, threads, deduplicated=False), settings.schedule_queue
+        )
         schedule_publisher = publisher(target, schedule=True)
     payloads = None
     if settings.payload_bucket is not None:
