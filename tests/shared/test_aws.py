@@ -1,14 +1,16 @@
-"""call_aws: a boto3 call off the event loop, with one exception for every failure."""
+"""call_aws: a boto3 call off the event loop, with one exception for every failure; a
+client built on first use."""
 
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.stub import Stubber
 
-from limbo_shared.aws import AwsError, call_aws, make_client
+from limbo_shared.aws import AwsError, OnFirstUse, call_aws, make_client
 
 # Nothing listens on port 9 of localhost: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -58,3 +60,19 @@ async def test_an_unreachable_endpoint_is_an_error_without_a_code(
     assert caught.value.code is None
     assert not caught.value.answered
     assert "127.0.0.1:9" in str(caught.value)
+
+
+def test_a_client_on_first_use_is_built_once_and_only_when_needed() -> None:
+    built: list[object] = []
+
+    def build() -> object:
+        time.sleep(0.05)  # long enough for every thread to arrive while it is built
+        built.append(object())
+        return built[-1]
+
+    lazy = OnFirstUse(build)
+    assert not lazy.built and built == []
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(lambda _: lazy.get(), range(8)))
+    assert len(built) == 1 and lazy.built
+    assert all(client is built[0] for client in clients)

@@ -9,9 +9,10 @@ unavailable, provider refusal).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, Unpack, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, Unpack, overload
 
 import boto3
 from botocore.config import Config
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from types_boto3_sesv2 import SESV2Client
     from types_boto3_sqs import SQSClient
 
-__all__ = ["AwsError", "ClientOptions", "as_aws_error", "call_aws", "make_client"]
+__all__ = ["AwsError", "ClientOptions", "OnFirstUse", "as_aws_error", "call_aws", "make_client"]
 
 T = TypeVar("T")
 
@@ -160,3 +161,32 @@ def make_client(
     # A fresh session per client: boto3's default session is not thread-safe to share.
     session = session or boto3.session.Session()
     return session.client(service, endpoint_url=endpoint_url, config=config)
+
+
+C = TypeVar("C")
+
+
+class OnFirstUse(Generic[C]):
+    """A client built the first time it is needed, once, from any thread.
+
+    For a client a process may never call: S3 holds only the rare message too large for
+    SQS, and boto3's S3 client costs about 10 MB of resident memory from the moment it
+    is built. ``get()`` is meant for the thread a blocking call runs on anyway, never the
+    event loop: building takes a noticeable fraction of a second.
+    """
+
+    def __init__(self, build: Callable[[], C]) -> None:
+        self._build = build
+        self._client: C | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def built(self) -> bool:
+        return self._client is not None
+
+    def get(self) -> C:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._build()
+        return self._client

@@ -19,6 +19,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .aws import OnFirstUse
+
 __all__ = [
     "POINTER_CLASS",
     "SIZE_ATTRIBUTE",
@@ -64,10 +66,17 @@ def read_pointer(body: str, attributes: Mapping[str, Mapping[str, Any]]) -> Payl
 
 
 class PayloadStore:
-    """S3 through boto3 on a thread pool; errors come out as PayloadUnavailable."""
+    """S3 through boto3 on a thread pool; errors come out as PayloadUnavailable.
+
+    ``client`` may be an :class:`OnFirstUse`: it is then built, on the pool, by the first
+    message that needs S3, so a process that only ever sees small mail never holds it.
+    """
 
     def __init__(
-        self, client: Any | None, executor: Executor | None, bucket: str | None = None
+        self,
+        client: Any | OnFirstUse[Any] | None,
+        executor: Executor | None,
+        bucket: str | None = None,
     ) -> None:
         # Without a client only inline messages can be resolved (in-process tests).
         self.client = client
@@ -78,7 +87,7 @@ class PayloadStore:
         if self.client is None:
             raise PayloadUnavailable(f"S3 {operation}: no S3 client in this process")
         loop = asyncio.get_running_loop()
-        call = functools.partial(getattr(self.client, operation), **kwargs)
+        call = functools.partial(self._invoke, self.client, operation, kwargs)
         try:
             return await loop.run_in_executor(self._executor, call)
         except ClientError as error:
@@ -89,6 +98,12 @@ class PayloadStore:
             raise PayloadUnavailable(f"S3 {operation} failed: {error}") from error
         except BotoCoreError as error:
             raise PayloadUnavailable(f"S3 {operation} failed: {error}") from error
+
+    @staticmethod
+    def _invoke(client: Any, operation: str, kwargs: dict[str, Any]) -> Any:
+        if isinstance(client, OnFirstUse):
+            client = client.get()
+        return getattr(client, operation)(**kwargs)
 
     async def offload(self, key: str, payload: str) -> tuple[str, dict[str, dict[str, str]]]:
         """Store ``payload``; answer the pointer body and the attribute that marks it."""

@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from .aws import make_client
+from .aws import OnFirstUse, make_client
 from .config import QueueSettings
 from .config import standard_queue_url as _standard_queue_url
 from .logs import get_logger
@@ -229,7 +229,9 @@ async def _serve(settings: SchedulerSettings) -> None:
         read_timeout=settings.wait_time_seconds + 10,
         max_pool_connections=threads,
     )
-    s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
+    s3 = OnFirstUse(
+        lambda: make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
+    )
     records = None
     if settings.status_table is not None:
         table = open_table(

@@ -10,7 +10,7 @@ import uvicorn
 from limbo_shared.config import ConfigError, exit_with_config_error
 from limbo_shared.logs import get_logger
 from limbo_shared.queue import SqsQueue
-from limbo_shared.startup import settings_or_exit, start_observability
+from limbo_shared.startup import settings_or_exit, settle_heap, start_observability
 
 from .admission import PROBE_HEADROOM
 from .app import create_app
@@ -53,6 +53,7 @@ def main() -> None:
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_after_cleanup)
+    settle_heap()
     try:
         uvicorn.run(
             app,

@@ -11,7 +11,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from limbo_shared.attachments import AttachmentsTooLarge, check_attachment_size
-from limbo_shared.aws import make_client
+from limbo_shared.aws import OnFirstUse, make_client
 from limbo_shared.payload import PayloadStore, PayloadUnavailable
 from limbo_shared.queue import SqsQueue
 from limbo_shared.schema import MailRequest, QueuedMail
@@ -174,12 +174,14 @@ def open_submitter(
         schedule_publisher = publisher(target, schedule=True)
     payloads = None
     if settings.payload_bucket is not None:
-        s3 = make_client(
-            "s3",
-            region=settings.region,
-            endpoint_url=settings.aws_endpoint_url,
-            max_pool_connections=threads,
-            read_timeout=settings.publish_timeout,
+        s3 = OnFirstUse(
+            lambda: make_client(
+                "s3",
+                region=settings.region,
+                endpoint_url=settings.aws_endpoint_url,
+                max_pool_connections=threads,
+                read_timeout=settings.publish_timeout,
+            )
         )
         executor = ThreadPoolExecutor(threads, thread_name_prefix="s3")
         payloads = PayloadStore(s3, executor, settings.payload_bucket)

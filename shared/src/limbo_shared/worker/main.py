@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.client import BaseClient
 
-from ..aws import make_client
+from ..aws import OnFirstUse, make_client
 from ..config import ConfigError, exit_with_config_error, load_settings
 from ..logs import get_logger
 from ..payload import PayloadStore
 from ..provider import Provider, RatedProvider
 from ..queue import QueueUnavailable, SqsQueue
-from ..startup import start_observability
+from ..startup import settle_heap, start_observability
 from .consumer import RECEIVE_BATCH, Consumer, Handler, SourceQueue, max_receive_count
 from .health import CallWindow
 from .mail import MailHandler
@@ -83,7 +83,8 @@ def run_worker(program: str, provider_factory: ProviderFactory) -> None:
     def build(max_attempts: int) -> Handler:
         nonlocal router
         # Offloaded payloads are read from the bucket their pointer names.
-        s3 = make_client("s3", region=settings.region, endpoint_url=settings.aws_endpoint_url)
+        region, endpoint = settings.region, settings.aws_endpoint_url
+        s3 = OnFirstUse(lambda: make_client("s3", region=region, endpoint_url=endpoint))
         handler = MailHandler(
             settings,
             provider,
@@ -221,6 +222,7 @@ async def _serve(
         )
         depth = export_queue_depth(queues, settings.queue_metrics_interval)
         background.append(asyncio.create_task(depth, name="queue-depth"))
+    settle_heap()
     try:
         await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
