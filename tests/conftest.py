@@ -177,14 +177,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             terminalreporter.write_line(line)
 
 
+# Modules that start the run, in this order; then the other slow ones, then the rest.
+# The image builds come fourth so that the worker that takes the fuzzer (one test) takes
+# them next: on a new machine they wait for scripts/tools (apt-get, debootstrap: 1.5-2.5
+# min), and as the first module they held one of the three workers idle for all of it.
+FIRST_MODULES = (
+    "tests/hostile/test_fuzz.py",
+    "tests/reliability/test_faults.py",
+    "tests/reliability/test_shutdown.py",
+    "tests/images/",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The image builds first, then the other slow modules (stable otherwise): with
-    ./scripts/test's workers taking modules in this order, the run does not end with one
-    of them still busy on a long module while the others wait."""
+    """The longest modules first, in FIRST_MODULES' order, then the other slow modules
+    (stable otherwise): with ./scripts/test's workers taking modules in this order (each
+    worker one module, then a second if its first has at most two tests left), the run
+    does not end with one of them still busy on a long module while the others wait."""
 
     def weight(item: pytest.Item) -> int:
-        if item.nodeid.startswith("tests/images/"):
-            return 0
-        return 1 if item.get_closest_marker("slow") is not None else 2
+        for position, prefix in enumerate(FIRST_MODULES):
+            if item.nodeid.startswith(prefix):
+                return position
+        return len(FIRST_MODULES) + (0 if item.get_closest_marker("slow") is not None else 1)
 
     items.sort(key=weight)
