@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import httpx
 
 from limbo_api.auth import hash_key
 from limbo_api.publisher import Lanes
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_devtools.processes import Process, free_port, script
+from limbo_shared.aws import new_session
 from limbo_shared.schema import MailRequest, QueuedMail, Stream
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class Systems:
     def drop(self, aws: LocalAws) -> None:
         """Delete a phase's queues (uncounted), so the emulator's heap stays small and
         its garbage collection does not stall the next phase."""
-        sqs = boto3.session.Session().client(
+        sqs = new_session().client(
             "sqs", endpoint_url=self.stack.sqs_direct, region_name=aws.region
         )
         for url in (aws.queue_url, aws.bulk_queue_url, aws.dead_letter_url):
@@ -347,9 +347,7 @@ def prefill(
 ) -> None:
     """Put ``count`` envelopes on the queue (default: QUEUE) the way limbo's API would,
     uncounted."""
-    sqs = boto3.session.Session().client(
-        "sqs", endpoint_url=stack.sqs_direct, region_name=aws.region
-    )
+    sqs = new_session().client("sqs", endpoint_url=stack.sqs_direct, region_name=aws.region)
     mail = MailRequest.model_validate(
         {
             "from": "bench@example.com",
@@ -459,9 +457,7 @@ def ses_drain(systems: Systems, *, count: int, limit: float) -> dict[str, Any]:
     reset_counts(systems.stack)
     worker = systems.worker("limbo", aws, provider="ses")
 
-    sqs = boto3.session.Session().client(
-        "sqs", endpoint_url=systems.stack.sqs_direct, region_name=aws.region
-    )
+    sqs = new_session().client("sqs", endpoint_url=systems.stack.sqs_direct, region_name=aws.region)
 
     def delivered() -> int:
         # moto's SES keeps no cheap count; a message gone from the queue was sent.

@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import httpx
 import pytest
 
 from limbo_devtools.local_aws import provision
 from limbo_devtools.processes import Process, free_port
+from limbo_shared.aws import new_session
 
 from ..conftest import Limbo
 from .conftest import BENCH
@@ -62,7 +62,7 @@ def test_action_of_reads_each_protocol() -> None:
 
 def test_proxy_counts_every_request_by_action(proxy: str) -> None:
     httpx.post(f"{proxy}/__bench/reset", timeout=5)
-    sqs = boto3.session.Session().client("sqs", endpoint_url=proxy, region_name="us-east-1")
+    sqs = new_session().client("sqs", endpoint_url=proxy, region_name="us-east-1")
     url = sqs.create_queue(
         QueueName=f"c{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
     )["QueueUrl"]

@@ -16,11 +16,11 @@ import os
 import uuid
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
+from limbo_shared.aws import new_session
 
 from ..conftest import Limbo, sink_messages
 from ..holding_proxy import HoldingProxy
@@ -60,7 +60,7 @@ def _attachments() -> tuple[list[dict[str, Any]], dict[str, bytes]]:
 
 
 def _objects(aws: LocalAws) -> list[str]:
-    s3 = boto3.session.Session().client("s3", endpoint_url=aws.endpoint, region_name=aws.region)
+    s3 = new_session().client("s3", endpoint_url=aws.endpoint, region_name=aws.region)
     assert aws.payload_bucket is not None
     listing = s3.list_objects_v2(Bucket=aws.payload_bucket)
     return [item["Key"] for item in listing.get("Contents", [])]

@@ -9,10 +9,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import boto3
 import httpx
 
 from limbo_devtools.local_aws import LocalAws
+from limbo_shared.aws import new_session
 from limbo_shared.schema import MailRequest, QueuedMail
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ def wait_for(
 
 def sqs(aws: LocalAws) -> Any:
     """A client straight to the emulator, never through a test's proxy."""
-    return boto3.session.Session().client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
+    return new_session().client("sqs", endpoint_url=aws.endpoint, region_name=aws.region)
 
 
 def queue_depth(aws: LocalAws) -> int:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.stub import Stubber
 
-from limbo_shared.aws import AwsError, OnFirstUse, call_aws, make_client
+from limbo_shared.aws import AwsError, OnFirstUse, call_aws, make_client, new_session
 
 # Nothing listens on port 9 of localhost: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -76,3 +76,20 @@ def test_a_client_on_first_use_is_built_once_and_only_when_needed() -> None:
         clients = list(pool.map(lambda _: lazy.get(), range(8)))
     assert len(built) == 1 and lazy.built
     assert all(client is built[0] for client in clients)
+
+
+def test_sessions_are_separate_but_read_botocore_data_once_per_process() -> None:
+    first, second = new_session(), new_session()
+    assert first is not second
+    assert first._session is not second._session  # credentials and handlers stay per session
+    loader = first._session.get_component("data_loader")
+    assert second._session.get_component("data_loader") is loader
+    before = len(loader.search_paths)
+    for _ in range(3):
+        new_session()
+    # boto3 adds its data folder to each new session's loader: the shared one does not grow.
+    assert len(loader.search_paths) == before
+    # boto3's own data (resource models) is still found.
+    assert second.get_available_resources()
+    # Both sessions' clients are built from the one parse of the model.
+    assert first._session.get_service_data("sqs") is second._session.get_service_data("sqs")

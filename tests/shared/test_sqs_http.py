@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
-from limbo_shared.aws import AwsError
+from limbo_shared.aws import AwsError, new_session
 from limbo_shared.queue import EntryFailed, OutgoingMessage, QueueUnavailable, SqsQueue
 from limbo_shared.sqs_http import SqsHttpClient, sqs_http_client
 
@@ -88,7 +87,7 @@ async def test_what_one_client_sends_the_other_reads_the_same(
     aws: LocalAws, http: SqsHttpClient
 ) -> None:
     boto = SqsQueue(
-        boto3.session.Session().client("sqs", endpoint_url=aws.endpoint, region_name="us-east-1"),
+        new_session().client("sqs", endpoint_url=aws.endpoint, region_name="us-east-1"),
         aws.queue_url,
         ThreadPoolExecutor(1),
     )

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
-import boto3
+from limbo_shared.aws import new_session
 
 if TYPE_CHECKING:
     from types_boto3_dynamodb import DynamoDBClient
@@ -107,7 +107,7 @@ def provision(
     events: bool = False,
 ) -> LocalAws:
     """``bulk=False`` leaves the bulk queue out (one queue serves both streams)."""
-    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    session, arguments = new_session(), _client_arguments(endpoint, region)
     sqs = session.client("sqs", **arguments)
     base = queue_name.removesuffix(".fifo")
     dead_letter_url = sqs.create_queue(
@@ -177,7 +177,7 @@ def provision(
 
 def provision_events(endpoint: str, region: str, base: str) -> tuple[str, str, str]:
     """The README's deploy commands, against the emulator: queue, topic, set. Idempotent."""
-    session, arguments = boto3.session.Session(), _client_arguments(endpoint, region)
+    session, arguments = new_session(), _client_arguments(endpoint, region)
     sqs = session.client("sqs", **arguments)
     dead_letter_url = sqs.create_queue(
         QueueName=f"{base}-events-dlq", Attributes={"MessageRetentionPeriod": "1209600"}

@@ -24,12 +24,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
-from .aws import AwsError, make_client
+from .aws import AwsError, make_client, new_session
 
 __all__ = ["SqsHttpClient", "sqs_http_client"]
 
@@ -173,7 +172,7 @@ def sqs_http_client(
     # boto3 resolves what is easy to get wrong, once: the endpoint (partition, FIPS,
     # AWS_ENDPOINT_URL_SQS) and the credential chain. Its session caches what the
     # chain found, and refreshing credentials refresh in place.
-    session = boto3.session.Session()
+    session = new_session()
     resolver = make_client("sqs", region=region, endpoint_url=endpoint_url, session=session)
     return SqsHttpClient(
         endpoint=resolver.meta.endpoint_url,

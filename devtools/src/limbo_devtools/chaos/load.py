@@ -9,8 +9,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-import boto3
 import httpx
+
+from limbo_shared.aws import new_session
 
 from ..local_aws import LocalAws
 from .config import ChaosConfig
@@ -32,7 +33,7 @@ class Load:
         self._aws = aws
         self._api = api
         self._say = say
-        self._sqs: SQSClient = boto3.session.Session().client(
+        self._sqs: SQSClient = new_session().client(
             "sqs", endpoint_url=aws.endpoint, region_name=aws.region
         )
 
