@@ -11,12 +11,12 @@ import json
 import time
 from typing import Any
 
-import boto3
 import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_devtools.processes import free_port
+from limbo_shared.aws import new_session
 
 from ..conftest import sink_messages
 from .conftest import IMAGES, REPORT, Built, Containers, Podman
@@ -68,6 +68,27 @@ def test_image_runs_as_numeric_non_root_user_with_exec_form_command(
     # Exec form: the service is PID 1 and gets the kubelet's SIGTERM itself.
     assert command and command[0].startswith("/app/.venv/bin/"), command
     assert not any(part.startswith("/bin/sh") for part in command)
+
+
+def test_the_service_images_share_every_layer_and_differ_only_in_their_command(
+    podman: Podman, images: dict[str, Built]
+) -> None:
+    """A node pulls the dependencies once for all five services, and a build makes them
+    once; devtools (moto, the sink) has a virtual environment of its own."""
+    layers = {
+        spec.name: inspect(podman, images[spec.name].reference)["RootFS"]["Layers"]
+        for spec in IMAGES
+    }
+    shared = layers["limbo-api"]
+    assert all(layers[name] == shared for name in SERVICE_IMAGES), layers
+    assert layers["limbo-devtools"] != shared
+    # The base is the first layer of all six.
+    assert layers["limbo-devtools"][0] == shared[0]
+    commands = {
+        tuple(inspect(podman, images[name].reference)["Config"]["Entrypoint"])
+        for name in SERVICE_IMAGES
+    }
+    assert len(commands) == len(SERVICE_IMAGES)
 
 
 @pytest.mark.parametrize("name", SERVICE_IMAGES)
@@ -215,7 +236,7 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
         "eu-west-1",
     )
     assert "export QUEUE=" in setup.stdout and "limbo.fifo" in setup.stdout
-    sqs = boto3.session.Session().client(
+    sqs = new_session().client(
         "sqs",
         endpoint_url=moto.url,
         region_name="eu-west-1",
