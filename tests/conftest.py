@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from hypothesis import settings
 from opentelemetry import trace
@@ -20,6 +19,7 @@ from limbo_devtools.processes import Process
 
 from . import tooling
 from .holding_proxy import HoldingProxy
+from .http_client import HTTP
 
 # Property tests are the same every run and never fail on time: the examples come from a
 # fixed derivation, and a loaded machine's slow example is not a failure.
@@ -89,7 +89,7 @@ def sink(sink_factory: object) -> str:
 
 
 def sink_messages(url: str) -> list[dict[str, object]]:
-    return list(httpx.get(f"{url}/messages", timeout=5).json()["messages"])
+    return list(HTTP.get(f"{url}/messages", timeout=5).json()["messages"])
 
 
 class Limbo:

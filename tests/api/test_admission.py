@@ -5,9 +5,8 @@ from __future__ import annotations
 import socket
 import time
 
-import httpx
-
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .conftest import VALID
 
 STALLED = (
@@ -27,7 +26,7 @@ def test_past_max_concurrent_requests_work_is_refused_at_once_and_probes_still_a
             sock.sendall(STALLED)  # admitted, then waiting for a body that never comes
         deadline = time.monotonic() + 10
         while True:
-            refused = httpx.post(f"{url}/v1/mail", json=VALID, timeout=10)
+            refused = HTTP.post(f"{url}/v1/mail", json=VALID, timeout=10)
             if refused.status_code == 503 or time.monotonic() > deadline:
                 break
             time.sleep(0.1)  # the held requests may not have reached the app yet
@@ -35,12 +34,12 @@ def test_past_max_concurrent_requests_work_is_refused_at_once_and_probes_still_a
         assert refused.headers["retry-after"] == "1"
         assert "MAX_CONCURRENT_REQUESTS=3" in refused.json()["Problem"]
         for path in ("/health", "/ready"):
-            assert httpx.get(f"{url}{path}", timeout=10).status_code == 200
+            assert HTTP.get(f"{url}{path}", timeout=10).status_code == 200
     finally:
         for sock in held:
             sock.close()
     # Once the held ones are gone, work is admitted again.
     deadline = time.monotonic() + 10
-    while httpx.post(f"{url}/v1/mail", json=VALID, timeout=10).status_code != 200:
+    while HTTP.post(f"{url}/v1/mail", json=VALID, timeout=10).status_code != 200:
         assert time.monotonic() < deadline, "still refusing after the held requests closed"
         time.sleep(0.1)

@@ -6,7 +6,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -17,6 +16,7 @@ from limbo_shared.config import ConfigError
 from limbo_shared.schema import QueuedMail
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .conftest import ALICE_KEY, BOB_KEY, VALID, ApiFactory, api_settings, bearer
 from .test_routes import receive_all
 
@@ -172,7 +172,7 @@ def test_a_key_revoked_in_the_mounted_file_is_refused_without_a_restart(
     process, url = limbo.api(AUTH="enabled", API_KEYS_FILE=str(secret / "API_KEYS"))
 
     def status(key: str) -> int:
-        return httpx.post(f"{url}/v1/mail", json=VALID, headers=bearer(key), timeout=10).status_code
+        return HTTP.post(f"{url}/v1/mail", json=VALID, headers=bearer(key), timeout=10).status_code
 
     assert (status(ALICE_KEY), status(BOB_KEY)) == (200, 401)
     _mount(secret, "v2", f"bob={hash_key(BOB_KEY)}\n")  # alice revoked, bob added

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from limbo_devtools.local_aws import provision
@@ -21,6 +20,7 @@ from limbo_devtools.processes import Process, free_port
 from limbo_shared.aws import new_session
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .conftest import BENCH
 
 
@@ -44,7 +44,7 @@ def proxy(moto_endpoint: str) -> Iterator[str]:
 
 
 def counts(proxy: str) -> dict[str, int]:
-    return dict(httpx.get(f"{proxy}/__bench/counts", timeout=5).json())
+    return dict(HTTP.get(f"{proxy}/__bench/counts", timeout=5).json())
 
 
 def test_action_of_reads_each_protocol() -> None:
@@ -61,7 +61,7 @@ def test_action_of_reads_each_protocol() -> None:
 
 
 def test_proxy_counts_every_request_by_action(proxy: str) -> None:
-    httpx.post(f"{proxy}/__bench/reset", timeout=5)
+    HTTP.post(f"{proxy}/__bench/reset", timeout=5)
     sqs = new_session().client("sqs", endpoint_url=proxy, region_name="us-east-1")
     url = sqs.create_queue(
         QueueName=f"c{uuid.uuid4().hex[:8]}.fifo", Attributes={"FifoQueue": "true"}
@@ -90,7 +90,7 @@ def test_proxy_counts_every_request_by_action(proxy: str) -> None:
         ],
     )
     # The query protocol, as older SDKs speak it.
-    query = httpx.post(
+    query = HTTP.post(
         proxy,
         data={"Action": "GetQueueUrl", "QueueName": url.rsplit("/", 1)[1], "Version": "2012-11-05"},
         timeout=5,
@@ -116,7 +116,7 @@ def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
     system = Limbo(aws, logs)
     try:
         _, api = system.api()
-        httpx.post(f"{proxy}/__bench/reset", timeout=5)
+        HTTP.post(f"{proxy}/__bench/reset", timeout=5)
         for i in range(20):
             mail = {
                 "from": "limbo@example.com",
@@ -124,12 +124,12 @@ def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
                 "subject": f"bench smoke {i}",
                 "message": "m",
             }
-            assert httpx.post(f"{api}/v1/mail", json=mail, timeout=10).status_code == 200
+            assert HTTP.post(f"{api}/v1/mail", json=mail, timeout=10).status_code == 200
         # The worker starts with all 20 waiting, so it receives them ten at a time and
         # their deletes become due together.
         system.mailgun_worker(sink, CONCURRENCY="20")
         deadline = time.monotonic() + 30
-        while httpx.get(f"{sink}/messages", params={"count_only": 1}).json()["count"] < 20:
+        while HTTP.get(f"{sink}/messages", params={"count_only": 1}).json()["count"] < 20:
             assert time.monotonic() < deadline, "not all 20 were delivered"
             time.sleep(0.1)
     finally:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-
 from limbo_devtools.launcher import Launcher
 from limbo_devtools.mailgun_sink import SinkConfig
+
+from ..http_client import HTTP
 
 
 def test_a_started_component_answers_logs_to_its_file_and_stops_with_the_launcher(
@@ -17,7 +17,7 @@ def test_a_started_component_answers_logs_to_its_file_and_stops_with_the_launche
         url = launcher.sink(SinkConfig(fail_400=1.0))
         (process,) = launcher.processes
         assert launcher.url("sink") == url
-        answer = httpx.post(
+        answer = HTTP.post(
             f"{url}/v3/mg.example.com/messages",
             data={"from": "a@example.com", "to": "b@example.com"},
             auth=("api", "key-launch"),  # the launcher's key reached the sink

@@ -16,7 +16,6 @@ import os
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
@@ -24,6 +23,7 @@ from limbo_shared.aws import new_session
 
 from ..conftest import Limbo, sink_messages
 from ..holding_proxy import HoldingProxy
+from ..http_client import HTTP
 from ..reliability.helpers import wait_for
 
 LARGE = 9_000_000
@@ -67,7 +67,7 @@ def _objects(aws: LocalAws) -> list[str]:
 
 
 def _submit(api: str, mail: dict[str, Any]) -> str:
-    response = httpx.post(f"{api}/v1/mail", json=mail, timeout=60)
+    response = HTTP.post(f"{api}/v1/mail", json=mail, timeout=60)
     assert response.status_code == 200, response.text
     return str(response.json()["id"])
 
@@ -94,7 +94,7 @@ def test_offloaded_and_inline_attachments_arrive_byte_exact(
     small_id = _submit(api, _mail(run + "-inline", attachments=attachments[1:]))
 
     def sent(message_id: str) -> bool:
-        return bool(httpx.get(f"{api}/v1/mail/{message_id}", timeout=10).json()["status"] == "sent")
+        return bool(HTTP.get(f"{api}/v1/mail/{message_id}", timeout=10).json()["status"] == "sent")
 
     for message_id in (large_id, small_id):
         wait_for(lambda: sent(message_id), timeout=60, what=f"{message_id} sent")  # noqa: B023

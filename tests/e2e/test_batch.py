@@ -9,12 +9,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import httpx
-
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo, sink_messages
 from ..holding_proxy import HoldingProxy
+from ..http_client import HTTP
 from ..reliability.helpers import queue_depth, wait_for
 
 SEND_BATCH = "AmazonSQS.SendMessageBatch"
@@ -39,7 +38,7 @@ def test_a_batch_of_100_is_queued_in_at_most_10_sqs_calls_and_delivered_in_order
     batch = [_mail(i, run) for i in range(100)]
     key = {"Idempotency-Key": f"batch-{run}"}
 
-    response = httpx.post(f"{api}/v1/mail/batch", json=batch, headers=key, timeout=30)
+    response = HTTP.post(f"{api}/v1/mail/batch", json=batch, headers=key, timeout=30)
 
     assert response.status_code == 200, response.text
     ids = response.json()["ids"]
@@ -63,12 +62,12 @@ def test_a_batch_of_100_is_queued_in_at_most_10_sqs_calls_and_delivered_in_order
         assert fields["h:X-Limbo-Message-Id"] == [message_id]
 
     # The same batch again: the first answer, nothing queued a second time.
-    replay = httpx.post(f"{api}/v1/mail/batch", json=batch, headers=key, timeout=30)
+    replay = HTTP.post(f"{api}/v1/mail/batch", json=batch, headers=key, timeout=30)
     assert replay.status_code == 200
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert replay.json()["ids"] == ids
     assert holding_proxy.distinct(SEND_BATCH) == sqs_calls
-    status = httpx.get(f"{api}/v1/mail/{ids[42]}", timeout=10).json()
+    status = HTTP.get(f"{api}/v1/mail/{ids[42]}", timeout=10).json()
     assert status["status"] == "sent"
 
 
@@ -79,7 +78,7 @@ def test_one_invalid_message_refuses_the_whole_batch_naming_it(
     batch = [_mail(i, "bad") for i in range(5)]
     batch[3]["to"] = ["not-an-address"]
 
-    response = httpx.post(f"{api}/v1/mail/batch", json=batch, timeout=30)
+    response = HTTP.post(f"{api}/v1/mail/batch", json=batch, timeout=30)
 
     assert response.status_code == 400
     assert response.json()["Message"] == "not submitted"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import httpx
-
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 
 
 def ses_messages(aws: LocalAws) -> list[dict[str, Any]]:
-    data = httpx.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
+    data = HTTP.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
     return list(data["ses"]["Message"])
 
 
@@ -36,11 +35,11 @@ def test_each_message_is_delivered_exactly_once_with_its_fields(
             "subject": f"e2e {i} {started}",
             "message": f"body {i}",
         }
-        response = httpx.post(f"{api}/v1/mail", json=mail)
+        response = HTTP.post(f"{api}/v1/mail", json=mail)
         assert response.status_code == 200
         sent[mail["subject"]] = mail
 
-    bad = httpx.post(f"{api}/v1/mail", json={"from": "limbo@example.com", "to": ["nope"]})
+    bad = HTTP.post(f"{api}/v1/mail", json={"from": "limbo@example.com", "to": ["nope"]})
     assert bad.status_code == 400
     assert bad.json()["Message"] == "not submitted" and "to[0]" in bad.json()["Problem"]
 
@@ -95,7 +94,7 @@ def test_one_message_is_delivered_within_a_second(limbo: Limbo, sink: str) -> No
     limbo.mailgun_worker(sink)
     time.sleep(1.5)  # both long polls are waiting
     started = time.monotonic()
-    httpx.post(
+    HTTP.post(
         f"{api}/v1/mail",
         json={"from": "a@example.com", "to": ["b@example.com"], "subject": "fast", "message": "x"},
     ).raise_for_status()

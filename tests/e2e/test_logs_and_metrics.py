@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 from .observed import fresh_queue, post_burst, start_sink, wait_for
 
 BURST = 6
@@ -50,7 +50,7 @@ class Run:
 
 def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Samples by (name, sorted labels), parsed by prometheus_client's own parser."""
-    text = httpx.get(f"{url}/metrics", timeout=5).text
+    text = HTTP.get(f"{url}/metrics", timeout=5).text
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(text)
@@ -111,10 +111,10 @@ def run(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         ]
         responses = post_burst(api, mails)
         assert [r.status_code for r in responses] == [200] * BURST
-        assert httpx.post(f"{api}/v1/mail", json={**mails[0], "to": ["nope"]}).status_code == 400
+        assert HTTP.post(f"{api}/v1/mail", json={**mails[0], "to": ["nope"]}).status_code == 400
         # Without a status table a lookup answers 501; its label must still be the template.
-        assert httpx.get(f"{api}/v1/mail/{tag}").status_code == 501
-        failed = httpx.post(f"{broken_api}/v1/mail", json=mails[0])
+        assert HTTP.get(f"{api}/v1/mail/{tag}").status_code == 501
+        failed = HTTP.post(f"{broken_api}/v1/mail", json=mails[0])
         assert failed.status_code == 503
         wait_for(lambda: len(sink_messages(sink)) == BURST, what="all sent")
         wait_for(
@@ -253,7 +253,7 @@ def test_worker_metrics_count_each_outcome(run: Run) -> None:
 
 def test_metric_names_and_labels_follow_prometheus_conventions(run: Run) -> None:
     for url in (run.api, run.worker):
-        text = httpx.get(f"{url}/metrics", timeout=5).text
+        text = HTTP.get(f"{url}/metrics", timeout=5).text
         for family in text_string_to_metric_families(text):
             if not family.name.startswith("limbo_"):
                 continue

@@ -7,11 +7,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 from ..reliability.helpers import sqs, wait_for
 
 
@@ -30,7 +29,7 @@ def _mail(subject: str, **extra: Any) -> dict[str, Any]:
 
 
 def _status(api: str, message_id: str) -> str:
-    return str(httpx.get(f"{api}/v1/mail/{message_id}", timeout=10).json()["status"])
+    return str(HTTP.get(f"{api}/v1/mail/{message_id}", timeout=10).json()["status"])
 
 
 def _schedule_depth(aws: LocalAws) -> int:
@@ -54,7 +53,7 @@ def test_a_scheduled_message_is_scheduled_until_due_then_sent_within_seconds(
     subject = f"scheduled {uuid.uuid4().hex[:8]}"
     due = time.time() + 5
 
-    response = httpx.post(f"{api}/v1/mail", json=_mail(subject, scheduled_at=_at(due)))
+    response = HTTP.post(f"{api}/v1/mail", json=_mail(subject, scheduled_at=_at(due)))
 
     assert response.status_code == 200, response.text
     message_id = response.json()["id"]
@@ -79,11 +78,11 @@ def test_cancel_stops_a_scheduled_message_and_refuses_a_sent_one(
     tracked_limbo.mailgun_worker(sink)
     subject = f"canceled {uuid.uuid4().hex[:8]}"
     due = time.time() + 4
-    message_id = httpx.post(f"{api}/v1/mail", json=_mail(subject, scheduled_at=_at(due))).json()[
+    message_id = HTTP.post(f"{api}/v1/mail", json=_mail(subject, scheduled_at=_at(due))).json()[
         "id"
     ]
 
-    canceled = httpx.delete(f"{api}/v1/mail/{message_id}")
+    canceled = HTTP.delete(f"{api}/v1/mail/{message_id}")
 
     assert canceled.status_code == 200
     assert canceled.json() == {"Message": "canceled", "id": message_id}
@@ -94,12 +93,12 @@ def test_cancel_stops_a_scheduled_message_and_refuses_a_sent_one(
         timeout=60,
         what="the canceled message dropped",
     )
-    now = httpx.post(f"{api}/v1/mail", json=_mail(subject + " now")).json()["id"]
+    now = HTTP.post(f"{api}/v1/mail", json=_mail(subject + " now")).json()["id"]
     wait_for(lambda: _status(api, now) == "sent", timeout=60, what="the unscheduled one sent")
     assert [m["fields"]["subject"] for m in sink_messages(sink)] == [[subject + " now"]]  # type: ignore[index]
     assert _status(api, message_id) == "canceled"
 
-    too_late = httpx.delete(f"{api}/v1/mail/{now}")
+    too_late = HTTP.delete(f"{api}/v1/mail/{now}")
     assert too_late.status_code == 409
     assert "is sent" in too_late.json()["Problem"]
-    assert httpx.delete(f"{api}/v1/mail/{uuid.uuid4()}").status_code == 404
+    assert HTTP.delete(f"{api}/v1/mail/{uuid.uuid4()}").status_code == 404

@@ -12,6 +12,7 @@ import pytest
 from limbo_devtools.local_aws import LocalAws, provision
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 
 WEBHOOK_KEY = "test-webhook-signing-key"
 
@@ -53,7 +54,7 @@ def wait_for(
 
 
 def status(api: str, message_id: str) -> dict[str, Any]:
-    return dict(httpx.get(f"{api}/v1/mail/{message_id}", timeout=10).json())
+    return dict(HTTP.get(f"{api}/v1/mail/{message_id}", timeout=10).json())
 
 
 def outcomes(api: str, message_id: str) -> dict[str, dict[str, Any]]:
@@ -62,9 +63,9 @@ def outcomes(api: str, message_id: str) -> dict[str, dict[str, Any]]:
 
 def send(api: str, *to: str, **fields: Any) -> httpx.Response:
     body = {"from": "limbo@example.com", "to": list(to), "subject": "S", "message": "B", **fields}
-    return httpx.post(f"{api}/v1/mail", json=body, timeout=10)
+    return HTTP.post(f"{api}/v1/mail", json=body, timeout=10)
 
 
 def suppressed(api: str) -> set[str]:
-    answer = httpx.get(f"{api}/v1/suppressions", timeout=10).json()
+    answer = HTTP.get(f"{api}/v1/suppressions", timeout=10).json()
     return {entry["address"] for entry in answer["suppressions"]}

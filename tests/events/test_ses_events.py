@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import boto3
-import httpx
 import pytest
 
 from limbo_devtools.ses_events import ses_records
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .conftest import outcomes, send, status, suppressed, wait_for
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def test_bounce_complaint_and_delivery_reach_the_status_and_the_suppression_list
     }
     assert after[COMPLAINT]["at"] == seen[COMPLAINT]["at"]  # the duplicate did not rewrite it
     assert suppressed(api) == {BOUNCE, COMPLAINT}
-    metrics = httpx.get(f"{events}/metrics", timeout=5).text
+    metrics = HTTP.get(f"{events}/metrics", timeout=5).text
     assert 'limbo_events_rejected_total{source="ses"} 1.0' in metrics
     assert 'limbo_events_total{outcome="complained",result="stale",source="ses"} 1.0' in metrics
 
@@ -104,5 +104,5 @@ def test_bounce_complaint_and_delivery_reach_the_status_and_the_suppression_list
     assert list(partial_outcomes) == [SUCCESS]  # only SUCCESS was sent to
 
     # Removed from the list, the address can be sent to again.
-    assert httpx.delete(f"{api}/v1/suppressions/{BOUNCE}", timeout=10).status_code == 200
+    assert HTTP.delete(f"{api}/v1/suppressions/{BOUNCE}", timeout=10).status_code == 200
     assert send(api, BOUNCE).status_code == 200

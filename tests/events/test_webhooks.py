@@ -7,11 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .conftest import outcomes, send, wait_for
 
 pytestmark = pytest.mark.slow
@@ -29,7 +29,7 @@ def test_a_bounce_reaches_a_registered_endpoint_signed(events_limbo: Limbo) -> N
     limbo.start("limbo-events")
     limbo.start("webhooks", WEBHOOK_RETRY_BASE="0.5", WEBHOOK_RETRY_MAX="1", **allow)
     _, receiver = limbo.start("webhook-receiver")
-    endpoint = httpx.post(
+    endpoint = HTTP.post(
         f"{api}/v1/webhooks",
         json={"url": f"{receiver}/hooks/bounces", "events": ["bounced"]},
         timeout=10,
@@ -39,7 +39,7 @@ def test_a_bounce_reaches_a_registered_endpoint_signed(events_limbo: Limbo) -> N
     assert answer.status_code == 200, answer.text
 
     def received() -> list[dict[str, Any]]:
-        found = httpx.get(f"{receiver}/received", params={"path": "/hooks/bounces"}, timeout=5)
+        found = HTTP.get(f"{receiver}/received", params={"path": "/hooks/bounces"}, timeout=5)
         deliveries: list[dict[str, Any]] = found.json()["received"]
         return deliveries
 

@@ -12,13 +12,13 @@ import time
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from ..reliability.helpers import (
     MAIL,
     dead_letters,
@@ -113,7 +113,7 @@ def test_poison_goes_to_the_dead_letter_queue_with_a_reason_and_the_worker_goes_
     # Everything valid is sent; the worker never stopped.
     wait_for(lambda: set(deliveries(sink)) >= good, timeout=60, what="the good mail")
     wait_for(lambda: queue_depth(aws) == 0, timeout=60, what="an empty queue")
-    assert httpx.get(f"{worker}/health").status_code == 200
+    assert HTTP.get(f"{worker}/health").status_code == 200
     letters = {
         letter["MessageAttributes"]["limbo-source-message-id"]["StringValue"]: letter
         for letter in dead_letters(aws)
@@ -133,7 +133,7 @@ def test_poison_goes_to_the_dead_letter_queue_with_a_reason_and_the_worker_goes_
     assert "traceparent" in odd
     assert "limbo-truncated" in letters[ids["oversize"]]["MessageAttributes"]
     # The injected subject never reached the provider; odd attributes did not stop a send.
-    subjects = [m["fields"]["subject"][0] for m in httpx.get(f"{sink}/messages").json()["messages"]]
+    subjects = [m["fields"]["subject"][0] for m in HTTP.get(f"{sink}/messages").json()["messages"]]
     assert not any("Bcc" in subject for subject in subjects)
     assert "odd attributes" in subjects
     assert metric(worker, "limbo_worker_messages_total", outcome="dead_lettered") == len(

@@ -25,6 +25,7 @@ from limbo_devtools.local_aws import LocalAws
 from limbo_devtools.otlp_receiver import OtlpReceiver
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from ..reliability.helpers import MAIL, dead_letters, wait_for
 
 pytestmark = pytest.mark.slow
@@ -186,7 +187,7 @@ def test_a_provider_answering_malformed_http_leaks_its_key_nowhere(
             **tracing,
         )
         ids = [
-            httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"m{i}"}, timeout=30).json()["id"]
+            HTTP.post(f"{api}/v1/mail", json={**MAIL, "subject": f"m{i}"}, timeout=30).json()["id"]
             for i in range(2)
         ]
         letters: list[dict[str, Any]] = []
@@ -198,9 +199,7 @@ def test_a_provider_answering_malformed_http_leaks_its_key_nowhere(
         wait_for(all_dead_lettered, timeout=90, what="both messages dead-lettered")
         assert provider.requests >= 2  # both kinds of broken answer were given
 
-        records = [
-            httpx.get(f"{api}/v1/mail/{message_id}", timeout=10).json() for message_id in ids
-        ]
+        records = [HTTP.get(f"{api}/v1/mail/{message_id}", timeout=10).json() for message_id in ids]
         assert all(r["status"] in ("failed", "retrying") for r in records), records
         assert all("malformed HTTP" in (r["last_error"] or "") for r in records), records
         table = boto3.client(

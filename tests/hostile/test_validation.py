@@ -29,6 +29,7 @@ from limbo_shared.provider import PermanentProviderError
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from ..reliability.helpers import queue_depth
 
 VALID: dict[str, Any] = {
@@ -339,7 +340,7 @@ def test_any_non_json_content_type_is_415(
 ) -> None:
     assume(content_type not in ("application/json", "text/json"))
     url, _ = hostile_api
-    response = httpx.post(
+    response = HTTP.post(
         f"{url}/v1/mail", content=json.dumps(VALID), headers={"Content-Type": content_type}
     )
     assert response.status_code == 415
@@ -362,7 +363,7 @@ def test_deep_huge_and_duplicate_json_gets_a_4xx_quickly(
 ) -> None:
     url, _ = hostile_api
     started = time.monotonic()
-    response = httpx.post(
+    response = HTTP.post(
         f"{url}/v1/mail", content=body, headers={"Content-Type": "application/json"}, timeout=30
     )
     assert response.status_code == status
@@ -377,7 +378,7 @@ def test_a_chunked_body_over_the_limit_is_cut_off_at_413(hostile_api: tuple[str,
         for _ in range(100):  # 100 x 4 KiB with no Content-Length: the limit still holds
             yield b" " * 4096
 
-    response = httpx.post(
+    response = HTTP.post(
         f"{url}/v1/mail", content=chunks(), headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 413
@@ -443,8 +444,8 @@ def test_a_truncated_body_costs_nothing_and_queues_nothing(
         with socket.create_connection((host, int(port))) as sock:
             sock.sendall(HEAD + f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:cut])
     # The server goes on serving, and nothing half-sent was queued.
-    assert httpx.get(f"{url}/health").status_code == 200
-    assert httpx.post(f"{url}/v1/mail", json=VALID).status_code == 200
+    assert HTTP.get(f"{url}/health").status_code == 200
+    assert HTTP.post(f"{url}/v1/mail", json=VALID).status_code == 200
     assert queue_depth(aws) == before + 1
 
 
@@ -468,7 +469,7 @@ def test_many_slow_clients_do_not_keep_others_waiting(
             started = time.monotonic()
             with ThreadPoolExecutor(4) as pool:
                 answers = list(
-                    pool.map(lambda _: httpx.post(f"{url}/v1/mail", json=VALID), range(8))
+                    pool.map(lambda _: HTTP.post(f"{url}/v1/mail", json=VALID), range(8))
                 )
             assert all(answer.status_code == 200 for answer in answers)
             # Answered before the stalled ones were even cut off.

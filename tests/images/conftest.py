@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from ..conftest import SUMMARY_PROPERTY
+from ..http_client import HTTP
 from ..tooling import said, wait_for_tools
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,7 +229,7 @@ class Containers:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                if httpx.get(url, timeout=1).status_code == 200:
+                if HTTP.get(url, timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

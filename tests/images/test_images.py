@@ -11,7 +11,6 @@ import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
@@ -19,6 +18,7 @@ from limbo_devtools.processes import free_port
 from limbo_shared.aws import new_session
 
 from ..conftest import sink_messages
+from ..http_client import HTTP
 from .conftest import IMAGES, REPORT, Built, Containers, Podman
 
 # The set-up waits for scripts/tools (about two minutes on a new machine), then builds all
@@ -147,9 +147,9 @@ def test_api_and_mailgun_worker_containers_deliver_a_message(
             "MAILGUN_API_URL": sink,
         },
     )
-    assert httpx.get(f"{api.url}/ready", timeout=5).status_code == 200
+    assert HTTP.get(f"{api.url}/ready", timeout=5).status_code == 200
 
-    response = httpx.post(f"{api.url}/v1/mail", json=MAIL, timeout=10)
+    response = HTTP.post(f"{api.url}/v1/mail", json=MAIL, timeout=10)
     assert response.status_code == 200, response.text
     deadline = time.monotonic() + 30
     while not sink_messages(sink) and time.monotonic() < deadline:
@@ -159,7 +159,7 @@ def test_api_and_mailgun_worker_containers_deliver_a_message(
     fields = delivered[0]["fields"]
     assert fields["subject"] == [MAIL["subject"]]  # type: ignore[index]
     assert fields["to"] == MAIL["to"]  # type: ignore[index]
-    metrics = httpx.get(f"{worker.url}/metrics", timeout=5).text
+    metrics = HTTP.get(f"{worker.url}/metrics", timeout=5).text
     assert "limbo" in metrics
 
     # SIGTERM reaches the service as PID 1 and it drains and exits cleanly.
@@ -177,7 +177,7 @@ def test_ses_worker_container_sends_through_the_emulator(
         images["limbo-api"].reference, "api", api_port, {**aws_env(aws), "PORT": str(api_port)}
     )
     subject = f"ses from a container {time.time()}"
-    response = httpx.post(f"{api.url}/v1/mail", json={**MAIL, "subject": subject}, timeout=10)
+    response = HTTP.post(f"{api.url}/v1/mail", json={**MAIL, "subject": subject}, timeout=10)
     assert response.status_code == 200, response.text
     worker = containers.start(
         images["limbo-ses-worker"].reference,
@@ -187,7 +187,7 @@ def test_ses_worker_container_sends_through_the_emulator(
     )
 
     def sent() -> list[dict[str, Any]]:
-        data = httpx.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
+        data = HTTP.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
         return [m for m in data["ses"]["Message"] if m["subject"] == subject]
 
     deadline = time.monotonic() + 30
@@ -257,14 +257,14 @@ def test_devtools_image_runs_the_emulator_its_set_up_and_the_sink(
     ]
     # The emulator's own view, which the README points at to see emulated SES mail: the
     # pruned image still holds every model the set-up reached.
-    data = httpx.get(f"{moto.url}/moto-api/data.json", timeout=10).json()
+    data = HTTP.get(f"{moto.url}/moto-api/data.json", timeout=10).json()
     assert len(data["sqs"]["Queue"]) == len(urls)
     # The sender and its domain (limbo sends from any address of a verified domain).
     assert len(data["ses"]["EmailIdentity"]) == 2
     sink = containers.start(
         image, "sink", sink_port, {"SINK_PORT": str(sink_port), "SINK_API_KEY": "key"}
     )
-    assert httpx.get(f"{sink.url}/messages", timeout=5).json()["count"] == 0
+    assert HTTP.get(f"{sink.url}/messages", timeout=5).json()["count"] == 0
     REPORT.smoke_seconds["devtools"] = time.monotonic() - started
 
 

@@ -9,11 +9,11 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import httpx
-
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.aws import new_session
 from limbo_shared.schema import MailRequest, QueuedMail
+
+from ..http_client import HTTP
 
 T = TypeVar("T")
 
@@ -71,7 +71,7 @@ def put_envelope(aws: LocalAws, subject: str = "direct") -> str:
 
 def deliveries(sink: str) -> Counter[str]:
     """How many times the sink received each limbo message id."""
-    messages = httpx.get(f"{sink}/messages", timeout=10).json()["messages"]
+    messages = HTTP.get(f"{sink}/messages", timeout=10).json()["messages"]
     return Counter(m["fields"]["h:X-Limbo-Message-Id"][0] for m in messages)
 
 
@@ -107,7 +107,7 @@ def cpu_seconds(pid: int) -> float:
 def metric(url: str, name: str, **labels: str) -> float:
     """Sum of a Prometheus sample over the series matching ``labels``."""
     total = 0.0
-    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+    for line in HTTP.get(f"{url}/metrics", timeout=5).text.splitlines():
         if not line.startswith(name + "{") and not line.startswith(name + " "):
             continue
         if all(f'{key}="{value}"' in line for key, value in labels.items()):

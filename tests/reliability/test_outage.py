@@ -21,6 +21,7 @@ from limbo_devtools.local_aws import LocalAws
 from limbo_devtools.tcp_proxy import FaultyProxy
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .helpers import MAIL, cpu_seconds, deliveries, metric, put_envelope, queue_depth, wait_for
 
 pytestmark = pytest.mark.slow
@@ -42,7 +43,7 @@ def proxy(moto_endpoint: str) -> Iterator[FaultyProxy]:
 
 def timed_post(api: str, subject: str) -> tuple[int, float, dict[str, Any], httpx.Headers]:
     started = time.monotonic()
-    response = httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": subject}, timeout=60)
+    response = HTTP.post(f"{api}/v1/mail", json={**MAIL, "subject": subject}, timeout=60)
     return response.status_code, time.monotonic() - started, response.json(), response.headers
 
 
@@ -82,10 +83,10 @@ def test_queue_outage_gives_bounded_503s_and_nothing_is_lost(
         assert set(body) == {"Message", "Problem"} and body["Message"] == "not submitted"
         assert headers["Retry-After"].isdigit()
     started = time.monotonic()
-    ready = httpx.get(f"{api}/ready", timeout=30)
+    ready = HTTP.get(f"{api}/ready", timeout=30)
     assert ready.status_code == 503 and ready.json()["ready"] is False
     assert time.monotonic() - started < READY_BOUND, "/ready hung on the dead queue"
-    assert httpx.get(f"{api}/health").status_code == 200
+    assert HTTP.get(f"{api}/health").status_code == 200
 
     # Mail accepted before the outage but still queued must go out once it is over.
     waiting = {put_envelope(aws, f"queued {i}") for i in range(3)}
@@ -95,7 +96,7 @@ def test_queue_outage_gives_bounded_503s_and_nothing_is_lost(
     outage = time.monotonic() - outage_started
     for process, url in workers:
         assert process.popen is not None and process.popen.poll() is None, "a worker died"
-        assert httpx.get(f"{url}/health").status_code == 200
+        assert HTTP.get(f"{url}/health").status_code == 200
         # Backing off, not spinning: an idle worker uses ~1% of a core; a busy loop 100%.
         used = cpu_seconds(process.pid) - cpu_before[process.pid]
         assert used < 0.25 * outage, f"worker used {used:.1f}s of CPU in {outage:.0f}s"
@@ -112,7 +113,7 @@ def test_queue_outage_gives_bounded_503s_and_nothing_is_lost(
 
     expected.add(wait_for(accepted_again, timeout=20, what="a 200 after the outage"))
     wait_for(
-        lambda: httpx.get(f"{api}/ready", timeout=10).status_code == 200,
+        lambda: HTTP.get(f"{api}/ready", timeout=10).status_code == 200,
         timeout=10,
         what="ready after the outage",
     )

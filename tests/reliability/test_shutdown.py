@@ -14,6 +14,7 @@ import pytest
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 from .helpers import MAIL, dead_letters, deliveries, queue_depth, wait_for
 
 pytestmark = pytest.mark.slow
@@ -119,7 +120,7 @@ def test_sigterm_to_workers_during_a_burst_delivers_each_email_once(
     with ThreadPoolExecutor(12) as pool:
         answers = list(
             pool.map(
-                lambda i: httpx.post(
+                lambda i: HTTP.post(
                     f"{api}/v1/mail", json={**MAIL, "subject": f"w{i}"}, timeout=30
                 ),
                 range(200),

@@ -16,7 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
@@ -24,6 +23,7 @@ from limbo_devtools.local_aws import provision
 from limbo_devtools.processes import Process, free_port, script
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ class Receiver:
         return f"{self.base}{self.path}{self.query}"
 
     def received(self) -> list[dict[str, Any]]:
-        answer = httpx.get(f"{self.base}/received", params={"path": self.path}, timeout=5)
+        answer = HTTP.get(f"{self.base}/received", params={"path": self.path}, timeout=5)
         deliveries: list[dict[str, Any]] = answer.json()["received"]
         return deliveries
 
@@ -122,7 +122,7 @@ def system(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         )
         endpoints = {}
         for label, receiver in receivers.items():
-            answer = httpx.post(
+            answer = HTTP.post(
                 f"{api}/v1/webhooks",
                 json={"url": receiver.url, "events": ["sent", "failed"]},
                 timeout=10,
@@ -130,7 +130,7 @@ def system(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             assert answer.status_code == 201, answer.text
             endpoints[label] = answer.json()
         sent_at = time.time()
-        submitted = httpx.post(
+        submitted = HTTP.post(
             f"{api}/v1/mail",
             json={
                 "from": "limbo@example.com",
@@ -195,7 +195,7 @@ def test_a_failing_receiver_gets_it_on_the_third_attempt(system: System) -> None
     assert _verified(system.endpoints["flaky"]["secret"], deliveries[2])["type"] == "email.sent"
     time.sleep(2)  # nothing more comes once it was accepted
     assert len(system.flaky.received()) == 3
-    shown = httpx.get(f"{system.api}/v1/webhooks/{system.endpoints['flaky']['id']}", timeout=10)
+    shown = HTTP.get(f"{system.api}/v1/webhooks/{system.endpoints['flaky']['id']}", timeout=10)
     assert shown.status_code == 200
     attempts = shown.json()["attempts"]
     assert [a["status_code"] for a in attempts] == [204, 500, 500]  # newest first
@@ -209,7 +209,7 @@ def test_an_endpoint_failing_past_the_window_is_disabled_and_listed_so(system: S
     dead_id = system.endpoints["dead"]["id"]
 
     def listed() -> dict[str, Any] | None:
-        endpoints = httpx.get(f"{system.api}/v1/webhooks", timeout=10).json()["data"]
+        endpoints = HTTP.get(f"{system.api}/v1/webhooks", timeout=10).json()["data"]
         entry = next(e for e in endpoints if e["id"] == dead_id)
         return entry if not entry["enabled"] else None
 
@@ -220,7 +220,7 @@ def test_an_endpoint_failing_past_the_window_is_disabled_and_listed_so(system: S
     assert count >= 2
     time.sleep(3)  # no attempt follows once it is disabled
     assert len(system.dead.received()) == count
-    listing = httpx.get(f"{system.api}/v1/webhooks", timeout=10).json()["data"]
+    listing = HTTP.get(f"{system.api}/v1/webhooks", timeout=10).json()["data"]
     assert {e["id"]: e["enabled"] for e in listing} == {
         system.endpoints["ok"]["id"]: True,
         system.endpoints["flaky"]["id"]: True,

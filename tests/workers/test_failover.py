@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws, provision
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 
 # A region of its own: turning its SES account off touches no other test's sends.
 REGION = "eu-west-3"
@@ -112,7 +112,7 @@ class Feeder:
 
 def ses_sent(aws: LocalAws, ids: set[str]) -> list[str]:
     """The limbo ids (our subjects) moto's SES accepted, once per send."""
-    data = httpx.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
+    data = HTTP.get(f"{aws.endpoint}/moto-api/data.json", timeout=10).json()
     return [m["subject"] for m in data.get("ses", {}).get("Message", []) if m["subject"] in ids]
 
 
@@ -134,7 +134,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> float
 
 def active(worker: str, reason: str) -> float | None:
     """The fallback's gauge for ``reason``; None while it has no such series."""
-    for line in httpx.get(f"{worker}/metrics", timeout=5).text.splitlines():
+    for line in HTTP.get(f"{worker}/metrics", timeout=5).text.splitlines():
         if line.startswith("limbo_worker_provider_active{") and f'reason="{reason}"' in line:
             return float(line.rsplit(" ", 1)[1])
     return None
@@ -156,7 +156,7 @@ def test_the_fallback_takes_over_while_ses_is_paused_and_hands_back_once_it_reco
         # The primary healthy: it sends, and the fallback takes nothing.
         wait_until(lambda: len(ses_sent(aws, set(feeder.queued))) >= 4, 30, "SES sends")
         assert mailgun_sent(sink) == []
-        assert httpx.get(f"{fallback}/ready").status_code == 200  # standing by is ready
+        assert HTTP.get(f"{fallback}/ready").status_code == 200  # standing by is ready
 
         broken = time.time()
         ses_sending(aws, enabled=False)

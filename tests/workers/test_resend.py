@@ -12,18 +12,18 @@ import uuid
 from typing import Any
 
 import boto3
-import httpx
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 from .test_runtime import MAIL, queue_depth, wait_for
 from .test_tracking import outcome_count
 
 
 def lookups(sink: str) -> int:
-    return int(httpx.get(f"{sink}/messages", params={"count_only": 1}, timeout=5).json()["lookups"])
+    return int(HTTP.get(f"{sink}/messages", params={"count_only": 1}, timeout=5).json()["lookups"])
 
 
 def test_the_retry_of_a_send_accepted_after_send_timeout_finds_it_and_does_not_resend(

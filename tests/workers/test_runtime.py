@@ -12,11 +12,11 @@ import time
 from typing import Any
 
 import boto3
-import httpx
 
 from limbo_devtools.local_aws import LocalAws
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 from ..reliability.helpers import metric
 
 MAIL = {"from": "a@example.com", "to": ["b@example.com"], "subject": "S", "message": "T"}
@@ -70,7 +70,7 @@ def test_sigterm_finishes_in_flight_sends_and_exits_zero(
     process, worker = limbo.mailgun_worker(sink)
     _, api = limbo.api()
     for i in range(5):
-        httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"t{i}"}).raise_for_status()
+        HTTP.post(f"{api}/v1/mail", json={**MAIL, "subject": f"t{i}"}).raise_for_status()
 
     def all_received_and_sending() -> bool:
         # Polled, not slept: on a busy machine the worker may take a while to receive.
@@ -108,15 +108,15 @@ def test_a_revoked_key_pauses_the_worker_until_the_provider_answers_again(
     sink = sink_factory(SINK_API_KEY="key-test")
     # MAX_ATTEMPTS is the queue's maxReceiveCount (5): a pause must not use attempts up.
     _, worker = limbo.mailgun_worker(sink)
-    wait_for(lambda: httpx.get(f"{worker}/ready").status_code == 200)
-    httpx.put(f"{sink}/control/api-key", json={"api_key": "key-rotated"}).raise_for_status()
+    wait_for(lambda: HTTP.get(f"{worker}/ready").status_code == 200)
+    HTTP.put(f"{sink}/control/api-key", json={"api_key": "key-rotated"}).raise_for_status()
     _, api = limbo.api()
     ids = [
-        httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": f"k{i}"}).json()["id"]
+        HTTP.post(f"{api}/v1/mail", json={**MAIL, "subject": f"k{i}"}).json()["id"]
         for i in range(3)
     ]
     wait_for(lambda: paused(worker) == 1)
-    assert httpx.get(f"{worker}/ready").status_code == 503
+    assert HTTP.get(f"{worker}/ready").status_code == 503
     time.sleep(6)  # several probes, each refused, and no receive in between
     assert queue_depth(aws) == 3 and dead_letters(aws) == []
     assert sink_messages(sink) == []
@@ -124,12 +124,12 @@ def test_a_revoked_key_pauses_the_worker_until_the_provider_answers_again(
     assert log.count('"event": "paused: receiving nothing until the dependency answers"') == 1
     assert "the API key was refused" in log and "key-test" not in log
 
-    httpx.put(f"{sink}/control/api-key", json={"api_key": "key-test"}).raise_for_status()
+    HTTP.put(f"{sink}/control/api-key", json={"api_key": "key-test"}).raise_for_status()
     wait_for(lambda: len(sink_messages(sink)) == 3, timeout=60)
     assert sorted(m["fields"]["h:X-Limbo-Message-Id"][0] for m in sink_messages(sink)) == sorted(
         ids
     )
     wait_for(lambda: paused(worker) == 0)
-    wait_for(lambda: httpx.get(f"{worker}/ready").status_code == 200)
+    wait_for(lambda: HTTP.get(f"{worker}/ready").status_code == 200)
     wait_for(lambda: queue_depth(aws) == 0)
     assert dead_letters(aws) == []

@@ -7,13 +7,13 @@ import time
 import uuid
 
 import boto3
-import httpx
 import pytest
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo
+from ..http_client import HTTP
 
 # Low enough that even a heavily loaded 2-core machine sends faster than this without the
 # limit (one unlimited worker managed ~6/s at a load average of 23).
@@ -68,7 +68,7 @@ def test_no_ten_second_window_exceeds_the_limit(
     deadline = time.monotonic() + 120
     messages: list[dict[str, object]] = []
     while time.monotonic() < deadline:
-        messages = httpx.get(f"{sink}/messages", timeout=10).json()["messages"]
+        messages = HTTP.get(f"{sink}/messages", timeout=10).json()["messages"]
         if len(messages) >= MESSAGES:
             break
         time.sleep(0.5)
@@ -85,7 +85,7 @@ def test_no_ten_second_window_exceeds_the_limit(
 
 def long_waits(worker: str) -> float:
     """Sends that waited more than 0.1 s for a token, from /metrics."""
-    text = httpx.get(f"{worker}/metrics", timeout=10).text
+    text = HTTP.get(f"{worker}/metrics", timeout=10).text
     count = quick = 0.0
     for line in text.splitlines():
         if line.startswith("limbo_worker_rate_limit_wait_seconds_count{"):

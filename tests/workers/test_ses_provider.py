@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
@@ -19,6 +18,8 @@ from limbo_shared.provider import (
     TransientProviderError,
 )
 from limbo_shared.schema import MailRequest, QueuedMail
+
+from ..http_client import HTTP
 
 
 def envelope(sender: str = "limbo@example.com", **fields: object) -> QueuedMail:
@@ -97,7 +98,7 @@ def send(aws: LocalAws, mail: QueuedMail, **settings: str) -> str:
 
 def test_sends_through_the_emulator(aws: LocalAws) -> None:
     message_id = send(aws, envelope(subject="via ses"))
-    data = httpx.get(f"{aws.endpoint}/moto-api/data.json").json()
+    data = HTTP.get(f"{aws.endpoint}/moto-api/data.json").json()
     sent = [m for m in data["ses"]["Message"] if m["id"] == message_id]
     assert sent and sent[0]["subject"] == "via ses"
 

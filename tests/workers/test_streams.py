@@ -8,18 +8,18 @@ import uuid
 from typing import Any
 
 import boto3
-import httpx
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 from .test_runtime import MAIL, wait_for
 
 
 def post(api: str, to: str, **extra: Any) -> float:
     """Submit one email to ``to``; answers when it was accepted (epoch seconds)."""
-    response = httpx.post(f"{api}/v1/mail", json={**MAIL, "to": [to], **extra}, timeout=10)
+    response = HTTP.post(f"{api}/v1/mail", json={**MAIL, "to": [to], **extra}, timeout=10)
     assert response.status_code == 200, response.text
     return time.time()
 
@@ -34,11 +34,11 @@ def delivered_at(sink: str) -> dict[str, float]:
 
 
 def delivered(sink: str) -> int:
-    return int(httpx.get(f"{sink}/messages?count_only=1", timeout=5).json()["count"])
+    return int(HTTP.get(f"{sink}/messages?count_only=1", timeout=5).json()["count"])
 
 
 def failures(sink: str) -> int:
-    counts = httpx.get(f"{sink}/messages?count_only=1", timeout=5).json()["failures"]
+    counts = HTTP.get(f"{sink}/messages?count_only=1", timeout=5).json()["failures"]
     return int(counts.get("recipient", 0))
 
 

@@ -7,17 +7,17 @@ import time
 from typing import Any
 
 import boto3
-import httpx
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import Limbo, sink_messages
+from ..http_client import HTTP
 from .test_runtime import MAIL, dead_letters, queue_depth, wait_for
 
 
 def status(api: str, message_id: str) -> dict[str, Any]:
-    response = httpx.get(f"{api}/v1/mail/{message_id}", timeout=5)
+    response = HTTP.get(f"{api}/v1/mail/{message_id}", timeout=5)
     response.raise_for_status()
     return dict(response.json())
 
@@ -29,7 +29,7 @@ def status_becomes(api: str, message_id: str, wanted: str, timeout: float = 20) 
 
 
 def outcome_count(worker: str, outcome: str) -> float:
-    values = httpx.get(f"{worker}/metrics", headers={"Accept": "application/json"}).json()["values"]
+    values = HTTP.get(f"{worker}/metrics", headers={"Accept": "application/json"}).json()["values"]
     return float(
         values.get(
             f"limbo_worker_messages_total{{outcome={outcome},provider=mailgun,stream=transactional}}",
@@ -39,7 +39,7 @@ def outcome_count(worker: str, outcome: str) -> float:
 
 
 def submit(api: str, subject: str = "S") -> str:
-    response = httpx.post(f"{api}/v1/mail", json={**MAIL, "subject": subject}, timeout=10)
+    response = HTTP.post(f"{api}/v1/mail", json={**MAIL, "subject": subject}, timeout=10)
     response.raise_for_status()
     return str(response.json()["id"])
 
