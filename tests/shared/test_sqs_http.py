@@ -4,15 +4,25 @@ as boto3's, and every failure a bounded AwsError (a QueueUnavailable through Sqs
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
+import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from limbo_devtools.local_aws import LocalAws
 from limbo_shared.aws import AwsError, new_session
+from limbo_shared.config import ConfigError
 from limbo_shared.queue import EntryFailed, OutgoingMessage, QueueUnavailable, SqsQueue
 from limbo_shared.sqs_http import SqsHttpClient, sqs_http_client
 
@@ -215,3 +225,94 @@ async def test_waiting_for_a_pooled_connection_counts_as_connecting(
         holding_proxy.release("AmazonSQS.GetQueueAttributes")
         await held
         await client.aclose()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that signs itself, as a private CA's would: trusted
+    only where it is named."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "limbo test CA")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "ca.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture
+async def tls_endpoint(aws: LocalAws, tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """The emulator behind TLS (a real handshake on a real socket) with a certificate
+    of a private CA; answers the endpoint and the CA's file."""
+    cert_path, key_path = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    upstream = httpx.URL(aws.endpoint)
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await reader.read(65536):
+                writer.write(chunk)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(upstream.host, upstream.port)
+        await asyncio.gather(
+            pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True
+        )
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0, ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    yield f"https://127.0.0.1:{port}", cert_path
+    server.close()
+
+
+async def test_aws_ca_bundle_is_the_trust_boto3_would_use(
+    aws: LocalAws, tls_endpoint: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint, ca = tls_endpoint
+    # Not in the system's store: refused, as boto3 refuses it.
+    untrusting = client_for(endpoint)
+    with pytest.raises(AwsError, match="Could not connect"):
+        await untrusting.call("GetQueueAttributes", {"QueueUrl": aws.queue_url})
+    await untrusting.aclose()
+
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(ca))
+    trusting = client_for(endpoint)
+    try:
+        answer = await trusting.call(
+            "GetQueueAttributes", {"QueueUrl": aws.queue_url, "AttributeNames": ["FifoQueue"]}
+        )
+    finally:
+        await trusting.aclose()
+    assert answer["Attributes"]["FifoQueue"] == "true"
+
+
+def test_an_unreadable_aws_ca_bundle_is_a_configuration_error_naming_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="AWS_CA_BUNDLE"):
+        client_for(UNREACHABLE)

@@ -39,6 +39,7 @@ __all__ = [
     "ClientOptions",
     "OnFirstUse",
     "as_aws_error",
+    "ca_bundle",
     "call_aws",
     "make_client",
     "new_session",
@@ -149,6 +150,13 @@ def new_session() -> boto3.session.Session:
     core = botocore.session.Session()
     core.register_component("data_loader", _process_loader())
     return boto3.session.Session(botocore_session=core)
+
+
+def ca_bundle(session: boto3.session.Session) -> str | None:
+    """The CA bundle boto3's clients of ``session`` verify AWS's certificates with, when
+    one is configured (AWS_CA_BUNDLE, or ca_bundle in the AWS config file)."""
+    path = session._session.get_config_variable("ca_bundle")
+    return str(path) if path else None
 
 
 class ClientOptions(TypedDict, total=False):

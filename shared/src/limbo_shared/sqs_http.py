@@ -20,6 +20,7 @@ import asyncio
 import base64
 import json
 import random
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,7 +29,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
-from .aws import AwsError, make_client, new_session
+from .aws import AwsError, ca_bundle, make_client, new_session
+from .config import ConfigError
 
 __all__ = ["SqsHttpClient", "sqs_http_client"]
 
@@ -58,9 +60,20 @@ class SqsHttpClient:
         connect_timeout: float,
         read_timeout: float,
         max_attempts: int,
+        ca_bundle: str | None = None,
     ) -> None:
+        """``ca_bundle``: the only certificates to trust (boto3's AWS_CA_BUNDLE); without
+        it, the system's store (SSL_CERT_FILE) as for any HTTPS client."""
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+        self._ssl: ssl.SSLContext | bool = True
+        if ca_bundle is not None:
+            try:
+                self._ssl = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as error:
+                raise ConfigError(
+                    f"AWS_CA_BUNDLE: cannot read a CA bundle from {ca_bundle} ({error})"
+                ) from None
         self.endpoint = endpoint.rstrip("/") + "/"
         self.region = region
         self._credentials = credentials
@@ -126,7 +139,7 @@ class SqsHttpClient:
     def _session_for_loop(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool, ttl_dns_cache=300),
+                connector=aiohttp.TCPConnector(limit=self._pool, ttl_dns_cache=300, ssl=self._ssl),
                 timeout=self._timeout,
                 skip_auto_headers=("User-Agent",),
                 # HTTPS_PROXY and NO_PROXY, as botocore honours them.
@@ -178,6 +191,7 @@ def sqs_http_client(
         endpoint=resolver.meta.endpoint_url,
         region=resolver.meta.region_name,
         credentials=session.get_credentials(),
+        ca_bundle=ca_bundle(session),
         pool=pool,
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

@@ -36,10 +36,10 @@ def main() -> None:
     settings = settings_or_exit(PROGRAM, ApiSettings)
     telemetry = start_observability(PROGRAM, settings)
     pool = settings.publish_concurrency + 4
-    client = publishing_client(settings, pool, deduplicated=True)
-    queue = SqsQueue(client, settings.queue)
-    bulk_queue = SqsQueue(client, settings.bulk_queue) if settings.bulk_queue else None
     try:
+        client = publishing_client(settings, pool, deduplicated=True)
+        queue = SqsQueue(client, settings.queue)
+        bulk_queue = SqsQueue(client, settings.bulk_queue) if settings.bulk_queue else None
         app = create_app(settings, queue, bulk_queue=bulk_queue, spans_recorded=telemetry.exporting)
     except ConfigError as error:
         exit_with_config_error(PROGRAM, error)

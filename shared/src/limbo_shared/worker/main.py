@@ -128,11 +128,14 @@ def _run(
         settings = settings.model_copy(update={"bulk_queue": None, "retry_moves": False})
     serve: Coroutine[Any, Any, None] = _serve(settings, build, attach, on_loop=mail)
     try:
-        import uvloop
+        try:
+            import uvloop
 
-        uvloop.run(serve)
-    except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
-        asyncio.run(serve)
+            uvloop.run(serve)
+        except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio works too
+            asyncio.run(serve)
+    except ConfigError as error:  # found while opening the queue's client
+        exit_with_config_error(program, error)
     finally:
         telemetry.shutdown()
     log.info("stopped")
