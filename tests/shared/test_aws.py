@@ -10,7 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from botocore.stub import Stubber
 
-from limbo_shared.aws import AwsError, OnFirstUse, call_aws, make_client, new_session
+from limbo_shared.aws import (
+    AwsError,
+    OnFirstUse,
+    call_aws,
+    forget_botocore_data,
+    make_client,
+    new_session,
+)
 
 # Nothing listens on port 9 of localhost: the connection is refused at once.
 UNREACHABLE = "http://127.0.0.1:9"
@@ -93,3 +100,11 @@ def test_sessions_are_separate_but_read_botocore_data_once_per_process() -> None
     assert second.get_available_resources()
     # Both sessions' clients are built from the one parse of the model.
     assert first._session.get_service_data("sqs") is second._session.get_service_data("sqs")
+
+
+def test_a_started_service_lets_go_of_the_shared_data_and_later_sessions_start_afresh() -> None:
+    before = new_session()._session.get_component("data_loader")
+    forget_botocore_data()
+    after = new_session()._session.get_component("data_loader")
+    assert after is not before
+    assert new_session()._session.get_component("data_loader") is after

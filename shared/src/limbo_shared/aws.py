@@ -41,6 +41,7 @@ __all__ = [
     "as_aws_error",
     "ca_bundle",
     "call_aws",
+    "forget_botocore_data",
     "make_client",
     "new_session",
 ]
@@ -142,6 +143,17 @@ class _ProcessLoader(Loader):
 @functools.cache
 def _process_loader() -> _ProcessLoader:
     return _ProcessLoader()
+
+
+def forget_botocore_data() -> None:
+    """Let go of the process's loader: what no live client still holds is freed.
+
+    For a service once it is started: sharing the parsed data pays while a process
+    builds clients (tests and tools build hundreds), but a service builds its few at
+    start-up, and keeping botocore's endpoint data alive after that cost the API about
+    8 MB of peak memory under overload. A session made later gets a new loader.
+    """
+    _process_loader.cache_clear()
 
 
 def new_session() -> boto3.session.Session:

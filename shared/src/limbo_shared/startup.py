@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 from typing import TypeVar
 
+from .aws import forget_botocore_data
 from .config import ConfigError, LoggingSettings, exit_with_config_error, load_settings
 from .logs import setup_logging
 from .telemetry import Telemetry, setup_telemetry
@@ -42,7 +43,9 @@ def settle_heap() -> None:
     memory is reused by requests instead of the heap growing past it (about 4 MB of the
     API's resident set). Freezing the rest (modules, models, settings, routes: hundreds
     of thousands of objects that live as long as the process) keeps every later full
-    collection from walking them again.
+    collection from walking them again. The botocore data that only the process's loader
+    still holds goes first (limbo_shared.aws.forget_botocore_data).
     """
+    forget_botocore_data()
     gc.collect()
     gc.freeze()
