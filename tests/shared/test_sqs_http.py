@@ -316,3 +316,27 @@ def test_an_unreadable_aws_ca_bundle_is_a_configuration_error_naming_it(
     monkeypatch.setenv("AWS_CA_BUNDLE", str(tmp_path / "missing.pem"))
     with pytest.raises(ConfigError, match="AWS_CA_BUNDLE"):
         client_for(UNREACHABLE)
+
+
+@pytest.mark.parametrize("bypass", [False, True])
+async def test_http_proxy_and_no_proxy_are_honoured_as_boto3_honours_them(
+    aws: LocalAws, monkeypatch: pytest.MonkeyPatch, bypass: bool
+) -> None:
+    proxy = HoldingProxy(aws.endpoint)  # forwards what it is asked for: a real proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)  # the emulator's endpoint is http://
+    monkeypatch.delenv("http_proxy", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    if bypass:
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    else:
+        monkeypatch.delenv("NO_PROXY", raising=False)
+    client = client_for(aws.endpoint)
+    try:
+        answer = await client.call(
+            "GetQueueAttributes", {"QueueUrl": aws.queue_url, "AttributeNames": ["FifoQueue"]}
+        )
+    finally:
+        await client.aclose()
+        proxy.close()
+    assert answer["Attributes"]["FifoQueue"] == "true"
+    assert proxy.seen("AmazonSQS.GetQueueAttributes") == (0 if bypass else 1)

@@ -23,6 +23,7 @@ from limbo_shared.provider import (
 from limbo_shared.schema import MailRequest, QueuedMail
 
 from ..conftest import sink_messages
+from ..holding_proxy import HoldingProxy
 
 
 def envelope(**fields: object) -> QueuedMail:
@@ -200,6 +201,21 @@ def test_delivers_to_a_real_http_sink(sink: str) -> None:
     assert message["id"] == provider_id
     assert message["fields"]["to"] == ["b@example.com", "c@example.com"]  # type: ignore[index]
     assert message["fields"]["cc"] == ["d@example.com"]  # type: ignore[index]
+
+
+def test_sends_through_the_proxy_https_proxy_or_http_proxy_names(
+    sink: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proxy = HoldingProxy(sink)  # forwards what it is asked for: a real proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)  # the sink's URL is http://
+    for name in ("http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        provider_id = run(MailgunProvider(settings(url=sink)), envelope())
+    finally:
+        proxy.close()
+    assert [message["id"] for message in sink_messages(sink)] == [provider_id]
+    assert proxy.seen("") == 1  # the send, through the proxy (it names no AWS target)
 
 
 def test_a_wrong_key_is_account_level_against_the_sink(sink_factory: Any) -> None:

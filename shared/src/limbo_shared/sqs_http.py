@@ -31,6 +31,7 @@ from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from .aws import AwsError, ca_bundle, make_client, new_session
 from .config import ConfigError
+from .proxies import proxy_for
 
 __all__ = ["SqsHttpClient", "sqs_http_client"]
 
@@ -76,6 +77,9 @@ class SqsHttpClient:
                 ) from None
         self.endpoint = endpoint.rstrip("/") + "/"
         self.region = region
+        # HTTPS_PROXY and NO_PROXY, as botocore honours them (read here, once: see
+        # limbo_shared.proxies for why not aiohttp's trust_env).
+        self._proxy = proxy_for(self.endpoint)
         self._credentials = credentials
         self._pool = pool
         # Bounded as a whole, as boto3's connect + read timeouts bound a call: the
@@ -113,7 +117,9 @@ class SqsHttpClient:
         headers = await self._signed_headers(action, payload)
         session = self._session_for_loop()
         try:
-            async with session.post(self.endpoint, data=payload, headers=headers) as response:
+            async with session.post(
+                self.endpoint, data=payload, headers=headers, proxy=self._proxy
+            ) as response:
                 body = await response.read()
                 if response.status == 200:
                     answer: dict[str, Any] = json.loads(body) if body else {}
@@ -142,8 +148,6 @@ class SqsHttpClient:
                 connector=aiohttp.TCPConnector(limit=self._pool, ttl_dns_cache=300, ssl=self._ssl),
                 timeout=self._timeout,
                 skip_auto_headers=("User-Agent",),
-                # HTTPS_PROXY and NO_PROXY, as botocore honours them.
-                trust_env=True,
             )
         return self._session
 

@@ -23,6 +23,7 @@ from limbo_shared.provider import (
     ProviderUnavailable,
     TransientProviderError,
 )
+from limbo_shared.proxies import proxy_for
 from limbo_shared.schema import LIMBO_ID_TAG, QueuedMail
 
 __all__ = ["MailgunProvider", "MailgunSettings", "form_fields", "mailgun_files"]
@@ -140,13 +141,16 @@ class MailgunProvider:
         # httpcore's pool cost ~5 ms of CPU per send at 64 in flight (it scans every
         # pooled connection per request); aiohttp's connector, behind the maintained
         # httpx-aiohttp transport, ~0.4 ms. Tests pass httpx.MockTransport instead.
+        # The transport's session does not read HTTPS_PROXY/NO_PROXY itself.
+        proxy = proxy_for(settings.mailgun_api_url)
         self._transport = transport or AiohttpTransport(
             limits=httpx.Limits(
                 max_connections=max_connections,
                 max_keepalive_connections=max_connections,
                 # Servers drop idle keep-alive connections (uvicorn after 5 s).
                 keepalive_expiry=4.0,
-            )
+            ),
+            proxy=httpx.Proxy(proxy) if proxy else None,
         )
 
     def _request(self, mail: QueuedMail) -> httpx.Request:
