@@ -274,7 +274,7 @@ async def _serve(settings: SchedulerSettings) -> None:
     )
     with contextlib.suppress(asyncio.CancelledError):
         await running
-    server.should_exit = True
+    server.exit()
     await asyncio.gather(server_task, return_exceptions=True)
     executor.shutdown(wait=False, cancel_futures=True)
 

@@ -6,10 +6,12 @@ import signal
 from types import FrameType
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from limbo_shared.config import ConfigError, exit_with_config_error
 from limbo_shared.logs import get_logger
 from limbo_shared.queue import SqsQueue
+from limbo_shared.serving import Server
 from limbo_shared.startup import settings_or_exit, settle_heap, start_observability
 
 from .admission import PROBE_HEADROOM
@@ -55,7 +57,8 @@ def main() -> None:
         signal.signal(sig, _exit_after_cleanup)
     settle_heap()
     try:
-        uvicorn.run(
+        # limbo's Server: uvicorn's, with a once-a-second tick (limbo_shared.serving).
+        config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
@@ -72,6 +75,10 @@ def main() -> None:
             loop="uvloop",
             http=bounded_protocol(settings.client_timeout),
         )
+        server = Server(config)
+        server.run()
+        if not server.started:  # as uvicorn.run: the app's start-up failed
+            raise SystemExit(STARTUP_FAILURE)
     finally:
         telemetry.shutdown()
 

@@ -229,7 +229,7 @@ async def _serve(
     try:
         await asyncio.gather(*(consumer.run() for consumer in consumers))
     finally:
-        server.should_exit = True
+        server.exit()
         for task in background:
             task.cancel()
         await handler.aclose()

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..http import metrics_response
+from ..serving import Server
 
 __all__ = ["QuietServer", "health_app", "health_server"]
 
@@ -33,8 +34,9 @@ def health_app(is_ready: Callable[[], bool]) -> Starlette:
     )
 
 
-class QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves SIGTERM to the worker, which drains before exiting."""
+class QuietServer(Server):
+    """A server that leaves SIGTERM to the worker, which drains before exiting (and then
+    calls :meth:`~limbo_shared.serving.Server.exit`)."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
