@@ -5,8 +5,9 @@ event hooks, parsing) plus the hop to and from that thread; at a trickle every e
 pays for one SendMessageBatch and one ReceiveMessage alone. The same call here costs
 about 0.5 ms: SQS's JSON protocol takes and answers exactly the request and response
 shapes boto3 does, so only the envelope is built here. What is easy to get wrong stays
-with botocore: credentials (the chain, refreshing ones such as IRSA's), the endpoint
-(resolved once, by a boto3 client, at start) and SigV4.
+with botocore: credentials (the chain, refreshing ones such as IRSA's) and the endpoint
+(resolved once, by a boto3 client, at start). SigV4 for this one request shape is
+:mod:`limbo_shared.sigv4`, checked against botocore's signer header for header.
 
 Failures come out as :class:`~limbo_shared.aws.AwsError`, like boto3's through
 :func:`~limbo_shared.aws.call_aws`: AWS's error code when it answered, botocore's
@@ -25,17 +26,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
 from .aws import AwsError, ca_bundle, make_client, new_session
 from .config import ConfigError
 from .proxies import proxy_for
+from .sigv4 import JsonPostSigner
 
 __all__ = ["SqsHttpClient", "sqs_http_client"]
 
-_CONTENT_TYPE = "application/x-amz-json-1.0"
 # What botocore's standard retry mode treats as transient, for the calls SQS answers.
 _THROTTLED = frozenset(
     {"Throttling", "ThrottlingException", "RequestThrottled", "RequestThrottledException"}
@@ -80,6 +79,7 @@ class SqsHttpClient:
         # HTTPS_PROXY and NO_PROXY, as botocore honours them (read here, once: see
         # limbo_shared.proxies for why not aiohttp's trust_env).
         self._proxy = proxy_for(self.endpoint)
+        self._signer = JsonPostSigner(self.endpoint, region, "sqs")
         self._credentials = credentials
         self._pool = pool
         # Bounded as a whole, as boto3's connect + read timeouts bound a call: the
@@ -153,14 +153,7 @@ class SqsHttpClient:
 
     async def _signed_headers(self, action: str, payload: bytes) -> dict[str, str]:
         credentials = await self._frozen_credentials()
-        request = AWSRequest(
-            method="POST",
-            url=self.endpoint,
-            data=payload,
-            headers={"Content-Type": _CONTENT_TYPE, "X-Amz-Target": f"AmazonSQS.{action}"},
-        )
-        SigV4Auth(credentials, "sqs", self.region).add_auth(request)
-        return dict(request.headers.items())
+        return self._signer.headers(credentials, f"AmazonSQS.{action}", payload)
 
     async def _frozen_credentials(self) -> ReadOnlyCredentials:
         if self._credentials is None:
