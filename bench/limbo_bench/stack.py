@@ -59,13 +59,23 @@ def reset_counts(stack: Stack) -> None:
     httpx.post(f"{stack.endpoint}/__bench/reset", timeout=5)
 
 
+# LocalStack keeps every message in Python objects: once a phase's queue holds tens of
+# thousands, each full (generation 2) collection stalls every call for 0.1-0.8 s, which
+# no real SQS does (seen in the latency sweep as p99s of hundreds of ms while limbo's
+# event loop answered /health at once). Young collections still run; full ones do not.
+_LOCALSTACK_MAIN = (
+    "import gc, runpy; gc.set_threshold(700, 10, 1_000_000_000); "
+    "runpy.run_module('localstack.runtime.main', run_name='__main__')"
+)
+
+
 def _localstack(logs: Path) -> Process | None:
     if not LOCALSTACK_PYTHON.exists():
         return None
     port = free_port()
     process = Process(
         "localstack",
-        [str(LOCALSTACK_PYTHON), "-m", "localstack.runtime.main"],
+        [str(LOCALSTACK_PYTHON), "-c", _LOCALSTACK_MAIN],
         env={
             # S3 for the payload bucket every phase's queues come with (offloaded bodies).
             "SERVICES": "sqs,s3",
