@@ -173,6 +173,10 @@ def run(
         results["at_rest"] = {
             system: phases.at_rest(systems, system, seconds=sizes.rest_seconds) for system in order
         }
+        results["at_rest_one_queue"] = {
+            system: phases.at_rest(systems, system, seconds=sizes.rest_seconds, bulk=False)
+            for system in order
+        }
         results["moderate"] = {
             system: phases.moderate(
                 systems, system, rate=30, burst=40, seconds=sizes.moderate_seconds

@@ -36,7 +36,15 @@ if TYPE_CHECKING:
 
 from .openloop import Result, mail_body, run_open_loop
 from .procstat import sample
-from .stack import BENCH_DIR, SINK_KEY, Stack, counts, reset_counts, upstream_ms
+from .stack import (
+    BENCH_DIR,
+    SINK_KEY,
+    Stack,
+    counts,
+    reset_counts,
+    upstream_ms,
+    upstream_tail,
+)
 
 __all__ = [
     "Systems",
@@ -305,6 +313,7 @@ def api_sweep(
     open_loop(port, 20, 1.0, lambda i: f"warm {system} {i}")  # connections, first batches
     for rate in sorted({*rates, focus_rate}):
         is_focus = rate == focus_rate
+        reset_counts(systems.stack)
         before, generator_before = sample(api.pid), time.process_time()
         prefix = f"sweep {system} {rate:.0f}"
         result = open_loop(
@@ -315,6 +324,9 @@ def api_sweep(
         )
         after, generator_after = sample(api.pid), time.process_time()
         point = _summarize(result)
+        # What the emulator itself took per SendMessageBatch meanwhile (the proxy's
+        # clock): the share of the API's latency that is SQS's, not limbo's.
+        point["emulator_send_ms"] = upstream_tail(systems.stack).get("SendMessageBatch")
         point["cpu_ms_per_email"] = (
             1000 * (after.cpu_seconds - before.cpu_seconds) / max(1, point["ok"])
         )
@@ -546,9 +558,10 @@ def e2e(systems: Systems, system: str, *, rate: float, seconds: float) -> dict[s
 # -- At rest and at a moderate, bursty load -------------------------------------------------
 
 
-def at_rest(systems: Systems, system: str, *, seconds: float) -> dict[str, Any]:
-    """An idle worker on an empty queue: what it asks of SQS per minute, and its CPU."""
-    aws = systems.queue(f"{system}-rest")
+def at_rest(systems: Systems, system: str, *, seconds: float, bulk: bool = True) -> dict[str, Any]:
+    """An idle worker on an empty queue: what it asks of SQS per minute, and its CPU.
+    ``bulk``: with a BULK_QUEUE beside QUEUE, which the worker long-polls as well."""
+    aws = systems.queue(f"{system}-rest", bulk=bulk)
     worker = systems.worker(system, aws)
     try:
         time.sleep(2.0)  # start-up calls (redrive policy, first polls) are not "at rest"
@@ -564,6 +577,7 @@ def at_rest(systems: Systems, system: str, *, seconds: float) -> dict[str, Any]:
     return {
         "system": system,
         "seconds": seconds,
+        "queues": 2 if bulk else 1,
         "sqs_requests": delta,
         "receives_per_minute": delta.get("ReceiveMessage", 0) * per_minute,
         "sqs_requests_per_minute": sum(delta.values()) * per_minute,

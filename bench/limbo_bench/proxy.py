@@ -6,7 +6,9 @@ form field ``Action=``, SES v2's REST protocol in the path. SES v2 requests go t
 second upstream (LocalStack's community edition does not emulate SES v2; moto does),
 everything else to the first. ``GET /__bench/counts`` answers the counts as JSON and
 ``POST /__bench/reset`` clears them; ``GET /__bench/latency`` answers the mean upstream
-time per action in ms (long polls included as they are); none is forwarded.
+time per action in ms (long polls included as they are) and ``GET /__bench/tail`` its
+p50, p99 and maximum, so a latency figure can be set beside what the emulator itself
+took meanwhile; none is forwarded.
 
 Deliberately small: no TLS, no ``Expect: 100-continue``; botocore sends neither to a
 plain-http endpoint. Long polls hold their upstream connection, so the pool grows as
@@ -97,6 +99,8 @@ class CountingProxy:
         self.counts: Counter[str] = Counter()
         # Upstream time per action (seconds): shows when the emulator is the bottleneck.
         self.upstream_seconds: dict[str, float] = defaultdict(float)
+        # Each call's time too, for percentiles (a phase makes at most ~10^5 calls).
+        self.upstream_calls: dict[str, list[float]] = defaultdict(list)
         self._pools = {"default": _Pool(default), "ses": _Pool(ses or default)}
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -117,7 +121,9 @@ class CountingProxy:
                 pool = self._pools["ses" if path_s.startswith("/v2/email/") else "default"]
                 started = time.perf_counter()
                 response = await self._forward(pool, head + body)
-                self.upstream_seconds[action] += time.perf_counter() - started
+                took = time.perf_counter() - started
+                self.upstream_seconds[action] += took
+                self.upstream_calls[action].append(took)
                 writer.write(response)
                 await writer.drain()
         finally:
@@ -148,7 +154,12 @@ class CountingProxy:
         if path.startswith("/__bench/reset") and method == "POST":
             self.counts.clear()
             self.upstream_seconds.clear()
-        if path.startswith("/__bench/latency"):
+            self.upstream_calls.clear()
+        if path.startswith("/__bench/tail"):
+            payload = json.dumps(
+                {action: _tail(calls) for action, calls in self.upstream_calls.items()}
+            ).encode()
+        elif path.startswith("/__bench/latency"):
             payload = json.dumps(
                 {
                     action: round(1000 * self.upstream_seconds[action] / count, 3)
@@ -163,6 +174,15 @@ class CountingProxy:
             + b"\r\n\r\n"
             + payload
         )
+
+
+def _tail(seconds: list[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def ms(q: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"calls": len(ordered), "p50": ms(0.50), "p99": ms(0.99), "max": ms(1.0)}
 
 
 def _address(url: str) -> Upstream:

@@ -54,6 +54,12 @@ def summary_rows(
             None,
         ),
         (
+            "SQS emulator's own SendMessageBatch p99 at that load (proxy's clock), ms",
+            "",
+            "api_sweep.{s}.focus.emulator_send_ms.p99",
+            None,
+        ),
+        (
             "API CPU per accepted email at max (ms)",
             "≤ 0.7",
             "api_max.{s}.cpu_ms_per_email",
@@ -105,10 +111,16 @@ def summary_rows(
             lambda v: v <= 2,
         ),
         (
-            "Idle worker: ReceiveMessage per minute",
+            "Idle worker, one queue (no BULK_QUEUE): ReceiveMessage per minute",
             "≤ 3",
-            "at_rest.{s}.receives_per_minute",
+            "at_rest_one_queue.{s}.receives_per_minute",
             lambda v: v <= 3,
+        ),
+        (
+            "Idle worker with BULK_QUEUE (two queues): ReceiveMessage per minute",
+            "≤ 3 per queue",
+            "at_rest.{s}.receives_per_minute",
+            lambda v: v <= 6,
         ),
         ("Idle worker: CPU ms per minute", "", "at_rest.{s}.cpu_ms_per_minute", None),
         (

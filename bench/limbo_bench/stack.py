@@ -23,7 +23,15 @@ from limbo_devtools.launcher import Launcher
 from limbo_devtools.mailgun_sink import SinkConfig
 from limbo_devtools.processes import Process, free_port
 
-__all__ = ["BENCH_DIR", "Stack", "counts", "reset_counts", "start_stack", "upstream_ms"]
+__all__ = [
+    "BENCH_DIR",
+    "Stack",
+    "counts",
+    "reset_counts",
+    "start_stack",
+    "upstream_ms",
+    "upstream_tail",
+]
 
 BENCH_DIR = Path(__file__).resolve().parent.parent
 WORK = BENCH_DIR / ".work"
@@ -53,6 +61,11 @@ def counts(stack: Stack) -> dict[str, int]:
 def upstream_ms(stack: Stack) -> dict[str, float]:
     """Mean emulator time per action since the last reset, as the proxy saw it."""
     return dict(httpx.get(f"{stack.endpoint}/__bench/latency", timeout=5).json())
+
+
+def upstream_tail(stack: Stack) -> dict[str, dict[str, float]]:
+    """Per action since the last reset: calls and the p50, p99 and maximum upstream ms."""
+    return dict(httpx.get(f"{stack.endpoint}/__bench/tail", timeout=5).json())
 
 
 def reset_counts(stack: Stack) -> None:

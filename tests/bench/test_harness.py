@@ -107,6 +107,29 @@ def test_proxy_counts_every_request_by_action(proxy: str) -> None:
     }
 
 
+def test_proxy_reports_each_actions_upstream_time_and_its_tail(proxy: str) -> None:
+    HTTP.post(f"{proxy}/__bench/reset", timeout=5)
+    sqs = new_session().client("sqs", endpoint_url=proxy, region_name="us-east-1")
+    url = sqs.create_queue(QueueName=f"t{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for _ in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+    sqs.purge_queue(QueueUrl=url)
+    # A long poll on an empty queue: the emulator holds it for the whole second.
+    sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+
+    tail = HTTP.get(f"{proxy}/__bench/tail", timeout=5).json()
+    mean = HTTP.get(f"{proxy}/__bench/latency", timeout=5).json()
+
+    assert tail["SendMessage"]["calls"] == 3
+    sends = tail["SendMessage"]
+    assert 0 < sends["p50"] <= sends["p99"] <= sends["max"]
+    assert sends["p50"] <= mean["SendMessage"] * 3
+    assert tail["ReceiveMessage"]["calls"] == 1
+    assert tail["ReceiveMessage"]["max"] >= 1000 > tail["SendMessage"]["max"]
+    HTTP.post(f"{proxy}/__bench/reset", timeout=5)
+    assert HTTP.get(f"{proxy}/__bench/tail", timeout=5).json() == {}
+
+
 def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
     proxy: str, sink: str, tmp_path: Path
 ) -> None:
