@@ -32,8 +32,15 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
         ),
     ),
     ("logging (structlog/logging)", ("structlog", "logging/__init__")),
-    ("SQS client (botocore/urllib3)", ("botocore", "urllib3", "http/client", "boto3")),
-    ("provider HTTP (httpx/transport)", ("httpx", "httpcore", "aiohttp", "httpx_aiohttp")),
+    (
+        "SQS client (limbo's event-loop client, botocore)",
+        ("sqs_http.py", "sigv4.py", "botocore", "urllib3", "http/client", "boto3"),
+    ),
+    # aiohttp carries both the event-loop SQS client's calls and the Mailgun worker's.
+    (
+        "HTTP client (aiohttp, httpx)",
+        ("httpx", "httpcore", "aiohttp", "httpx_aiohttp", "multidict", "yarl"),
+    ),
     (
         "validation (pydantic/email_validator/json)",
         ("pydantic", "email_validator", "json/", "validation.py", "schema.py"),
