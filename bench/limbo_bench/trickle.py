@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -26,16 +25,8 @@ from typing import Any
 
 from . import phases
 from .checkout import checkout
+from .procstat import cpu_ns
 from .stack import WORK, counts, reset_counts, start_stack
-
-
-def cpu_ns(pid: int) -> int:
-    """CPU time of every thread of ``pid`` so far, in nanoseconds."""
-    total = 0
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/schedstat") as schedstat:
-            total += int(schedstat.read().split()[0])
-    return total
 
 
 def _round(

@@ -164,3 +164,33 @@ def test_limbo_through_the_proxy_batches_deletes_and_never_sends_singly(
     # One DeleteMessageBatch per message would be 20; the stop sends the lingering ones.
     assert 1 <= seen["DeleteMessageBatch"] <= 10, seen
     assert seen["ReceiveMessage"] >= 1
+
+
+def test_cpu_ns_counts_every_live_threads_cpu() -> None:
+    import os
+    import threading
+
+    from limbo_bench.procstat import cpu_ns
+
+    def spin(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    spun, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        spin(0.2)
+        spun.set()
+        leave.wait()
+
+    before = cpu_ns(os.getpid())
+    thread = threading.Thread(target=other)
+    thread.start()
+    spin(0.2)
+    spun.wait()
+    after = cpu_ns(os.getpid())
+    leave.set()
+    thread.join()
+    # Both threads' 0.2 s of CPU, not the main thread's alone.
+    assert after - before >= 0.38e9
