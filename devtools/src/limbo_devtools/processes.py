@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,61 @@ def script(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+# Ports for the servers this module starts come from below the kernel's ephemeral range,
+# one block per pytest-xdist worker. The kernel hands ephemeral ports to every bind(0)
+# and every outgoing connection on the machine, so a port that was free when asked for
+# could be taken before the server bound it, and a limbo process of another test then
+# answered the health check in its place (seen once: a run's API failed to bind, and
+# every email went to the other test's server).
+_PORT_BLOCK = 1000
+_PORT_BLOCKS = 12
+_next_port: list[int] = []  # this process's next candidate, drawn once
+
+
+def _ephemeral_low() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _port_block() -> range:
+    """This process's block: the xdist worker's (gw0, gw1, ...), else one by pid."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit() and int(worker[2:]) < _PORT_BLOCKS - 4:
+        index = int(worker[2:])
+    else:
+        index = _PORT_BLOCKS - 4 + os.getpid() % 4
+    start = _ephemeral_low() - _PORT_BLOCK * (_PORT_BLOCKS - index)
+    return range(start, start + _PORT_BLOCK)
+
+
+def _bindable(port: int) -> bool:
+    try:
+        with socket.socket() as sock:
+            sock.bind(("0.0.0.0", port))
+    except OSError:
+        return False
+    return True
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port no server holds now, from this process's block (see above); from the
+    kernel's ephemeral range when the machine leaves no room below it."""
+    block = _port_block()
+    if block.start < 1024:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    if not _next_port:
+        _next_port.append(block.start + random.randrange(_PORT_BLOCK))
+    for _ in range(_PORT_BLOCK):
+        port = _next_port[0]
+        _next_port[0] = block.start + (port + 1 - block.start) % _PORT_BLOCK
+        if _bindable(port):
+            return port
+    raise RuntimeError(f"no free port in {block.start}-{block.stop - 1}")
 
 
 # Start-up is import-bound: seen at 25 s on a 2-core machine under heavy load. A guard
